@@ -1,0 +1,380 @@
+//! Launching a runtime: listeners, pools, worker threads, and the handle
+//! that shuts them down.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use crate::blocking::{BlockingPool, ResolverPool};
+use crate::config::{BackendChoice, Config};
+use crate::error::Error;
+use crate::executor::waker::WorkerHandle;
+use crate::handler::AsyncEventHandler;
+use crate::net::{SockKind, sockaddr};
+use crate::signal::Signal;
+use crate::worker::Worker;
+use crate::{Backend, driver};
+
+/// State every worker of one runtime shares.
+pub(crate) struct RuntimeShared {
+    shutdown: AtomicBool,
+    workers: Mutex<Vec<Arc<WorkerHandle>>>,
+    pub(crate) listeners: Vec<Arc<OwnedFd>>,
+    listener_kinds: Vec<SockKind>,
+    unix_paths: Vec<PathBuf>,
+    pub(crate) blocking: Option<Arc<BlockingPool>>,
+    pub(crate) resolver: Option<Arc<ResolverPool>>,
+}
+
+impl RuntimeShared {
+    pub(crate) fn add_worker(&self, handle: Arc<WorkerHandle>) {
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
+        // A shutdown requested while this worker was starting must reach it.
+        if self.is_shutdown_requested() {
+            self.notify_all();
+        }
+    }
+
+    /// Flags shutdown and interrupts every worker's wait.
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.notify_all();
+    }
+
+    fn notify_all(&self) {
+        for handle in self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            handle.notify();
+        }
+    }
+
+    /// Whether listener `index` is TCP or Unix.
+    pub(crate) fn listener_kind(&self, index: usize) -> SockKind {
+        self.listener_kinds
+            .get(index)
+            .copied()
+            .unwrap_or(SockKind::Tcp)
+    }
+
+    pub(crate) fn is_shutdown_requested(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for RuntimeShared {
+    fn drop(&mut self) {
+        // The last worker is gone: the listeners close with us, and the
+        // socket files we created go too.
+        for path in &self.unix_paths {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(pool) = &self.blocking {
+            pool.shutdown();
+        }
+        if let Some(pool) = &self.resolver {
+            pool.shutdown();
+        }
+    }
+}
+
+/// Stops a launched runtime.
+pub struct ShutdownHandle {
+    shared: Arc<RuntimeShared>,
+}
+
+impl ShutdownHandle {
+    /// Asks every worker to shut down gracefully: stop accepting, drop
+    /// tasks, close connections, wait (bounded) for in-flight kernel
+    /// operations, and return `Ok(())` from their threads. Returns at once;
+    /// join the worker threads to wait for it.
+    pub fn shutdown(&self) {
+        self.shared.request_shutdown();
+    }
+
+    /// Blocks until SIGINT or SIGTERM arrives, then [`shutdown`](Self::shutdown)s.
+    /// Returns the signal.
+    pub fn wait_on_signal(&self) -> Signal {
+        let signal = crate::signal::wait();
+        self.shutdown();
+        signal
+    }
+}
+
+/// Worker threads returned by [`RinglineBuilder::launch`].
+pub type WorkerHandles = Vec<JoinHandle<Result<(), Error>>>;
+
+/// Configures listeners and launches the worker threads.
+pub struct RinglineBuilder {
+    config: Config,
+    tcp: Vec<SocketAddr>,
+    unix: Vec<PathBuf>,
+}
+
+impl RinglineBuilder {
+    /// A builder for `config` with nothing bound.
+    pub fn new(config: Config) -> RinglineBuilder {
+        RinglineBuilder {
+            config,
+            tcp: Vec::new(),
+            unix: Vec::new(),
+        }
+    }
+
+    /// Listens for TCP connections on `addr` (port 0 picks a free port).
+    pub fn bind(mut self, addr: SocketAddr) -> RinglineBuilder {
+        self.tcp.push(addr);
+        self
+    }
+
+    /// Listens for Unix stream connections at `path`. A stale socket file
+    /// at that path is replaced; any other file is an error at launch.
+    pub fn bind_unix(mut self, path: impl AsRef<Path>) -> RinglineBuilder {
+        self.unix.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Binds a UDP socket on `addr` in every worker (`SO_REUSEPORT`).
+    pub fn bind_udp(mut self, addr: SocketAddr) -> RinglineBuilder {
+        self.config.udp_bind.push(addr);
+        self
+    }
+
+    /// Binds the listeners and starts the workers, each with its own
+    /// handler from `H::create_for_worker`. Returns once every worker has
+    /// set up its ring (so a listener accepts as soon as this returns).
+    ///
+    /// # Errors
+    ///
+    /// An invalid config, a failed bind, or a worker that could not set up
+    /// its io_uring; no thread is left running on error.
+    pub fn launch<H: AsyncEventHandler>(self) -> Result<(ShutdownHandle, WorkerHandles), Error> {
+        let RinglineBuilder { config, tcp, unix } = self;
+        config.validate()?;
+        match backend_choice(&config)? {
+            Backend::IoUring => {}
+            Backend::Mio => {
+                return Err(Error::ResourceLimit(
+                    "the mio backend is not available in this build; use io_uring".into(),
+                ));
+            }
+        }
+        if !config.udp_bind.is_empty() {
+            return Err(Error::ResourceLimit(
+                "UDP sockets are not available in this build".into(),
+            ));
+        }
+        let mut listeners = Vec::new();
+        let mut listener_kinds = Vec::new();
+        for addr in &tcp {
+            listeners.push(Arc::new(listen_tcp(*addr, config.backlog)?));
+            listener_kinds.push(SockKind::Tcp);
+        }
+        let mut unix_paths = Vec::new();
+        for path in &unix {
+            listeners.push(Arc::new(listen_unix(path, config.backlog)?));
+            listener_kinds.push(SockKind::Unix);
+            unix_paths.push(path.clone());
+        }
+        let blocking = BlockingPool::new(
+            config.blocking_threads,
+            config.blocking_queue_capacity,
+            "ringline-blocking",
+        )?;
+        let resolver = ResolverPool::new(config.resolver_threads, "ringline-resolver")?;
+        let shared = Arc::new(RuntimeShared {
+            shutdown: AtomicBool::new(false),
+            workers: Mutex::new(Vec::new()),
+            listeners,
+            listener_kinds,
+            unix_paths,
+            blocking,
+            resolver,
+        });
+        driver::set_current_backend(Backend::IoUring);
+
+        let threads = config.resolved_threads();
+        let config = Arc::new(config);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Error>>();
+        let mut handles = Vec::with_capacity(threads);
+        for worker_id in 0..threads {
+            let worker_shared = shared.clone();
+            let config = config.clone();
+            let ready = ready_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("ringline-worker-{worker_id}"))
+                .spawn(move || {
+                    if config.worker.pin_to_core {
+                        pin_to_core(config.worker.core_offset + worker_id);
+                    }
+                    let worker = match Worker::new(worker_id, worker_shared, config) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            let message = e.to_string();
+                            let _ = ready.send(Err(e));
+                            return Err(Error::RingSetup(message));
+                        }
+                    };
+                    let handler = H::create_for_worker(worker_id);
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    worker.run(handler)
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    shared.request_shutdown();
+                    join_all(handles);
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+        drop(ready_tx);
+        let mut failure = None;
+        for _ in 0..threads {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure.get_or_insert(Error::RingSetup(
+                        "a worker thread exited during setup".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(e) = failure {
+            shared.request_shutdown();
+            join_all(handles);
+            return Err(e);
+        }
+        Ok((ShutdownHandle { shared }, handles))
+    }
+}
+
+fn join_all(handles: WorkerHandles) {
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+/// The backend `config` asks for, after the `RINGLINE_BACKEND` override.
+fn backend_choice(config: &Config) -> Result<Backend, Error> {
+    let choice = match std::env::var("RINGLINE_BACKEND") {
+        Ok(v) => match v.trim() {
+            "io_uring" | "uring" => BackendChoice::IoUring,
+            "mio" => BackendChoice::Mio,
+            "" | "auto" => config.backend,
+            other => {
+                return Err(Error::InvalidConfig(format!(
+                    "RINGLINE_BACKEND={other:?}: expected io_uring, mio or auto"
+                )));
+            }
+        },
+        Err(_) => config.backend,
+    };
+    Ok(match choice {
+        BackendChoice::Auto | BackendChoice::IoUring => Backend::IoUring,
+        BackendChoice::Mio => Backend::Mio,
+    })
+}
+
+macro_rules! syscall {
+    ($name:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: a plain libc call whose pointer arguments (if any) point
+        // at live locals of the caller, sized as the call requires.
+        let res = unsafe { libc::$name($($arg),*) };
+        if res == -1 { Err(io::Error::last_os_error()) } else { Ok(res) }
+    }};
+}
+
+/// A bound, listening TCP socket (`SO_REUSEADDR`, close-on-exec).
+fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<OwnedFd, Error> {
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let fd = syscall!(socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0))?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    syscall!(setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_REUSEADDR,
+        (&one as *const libc::c_int).cast(),
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    ))?;
+    let (storage, len) = sockaddr::from_socket_addr(&addr);
+    syscall!(bind(
+        fd.as_raw_fd(),
+        (&storage as *const libc::sockaddr_storage).cast(),
+        len
+    ))
+    .map_err(|e| bind_error(e, &addr.to_string()))?;
+    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    Ok(fd)
+}
+
+/// A bound, listening Unix stream socket at `path`.
+fn listen_unix(path: &Path, backlog: i32) -> Result<OwnedFd, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        } else {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            )));
+        }
+    }
+    let (storage, len) = sockaddr::from_unix_path(path)?;
+    let fd = syscall!(socket(
+        libc::AF_UNIX,
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+        0
+    ))?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    syscall!(bind(
+        fd.as_raw_fd(),
+        (&storage as *const libc::sockaddr_un).cast(),
+        len
+    ))
+    .map_err(|e| bind_error(e, &path.display().to_string()))?;
+    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    Ok(fd)
+}
+
+fn bind_error(e: io::Error, what: &str) -> Error {
+    Error::Io(io::Error::new(e.kind(), format!("cannot bind {what}: {e}")))
+}
+
+/// Pins the calling thread to `core` modulo the CPUs we may run on. A
+/// failure (a restricted cpuset) leaves the thread unpinned.
+fn pin_to_core(core: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes inside `set`; the index is reduced modulo the
+    // CPU count, far below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(core % cpus, &mut set) };
+    let _ = syscall!(sched_setaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &set
+    ));
+}

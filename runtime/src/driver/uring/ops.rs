@@ -1,0 +1,374 @@
+//! One-shot operations in flight that a future waits on (connect, file
+//! I/O, …): their result slot, their waiter, and everything the kernel may
+//! still read or write for them.
+//!
+//! ```text
+//!  submit ──► InFlight ──CQE──► Done ──poll──► freed (result to the future)
+//!                │
+//!          future dropped
+//!                ▼
+//!            Orphaned (in the graveyard: buffers held, ASYNC_CANCEL sent)
+//!                │
+//!               CQE ──► freed (buffers dropped only now)
+//! ```
+//!
+//! An op may expect two CQEs (a connect and its linked timeout); its slot,
+//! and whatever it holds, is released only after the last one.
+
+use std::any::Any;
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::op::{OpKind, UserData};
+use crate::slab::{Key, Slab};
+
+/// What an op keeps alive for the kernel until its last CQE.
+#[derive(Default)]
+pub(crate) enum Hold {
+    /// Nothing borrowed by the kernel.
+    #[default]
+    None,
+    /// Anything else (addresses, paths, buffers), type-erased.
+    Boxed(Box<dyn Any>),
+}
+
+/// A one-shot op's slot.
+pub(crate) struct OpSlot {
+    pub(crate) kind: OpKind,
+    waiter: Option<Waker>,
+    orphaned: bool,
+    cqes_pending: u8,
+    result: Option<i32>,
+    /// True when a linked timeout fired (its CQE carried `-ETIME`).
+    pub(crate) timed_out: bool,
+    pub(crate) hold: Hold,
+    /// Bytes of buffer memory in `hold`, for the graveyard gauges.
+    pub(crate) held_bytes: usize,
+    pub(crate) submitted_at: Instant,
+}
+
+/// What a CQE did to its op.
+pub(crate) enum Completed {
+    /// Not the last CQE, or the op is still waited on (waiter woken).
+    Pending,
+    /// The last CQE of an op whose future was dropped: the caller cleans up
+    /// what the op produced (e.g. closes a connected socket), then drops it.
+    Orphan(OpSlot, i32),
+    /// A CQE whose op slot no longer exists (stale or unknown).
+    Stale,
+}
+
+/// See the module docs.
+pub(crate) struct OpTable {
+    slab: Slab<OpSlot>,
+    orphans: usize,
+    orphan_bytes: usize,
+    parked_total: u64,
+    reaped_total: u64,
+}
+
+impl OpTable {
+    pub(crate) fn new(capacity: u32) -> OpTable {
+        OpTable {
+            slab: Slab::with_capacity(capacity),
+            orphans: 0,
+            orphan_bytes: 0,
+            parked_total: 0,
+            reaped_total: 0,
+        }
+    }
+
+    /// Takes a slot for an op about to be submitted; `None` when full.
+    pub(crate) fn insert(
+        &mut self,
+        kind: OpKind,
+        hold: Hold,
+        held_bytes: usize,
+        cqes: u8,
+        now: Instant,
+    ) -> Option<Key> {
+        self.slab
+            .insert(OpSlot {
+                kind,
+                waiter: None,
+                orphaned: false,
+                cqes_pending: cqes,
+                result: None,
+                timed_out: false,
+                hold,
+                held_bytes,
+                submitted_at: now,
+            })
+            .ok()
+    }
+
+    /// The `user_data` for the op's primary SQE.
+    pub(crate) fn user_data(&self, key: Key) -> UserData {
+        let kind = self.slab.get(key).map_or(OpKind::Cancel, |s| s.kind);
+        UserData::new(kind, key.generation, key.index)
+    }
+
+    /// Mutable access for filling in what the SQE points to.
+    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut OpSlot> {
+        self.slab.get_mut(key)
+    }
+
+    /// Frees a slot whose SQE was never submitted.
+    pub(crate) fn cancel_unsubmitted(&mut self, key: Key) -> Option<OpSlot> {
+        self.slab.remove(key)
+    }
+
+    fn find(&mut self, ud: UserData) -> Option<Key> {
+        let (key, _) = self.slab.get_by_index(ud.index())?;
+        ud.matches(key.generation).then_some(key)
+    }
+
+    /// Records the primary CQE of an op.
+    pub(crate) fn complete(&mut self, ud: UserData, result: i32) -> Completed {
+        let Some(key) = self.find(ud) else {
+            return Completed::Stale;
+        };
+        let slot = self.slab.get_mut(key).expect("found above");
+        slot.result = Some(result);
+        self.after_cqe(key)
+    }
+
+    /// Records the CQE of an op's linked timeout.
+    pub(crate) fn complete_link_timeout(&mut self, ud: UserData, result: i32) -> Completed {
+        let Some(key) = self.find(ud) else {
+            return Completed::Stale;
+        };
+        let slot = self.slab.get_mut(key).expect("found above");
+        if result == -libc::ETIME {
+            slot.timed_out = true;
+        }
+        self.after_cqe(key)
+    }
+
+    fn after_cqe(&mut self, key: Key) -> Completed {
+        let slot = self.slab.get_mut(key).expect("caller found it");
+        slot.cqes_pending = slot.cqes_pending.saturating_sub(1);
+        if slot.cqes_pending > 0 {
+            return Completed::Pending;
+        }
+        if slot.orphaned {
+            let slot = self.slab.remove(key).expect("live");
+            self.orphans -= 1;
+            self.orphan_bytes -= slot.held_bytes;
+            self.reaped_total += 1;
+            let result = slot.result.unwrap_or(-libc::ECANCELED);
+            return Completed::Orphan(slot, result);
+        }
+        if let Some(w) = slot.waiter.take() {
+            w.wake();
+        }
+        Completed::Pending
+    }
+
+    /// The op's result once every CQE arrived (the slot is freed and handed
+    /// back with it); otherwise remembers `waker`.
+    pub(crate) fn poll(&mut self, key: Key, waker: &Waker) -> Option<(i32, OpSlot)> {
+        let slot = self.slab.get_mut(key)?;
+        if slot.cqes_pending == 0
+            && let Some(result) = slot.result
+        {
+            let slot = self.slab.remove(key).expect("live");
+            return Some((result, slot));
+        }
+        match &mut slot.waiter {
+            Some(w) if w.will_wake(waker) => {}
+            w => *w = Some(waker.clone()),
+        }
+        None
+    }
+
+    /// The future waiting on `key` was dropped. A finished op is freed now
+    /// (returned, for the caller to clean up); a running one is parked in
+    /// the graveyard and its `user_data` returned for an `ASYNC_CANCEL`.
+    pub(crate) fn orphan(&mut self, key: Key) -> Orphaned {
+        let Some(slot) = self.slab.get_mut(key) else {
+            return Orphaned::Gone;
+        };
+        if slot.cqes_pending == 0 {
+            let result = slot.result.unwrap_or(-libc::ECANCELED);
+            let slot = self.slab.remove(key).expect("live");
+            return Orphaned::Finished(slot, result);
+        }
+        slot.orphaned = true;
+        slot.waiter = None;
+        let kind = slot.kind;
+        self.orphans += 1;
+        self.orphan_bytes += slot.held_bytes;
+        self.parked_total += 1;
+        Orphaned::Parked(UserData::new(kind, key.generation, key.index))
+    }
+
+    /// Ops in flight (including orphans).
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// True when no op is in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Graveyard depth and bytes.
+    pub(crate) fn graveyard(&self) -> (usize, usize) {
+        (self.orphans, self.orphan_bytes)
+    }
+
+    /// User data of every op still in flight (for forced cancellation).
+    pub(crate) fn in_flight(&self) -> Vec<UserData> {
+        self.slab
+            .keys()
+            .into_iter()
+            .filter_map(|k| {
+                self.slab
+                    .get(k)
+                    .map(|s| UserData::new(s.kind, k.generation, k.index))
+            })
+            .collect()
+    }
+}
+
+/// Outcome of [`OpTable::orphan`].
+pub(crate) enum Orphaned {
+    /// The slot was already gone.
+    Gone,
+    /// The op had finished; its slot is freed.
+    Finished(OpSlot, i32),
+    /// Parked; send an `ASYNC_CANCEL` for this user data.
+    Parked(UserData),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn table() -> OpTable {
+        OpTable::new(4)
+    }
+
+    #[test]
+    fn result_reaches_the_waiter_and_frees_the_slot() {
+        let mut t = table();
+        let k = t
+            .insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
+            .unwrap();
+        let ud = t.user_data(k);
+        let (c, w) = waker();
+        assert!(t.poll(k, &w).is_none());
+        assert!(matches!(t.complete(ud, 0), Completed::Pending));
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        let (res, slot) = t.poll(k, &w).expect("done");
+        assert_eq!(res, 0);
+        assert_eq!(slot.kind, OpKind::Connect);
+        assert!(t.is_empty());
+        assert!(
+            matches!(t.complete(ud, 0), Completed::Stale),
+            "late CQE is stale"
+        );
+    }
+
+    #[test]
+    fn linked_op_waits_for_both_cqes_in_either_order() {
+        for timeout_first in [false, true] {
+            let mut t = table();
+            let k = t
+                .insert(OpKind::Connect, Hold::None, 0, 2, Instant::now())
+                .unwrap();
+            let ud = t.user_data(k);
+            let (_c, w) = waker();
+            if timeout_first {
+                t.complete_link_timeout(ud, -libc::ETIME);
+                assert!(t.poll(k, &w).is_none(), "one CQE is not enough");
+                t.complete(ud, -libc::ECANCELED);
+            } else {
+                t.complete(ud, -libc::ECANCELED);
+                assert!(t.poll(k, &w).is_none(), "one CQE is not enough");
+                t.complete_link_timeout(ud, -libc::ETIME);
+            }
+            let (res, slot) = t.poll(k, &w).expect("both arrived");
+            assert_eq!(res, -libc::ECANCELED);
+            assert!(slot.timed_out);
+        }
+    }
+
+    #[test]
+    fn dropped_future_parks_its_hold_until_the_cqe() {
+        struct Tracked(Arc<AtomicUsize>);
+        impl Drop for Tracked {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut t = table();
+        let hold = Hold::Boxed(Box::new(Tracked(dropped.clone())));
+        let k = t
+            .insert(OpKind::FsRead, hold, 4096, 1, Instant::now())
+            .unwrap();
+        let ud = t.user_data(k);
+        let Orphaned::Parked(cancel) = t.orphan(k) else {
+            panic!("a running op must park");
+        };
+        assert_eq!(cancel, ud);
+        assert_eq!(t.graveyard(), (1, 4096));
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            0,
+            "hold must outlive the kernel's use"
+        );
+        match t.complete(ud, -libc::ECANCELED) {
+            Completed::Orphan(slot, res) => {
+                assert_eq!(res, -libc::ECANCELED);
+                drop(slot);
+            }
+            _ => panic!("the last CQE of an orphan hands it back"),
+        }
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(t.graveyard(), (0, 0));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn orphaning_a_finished_op_frees_it_at_once() {
+        let mut t = table();
+        let k = t
+            .insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
+            .unwrap();
+        t.complete(t.user_data(k), 5);
+        assert!(matches!(t.orphan(k), Orphaned::Finished(_, 5)));
+        assert!(t.is_empty());
+        assert!(matches!(t.orphan(k), Orphaned::Gone));
+    }
+
+    #[test]
+    fn exhaustion_is_a_none() {
+        let mut t = OpTable::new(1);
+        assert!(
+            t.insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
+                .is_some()
+        );
+        assert!(
+            t.insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
+                .is_none()
+        );
+    }
+}

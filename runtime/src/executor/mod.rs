@@ -1,0 +1,33 @@
+//! The single-threaded executor each worker runs: tasks, wakers, time, and
+//! the worker-local coordination primitives (channels, select/join,
+//! cancellation).
+//!
+//! Tasks are `!Send` and never leave the worker that spawned them. A waker
+//! is a packed [`waker::TaskRef`]: waking on the owning thread pushes onto
+//! the local ready queue (no atomics); waking from any other thread goes
+//! through the worker's lock-free remote queue and eventfd.
+
+pub(crate) mod cancellation;
+pub(crate) mod channel;
+pub(crate) mod context;
+pub(crate) mod join;
+pub(crate) mod select;
+pub(crate) mod task;
+pub(crate) mod time;
+pub(crate) mod timer;
+pub(crate) mod waker;
+
+use std::io;
+
+/// Asks every worker of the current runtime to shut down gracefully.
+///
+/// Workers stop accepting, drop their tasks, close their connections, wait
+/// (bounded by `Config::shutdown_drain_timeout`) for in-flight kernel
+/// operations, and return `Ok(())` from their threads.
+///
+/// # Errors
+///
+/// Returns an error when called outside a ringline worker.
+pub fn request_shutdown() -> io::Result<()> {
+    context::try_with(|worker| worker.runtime.request_shutdown()).ok_or_else(context::outside_error)
+}

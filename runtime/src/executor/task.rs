@@ -1,0 +1,351 @@
+//! Tasks: the slab that holds them, spawning, [`JoinHandle`] and [`TaskId`].
+//!
+//! Every slot is interior-mutable and the slot table never moves, so a
+//! wake can mark a task scheduled through `&TaskSlab` even while another
+//! task is being polled. A task's future is taken out of its slot while it
+//! is polled or dropped, so nothing the future does (wake, spawn, cancel
+//! itself, drop other futures) can find its own slot borrowed.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::context;
+use super::waker::TaskRef;
+use crate::slab::Key;
+
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
+
+/// What a task is for; decides what happens when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// From `spawn`, `spawn_with_handle` or `on_start`; counts against
+    /// `standalone_task_capacity` (except the `on_start` task).
+    Standalone { counted: bool },
+    /// The `on_accept` task of an accepted connection; the connection is
+    /// closed when the task ends, and the task dropped when it closes.
+    Conn(Key),
+}
+
+struct TaskSlot {
+    generation: Cell<u16>,
+    live: Cell<bool>,
+    scheduled: Cell<bool>,
+    /// Set when the task is cancelled while its future is out being polled.
+    cancelled: Cell<bool>,
+    kind: Cell<TaskKind>,
+    future: RefCell<Option<BoxFuture>>,
+}
+
+/// Opaque handle of a spawned task (see [`spawn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskId {
+    gid: u16,
+    generation: u16,
+    index: u32,
+}
+
+impl TaskId {
+    pub(crate) fn from_ref(task: TaskRef) -> TaskId {
+        TaskId {
+            gid: task.gid,
+            generation: task.generation,
+            index: task.index,
+        }
+    }
+
+    fn task_ref(self) -> TaskRef {
+        TaskRef {
+            gid: self.gid,
+            generation: self.generation,
+            index: self.index,
+        }
+    }
+
+    /// Cancels the task: its future is dropped at once (or right after its
+    /// current poll, if it cancels itself) and its slot freed. A no-op when
+    /// the task already finished, or when called on another worker's
+    /// thread (a task can only be cancelled from its own worker).
+    ///
+    /// Dropping the future runs its destructors: timers are released,
+    /// in-flight kernel operations are cancelled and their buffers parked
+    /// until the kernel is done with them.
+    pub fn cancel(self) {
+        let task = self.task_ref();
+        context::try_with(|worker| {
+            if worker.handle.gid == task.gid {
+                worker.cancel_task(task);
+            }
+        });
+    }
+}
+
+/// The fixed-capacity table of a worker's tasks.
+pub(crate) struct TaskSlab {
+    slots: Box<[TaskSlot]>,
+    free: RefCell<Vec<u32>>,
+    gid: u16,
+    standalone_live: Cell<u32>,
+    standalone_capacity: u32,
+    high_water: Cell<u32>,
+    exhausted_total: Cell<u64>,
+}
+
+impl TaskSlab {
+    /// `conn_capacity` connection tasks plus `standalone_capacity` spawned
+    /// tasks plus one for `on_start`.
+    pub(crate) fn new(gid: u16, conn_capacity: u32, standalone_capacity: u32) -> TaskSlab {
+        let total = conn_capacity as usize + standalone_capacity as usize + 1;
+        let slots = (0..total)
+            .map(|_| TaskSlot {
+                generation: Cell::new(0),
+                live: Cell::new(false),
+                scheduled: Cell::new(false),
+                cancelled: Cell::new(false),
+                kind: Cell::new(TaskKind::Standalone { counted: false }),
+                future: RefCell::new(None),
+            })
+            .collect();
+        TaskSlab {
+            slots,
+            free: RefCell::new((0..total as u32).rev().collect()),
+            gid,
+            standalone_live: Cell::new(0),
+            standalone_capacity,
+            high_water: Cell::new(0),
+            exhausted_total: Cell::new(0),
+        }
+    }
+
+    /// Stores a new task and returns its reference; it is not scheduled yet.
+    pub(crate) fn insert(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
+        if let TaskKind::Standalone { counted: true } = kind
+            && self.standalone_live.get() >= self.standalone_capacity
+        {
+            self.exhausted_total.set(self.exhausted_total.get() + 1);
+            return Err(io::Error::other(format!(
+                "standalone task slab exhausted (Config::standalone_task_capacity = {})",
+                self.standalone_capacity
+            )));
+        }
+        let Some(index) = self.free.borrow_mut().pop() else {
+            self.exhausted_total.set(self.exhausted_total.get() + 1);
+            return Err(io::Error::other("task slab exhausted"));
+        };
+        let slot = &self.slots[index as usize];
+        slot.live.set(true);
+        slot.scheduled.set(false);
+        slot.cancelled.set(false);
+        slot.kind.set(kind);
+        *slot.future.borrow_mut() = Some(future);
+        if let TaskKind::Standalone { counted: true } = kind {
+            self.standalone_live.set(self.standalone_live.get() + 1);
+        }
+        self.high_water
+            .set(self.high_water.get().max(self.len() as u32));
+        Ok(TaskRef {
+            gid: self.gid,
+            generation: slot.generation.get(),
+            index,
+        })
+    }
+
+    fn slot(&self, task: TaskRef) -> Option<&TaskSlot> {
+        let slot = self.slots.get(task.index as usize)?;
+        (slot.live.get() && slot.generation.get() == task.generation && task.gid == self.gid)
+            .then_some(slot)
+    }
+
+    /// Marks `task` scheduled; true when the caller must queue it (it was
+    /// live and not already queued).
+    #[inline]
+    pub(crate) fn mark_scheduled(&self, task: TaskRef) -> bool {
+        match self.slot(task) {
+            Some(slot) if !slot.scheduled.get() => {
+                slot.scheduled.set(true);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the future out to poll it; `None` for a stale reference.
+    pub(crate) fn begin_poll(&self, task: TaskRef) -> Option<BoxFuture> {
+        let slot = self.slot(task)?;
+        slot.scheduled.set(false);
+        slot.future.borrow_mut().take()
+    }
+
+    /// Puts a pending future back, unless the task was cancelled during the
+    /// poll; then the future is handed back for the caller to drop.
+    pub(crate) fn end_poll(&self, task: TaskRef, future: BoxFuture) -> Option<BoxFuture> {
+        match self.slot(task) {
+            Some(slot) if !slot.cancelled.get() => {
+                *slot.future.borrow_mut() = Some(future);
+                None
+            }
+            _ => Some(future),
+        }
+    }
+
+    /// Frees the slot of a task that is not being polled and returns what
+    /// it was plus its future (the caller drops it, with no borrow held).
+    pub(crate) fn remove(&self, task: TaskRef) -> Option<(TaskKind, Option<BoxFuture>)> {
+        let slot = self.slot(task)?;
+        let future = slot.future.borrow_mut().take();
+        Some((self.release(task.index), future))
+    }
+
+    /// Marks a task whose future is out being polled as cancelled;
+    /// `end_poll` hands the future back to be dropped.
+    pub(crate) fn mark_cancelled(&self, task: TaskRef) {
+        if let Some(slot) = self.slot(task) {
+            slot.cancelled.set(true);
+        }
+    }
+
+    /// Frees a slot whose future the caller already holds (a task that
+    /// returned `Ready`, or was cancelled during its poll).
+    pub(crate) fn finish(&self, task: TaskRef) -> Option<TaskKind> {
+        self.slot(task)?;
+        Some(self.release(task.index))
+    }
+
+    fn release(&self, index: u32) -> TaskKind {
+        let slot = &self.slots[index as usize];
+        let kind = slot.kind.get();
+        slot.live.set(false);
+        slot.scheduled.set(false);
+        slot.cancelled.set(false);
+        slot.generation.set(slot.generation.get().wrapping_add(1));
+        if let TaskKind::Standalone { counted: true } = kind {
+            self.standalone_live.set(self.standalone_live.get() - 1);
+        }
+        self.free.borrow_mut().push(index);
+        kind
+    }
+
+    /// What `task` is, if live.
+    pub(crate) fn kind(&self, task: TaskRef) -> Option<TaskKind> {
+        self.slot(task).map(|s| s.kind.get())
+    }
+
+    /// Live tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len() - self.free.borrow().len()
+    }
+
+    /// References to every live task (for shutdown).
+    pub(crate) fn live(&self) -> Vec<TaskRef> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live.get())
+            .map(|(i, s)| TaskRef {
+                gid: self.gid,
+                generation: s.generation.get(),
+                index: i as u32,
+            })
+            .collect()
+    }
+}
+
+/// Spawns a standalone task on the current worker.
+///
+/// The task runs on this worker's single-threaded executor, interleaved
+/// with every other task here; it is first polled on the next turn of the
+/// event loop, not inside this call.
+///
+/// # Errors
+///
+/// Returns an error when called outside a ringline worker, or when
+/// `Config::standalone_task_capacity` tasks are already alive.
+pub fn spawn(future: impl Future<Output = ()> + 'static) -> io::Result<TaskId> {
+    context::try_with(|worker| {
+        worker
+            .spawn_task(TaskKind::Standalone { counted: true }, Box::pin(future))
+            .map(TaskId::from_ref)
+    })
+    .unwrap_or_else(|| Err(context::outside_error()))
+}
+
+struct JoinState<T> {
+    result: Option<T>,
+    waiter: Option<Waker>,
+    aborted: bool,
+}
+
+/// Awaits the output of a task spawned with [`spawn_with_handle`].
+///
+/// Dropping the handle detaches the task: it keeps running and its output
+/// is dropped. After [`abort`](Self::abort), awaiting the handle never
+/// resolves (as in ringline 0.1); race it against a signal of your own
+/// with [`select`](crate::select) if you need to observe the abort.
+pub struct JoinHandle<T> {
+    state: Rc<RefCell<JoinState<T>>>,
+    id: TaskId,
+}
+
+impl<T> JoinHandle<T> {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Cancels the task (see [`TaskId::cancel`]).
+    pub fn abort(&self) {
+        self.state.borrow_mut().aborted = true;
+        self.id.cancel();
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = self.state.borrow_mut();
+        if state.aborted {
+            return Poll::Pending;
+        }
+        match state.result.take() {
+            Some(value) => Poll::Ready(value),
+            None => {
+                state.waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Spawns a standalone task and returns a handle that resolves to its
+/// output. Same placement and limits as [`spawn`].
+///
+/// # Errors
+///
+/// As [`spawn`].
+pub fn spawn_with_handle<T: 'static>(
+    future: impl Future<Output = T> + 'static,
+) -> io::Result<JoinHandle<T>> {
+    let state = Rc::new(RefCell::new(JoinState {
+        result: None,
+        waiter: None,
+        aborted: false,
+    }));
+    let shared = state.clone();
+    let wrapper = async move {
+        let value = future.await;
+        let waiter = {
+            let mut s = shared.borrow_mut();
+            s.result = Some(value);
+            s.waiter.take()
+        };
+        if let Some(waker) = waiter {
+            waker.wake();
+        }
+    };
+    let id = spawn(wrapper)?;
+    Ok(JoinHandle { state, id })
+}

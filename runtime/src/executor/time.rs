@@ -1,0 +1,264 @@
+//! Sleeping and timeouts on the worker's timer queue.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::context;
+use super::timer::TimerKey;
+use crate::error::TimerExhausted;
+
+/// A point in monotonic time (`CLOCK_MONOTONIC`), for [`sleep_until`] and
+/// [`timeout_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// Now.
+    pub fn now() -> Deadline {
+        Deadline(Instant::now())
+    }
+
+    /// `duration` from now (saturating far in the future).
+    pub fn after(duration: Duration) -> Deadline {
+        Deadline(add(Instant::now(), duration))
+    }
+
+    /// Time left until the deadline; zero once it has passed.
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    pub(crate) fn instant(self) -> Instant {
+        self.0
+    }
+}
+
+/// `now + d`, clamped to about 30 years ahead instead of overflowing.
+fn add(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(d.min(FAR)).unwrap_or(now + FAR)
+}
+
+/// Future of [`sleep`] and [`sleep_until`]: resolves at its deadline.
+///
+/// The timer slot is taken on first poll (or at creation, for the `try_`
+/// variants) and released when the future completes or is dropped.
+#[must_use = "futures do nothing unless awaited"]
+pub struct SleepFuture {
+    deadline: Instant,
+    key: Option<TimerKey>,
+    done: bool,
+}
+
+impl SleepFuture {
+    fn new(deadline: Instant) -> SleepFuture {
+        SleepFuture {
+            deadline,
+            key: None,
+            done: false,
+        }
+    }
+
+    fn armed(deadline: Instant) -> Result<SleepFuture, TimerExhausted> {
+        let key = context::with("try_sleep", |w| {
+            w.timers.borrow_mut().insert(deadline, true)
+        })?;
+        Ok(SleepFuture {
+            deadline,
+            key: Some(key),
+            done: false,
+        })
+    }
+}
+
+impl Future for SleepFuture {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        let deadline = self.deadline;
+        let key = self.key;
+        let (ready, key) = context::with("sleep", |w| {
+            let mut timers = w.timers.borrow_mut();
+            let key = match key {
+                Some(k) => k,
+                None => timers
+                    .insert(deadline, false)
+                    .expect("an unbounded insert never fails"),
+            };
+            let ready = timers.poll(key, w.now(), cx.waker());
+            if ready {
+                timers.remove(key);
+            }
+            (ready, key)
+        });
+        if ready {
+            self.key = None;
+            self.done = true;
+            Poll::Ready(())
+        } else {
+            self.key = Some(key);
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for SleepFuture {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            context::try_with(|w| w.timers.borrow_mut().remove(key));
+        }
+    }
+}
+
+impl fmt::Debug for SleepFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SleepFuture")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// Completes after `duration`, measured from this call.
+///
+/// Never fails: past `Config::timer_slots` live timers it still sleeps
+/// correctly and counts the exhaustion; use [`try_sleep`] to be refused
+/// instead.
+///
+/// # Panics
+///
+/// When first polled outside a ringline worker.
+pub fn sleep(duration: Duration) -> SleepFuture {
+    SleepFuture::new(add(Instant::now(), duration))
+}
+
+/// Completes at `deadline` (at once if it has passed). As [`sleep`].
+///
+/// # Panics
+///
+/// When first polled outside a ringline worker.
+pub fn sleep_until(deadline: Deadline) -> SleepFuture {
+    SleepFuture::new(deadline.instant())
+}
+
+/// Like [`sleep`], but takes the timer slot now and fails when all
+/// `Config::timer_slots` are in use.
+///
+/// # Panics
+///
+/// When called outside a ringline worker.
+pub fn try_sleep(duration: Duration) -> Result<SleepFuture, TimerExhausted> {
+    SleepFuture::armed(add(Instant::now(), duration))
+}
+
+/// Like [`sleep_until`], but fails when all timer slots are in use.
+///
+/// # Panics
+///
+/// When called outside a ringline worker.
+pub fn try_sleep_until(deadline: Deadline) -> Result<SleepFuture, TimerExhausted> {
+    SleepFuture::armed(deadline.instant())
+}
+
+/// The error of a [`timeout`] whose deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Future of [`timeout`] and [`timeout_at`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct TimeoutFuture<F> {
+    future: F,
+    sleep: SleepFuture,
+}
+
+impl<F: Future> Future for TimeoutFuture<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `future`: it is never moved out of
+        // `self` (no method hands out `&mut F` or moves it), and
+        // `TimeoutFuture` has no `Drop` impl that could move it. `sleep` is
+        // `Unpin` and is treated as not structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `this.future` stays where it is for as long as
+        // `self` is pinned.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(v) = future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match Pin::new(&mut this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Runs `future` with a time limit of `duration`: `Ok(output)` if it
+/// finished first, `Err(Elapsed)` otherwise (the future is then dropped
+/// with the `TimeoutFuture`). The inner future is polled before the timer,
+/// so a future that is ready wins even at a zero timeout.
+///
+/// # Panics
+///
+/// When polled outside a ringline worker.
+pub fn timeout<F: Future>(duration: Duration, future: F) -> TimeoutFuture<F> {
+    TimeoutFuture {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+/// [`timeout`] with an absolute deadline.
+///
+/// # Panics
+///
+/// When polled outside a ringline worker.
+pub fn timeout_at<F: Future>(deadline: Deadline, future: F) -> TimeoutFuture<F> {
+    TimeoutFuture {
+        future,
+        sleep: sleep_until(deadline),
+    }
+}
+
+/// [`timeout`] that fails instead of going past `Config::timer_slots`.
+///
+/// # Panics
+///
+/// When called outside a ringline worker.
+pub fn try_timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> Result<TimeoutFuture<F>, TimerExhausted> {
+    Ok(TimeoutFuture {
+        future,
+        sleep: try_sleep(duration)?,
+    })
+}
+
+/// [`timeout_at`] that fails instead of going past `Config::timer_slots`.
+///
+/// # Panics
+///
+/// When called outside a ringline worker.
+pub fn try_timeout_at<F: Future>(
+    deadline: Deadline,
+    future: F,
+) -> Result<TimeoutFuture<F>, TimerExhausted> {
+    Ok(TimeoutFuture {
+        future,
+        sleep: try_sleep_until(deadline)?,
+    })
+}

@@ -1,0 +1,123 @@
+//! The handler trait a service implements, and the context its `on_tick`
+//! hook receives.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use crate::net::{ConnCtx, PeerAddr, UdpCtx};
+use crate::worker::Worker;
+
+/// What a ringline service implements: one value per worker
+/// ([`create_for_worker`](Self::create_for_worker)), one task per accepted
+/// connection ([`on_accept`](Self::on_accept)).
+///
+/// The futures are `'static` and need not be `Send`: they run on the
+/// worker that accepted the connection and never move.
+pub trait AsyncEventHandler: Send + 'static {
+    /// The task of a newly accepted connection. The connection is closed
+    /// when the future completes; if the connection is closed first (see
+    /// [`ConnCtx::close`]), the future is dropped once the close completes.
+    fn on_accept(&self, conn: ConnCtx) -> impl Future<Output = ()> + 'static;
+
+    /// Called on every turn of the worker's event loop (at least every
+    /// `Config::tick_timeout_us`). The default does nothing.
+    fn on_tick(&mut self, _ctx: &mut DriverCtx<'_>) {}
+
+    /// The task of a UDP socket bound by this worker (see
+    /// `RinglineBuilder::bind_udp`). The default spawns nothing.
+    fn on_udp_bind(&self, _udp: UdpCtx) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+        None
+    }
+
+    /// A task to start on each worker at launch: the entry point of client
+    /// programs that bind nothing. The default spawns nothing.
+    fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+        None
+    }
+
+    /// Builds the handler of worker `worker_id` (0-based), on that worker's
+    /// thread.
+    fn create_for_worker(worker_id: usize) -> Self
+    where
+        Self: Sized;
+}
+
+/// A connection's identity: its slot index and the generation of that slot,
+/// so a token outliving its connection never reaches the slot's next user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnToken {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl ConnToken {
+    /// The connection slot index (stable for the connection's life; reused
+    /// after it closes). Useful to index per-connection arrays.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+}
+
+/// A UDP socket of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UdpToken(pub(crate) u32);
+
+impl UdpToken {
+    /// The socket's index within its worker.
+    pub fn index(&self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The worker, as seen from [`AsyncEventHandler::on_tick`].
+pub struct DriverCtx<'a> {
+    worker: &'a Worker,
+}
+
+impl<'a> DriverCtx<'a> {
+    pub(crate) fn new(worker: &'a Worker) -> DriverCtx<'a> {
+        DriverCtx { worker }
+    }
+
+    /// The index of this worker (the `worker_id` of `create_for_worker`).
+    pub fn worker_id(&self) -> usize {
+        self.worker.id
+    }
+
+    /// Asks the whole runtime to shut down (see [`crate::request_shutdown`]).
+    pub fn request_shutdown(&mut self) {
+        self.worker.runtime.request_shutdown();
+    }
+
+    /// The peer of a connection; `None` once it is closed.
+    pub fn peer_addr(&self, conn: ConnToken) -> Option<PeerAddr> {
+        ConnCtx::from_token(conn).peer_addr_on(self.worker)
+    }
+
+    /// True for a connection made with `connect`, false for an accepted one.
+    pub fn is_outbound(&self, conn: ConnToken) -> bool {
+        ConnCtx::from_token(conn).is_outbound_on(self.worker)
+    }
+
+    /// Queues `data` on a connection (see [`ConnCtx::send_nowait`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnCtx::send_nowait`].
+    pub fn send(&mut self, conn: ConnToken, data: &[u8]) -> io::Result<()> {
+        self.worker
+            .send_copy(ConnCtx::from_token(conn).key(), data)
+            .map(|_| ())
+    }
+
+    /// Closes a connection (see [`ConnCtx::close`]).
+    pub fn close(&mut self, conn: ConnToken) {
+        self.worker.close_conn(ConnCtx::from_token(conn).key());
+    }
+
+    /// Half-closes a connection (see [`ConnCtx::shutdown_write`]).
+    pub fn shutdown_write(&mut self, conn: ConnToken) {
+        self.worker.shutdown_write(ConnCtx::from_token(conn).key());
+    }
+}

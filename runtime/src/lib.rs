@@ -1,0 +1,114 @@
+//! ringline: a thread-per-core async I/O runtime, io_uring-native on Linux,
+//! that you can watch while it runs.
+//!
+//! Each worker thread owns one event loop (an io_uring instance), one
+//! single-threaded executor whose tasks never migrate, a timer queue, a
+//! connection table and fixed-capacity pools. A handler implementing
+//! [`AsyncEventHandler`] gets one task per accepted connection; any task can
+//! spawn more, sleep, connect out, and talk over worker-local channels.
+//!
+//! ```no_run
+//! use ringline::{AsyncEventHandler, Config, ConnCtx, ParseResult, RinglineBuilder};
+//!
+//! struct Echo;
+//!
+//! impl AsyncEventHandler for Echo {
+//!     fn on_accept(&self, conn: ConnCtx) -> impl std::future::Future<Output = ()> + 'static {
+//!         async move {
+//!             while conn
+//!                 .with_data(|data| {
+//!                     let _ = conn.send_nowait(data);
+//!                     ParseResult::Consumed(data.len())
+//!                 })
+//!                 .await
+//!                 > 0
+//!             {}
+//!         }
+//!     }
+//!     fn create_for_worker(_worker: usize) -> Self {
+//!         Echo
+//!     }
+//! }
+//!
+//! let (shutdown, workers) = RinglineBuilder::new(Config::default())
+//!     .bind("127.0.0.1:7878".parse().unwrap())
+//!     .launch::<Echo>()
+//!     .expect("launch");
+//! shutdown.wait_on_signal();
+//! for worker in workers {
+//!     worker.join().expect("worker panicked").expect("worker failed");
+//! }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(not(target_pointer_width = "64"), allow(unused))]
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!(
+    "ringline packs task references into pointer-sized wakers and needs a 64-bit target"
+);
+
+// ── Launching ────────────────────────────────────────────────────────
+mod builder;
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod signal;
+
+// ── The worker: executor, driver, time ──────────────────────────────
+mod blocking;
+mod driver;
+mod executor;
+mod op;
+mod slab;
+mod worker;
+
+// ── I/O surfaces ────────────────────────────────────────────────────
+pub mod fs;
+mod net;
+
+pub use builder::{RinglineBuilder, ShutdownHandle};
+pub use config::{Config, ConfigBuilder, RecvBufferConfig, WorkerConfig};
+pub use error::{Error, TimerExhausted, UdpSendError};
+pub use handler::{AsyncEventHandler, ConnToken, DriverCtx, UdpToken};
+pub use signal::Signal;
+
+pub use blocking::{BlockingJoinHandle, ResolveFuture, resolve, spawn_blocking};
+pub use executor::cancellation::{CancellationToken, CancelledFuture};
+pub use executor::channel::{RecvError, SendError, TryRecvError, TrySendError, mpsc, oneshot};
+pub use executor::join::{Join, Join3, join, join3};
+pub use executor::request_shutdown;
+pub use executor::select::{Either, Either3, Select, Select3, select, select3};
+pub use executor::task::{JoinHandle, TaskId, spawn, spawn_with_handle};
+pub use executor::time::{
+    Deadline, Elapsed, SleepFuture, TimeoutFuture, sleep, sleep_until, timeout, timeout_at,
+    try_sleep, try_sleep_until, try_timeout, try_timeout_at,
+};
+pub use fs::DiskIoFuture;
+pub use net::{
+    ConnCtx, ConnectFuture, ParseResult, PeerAddr, RecvReadyFuture, SendFuture, UdpCtx,
+    UdpRecvFuture, WithBytesFuture, WithDataFuture, connect, connect_unix, connect_with_timeout,
+};
+
+/// The I/O backend a ringline process runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Linux io_uring: completion-based, one ring per worker.
+    IoUring,
+    /// mio: readiness-based (epoll, kqueue), with thread pools for files.
+    Mio,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::IoUring => "io_uring",
+            Backend::Mio => "mio",
+        })
+    }
+}
+
+/// The backend this process runs on: the one the most recently launched
+/// runtime chose (io_uring on Linux unless configured otherwise).
+pub fn backend() -> Backend {
+    driver::current_backend()
+}

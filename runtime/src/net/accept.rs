@@ -1,0 +1,74 @@
+//! Accepting: every worker keeps a multishot accept armed on every shared
+//! listener; the kernel wakes one waiter per connection (accept waits are
+//! exclusive), which spreads connections over idle workers without an
+//! acceptor thread or a cross-thread handoff.
+
+use std::os::fd::RawFd;
+
+use io_uring::cqueue;
+
+use super::conn::{Conn, SockKind};
+use super::ctx::ConnCtx;
+use crate::driver::uring::ring::Cqe;
+use crate::op::UserData;
+use crate::worker::Worker;
+
+impl Worker {
+    pub(crate) fn on_accept_cqe(&self, ud: UserData, cqe: Cqe) {
+        let index = ud.index() as usize;
+        if cqe.result >= 0 {
+            self.adopt_accepted(cqe.result, index);
+        }
+        if !cqueue::more(cqe.flags) {
+            self.driver
+                .borrow_mut()
+                .accept_ended(index, cqe.result, self.now());
+        }
+    }
+
+    fn adopt_accepted(&self, fd: RawFd, listener: usize) {
+        let kind = self.runtime.listener_kind(listener);
+        if self.is_shutting_down() {
+            close_fd(fd);
+            return;
+        }
+        let key = {
+            let mut net = self.net.borrow_mut();
+            if kind == SockKind::Tcp && net.tcp_nodelay {
+                set_nodelay(fd);
+            }
+            let acc = net.acc_capacity;
+            match net.conns.insert(Conn::new(fd, kind, false, acc)) {
+                Ok(key) => key,
+                Err(_) => {
+                    // Over max_connections: refuse by closing (the slab
+                    // counted the exhaustion).
+                    close_fd(fd);
+                    return;
+                }
+            }
+        };
+        self.arm_recv(key);
+        self.accepted.borrow_mut().push(ConnCtx::from_key(key));
+    }
+}
+
+pub(crate) fn set_nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads a live c_int of the given size. A failure
+    // (not a TCP socket) leaves Nagle on, which is harmless.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+pub(crate) fn close_fd(fd: RawFd) {
+    // SAFETY: `fd` is a descriptor we own and nothing else refers to.
+    unsafe { libc::close(fd) };
+}

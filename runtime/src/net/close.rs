@@ -1,0 +1,163 @@
+//! Closing and half-closing connections, and freeing their slots.
+//!
+//! ```text
+//!  Open ──close()──► Closing ──queued sends drained──► Closed ──last CQE──► freed
+//!                     (new sends refused,               (recv cancelled,
+//!                      reads see EOF)                    close SQE sent)
+//! ```
+
+use io_uring::{opcode, types};
+
+use super::conn::ConnState;
+use crate::driver::uring::ring::Cqe;
+use crate::executor::waker::TaskRef;
+use crate::op::{OpKind, UserData};
+use crate::slab::Key;
+use crate::worker::Worker;
+
+impl Worker {
+    /// Starts closing connection `key` (idempotent; a stale key is a no-op).
+    pub(crate) fn close_conn(&self, key: Key) {
+        {
+            let mut net = self.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            match conn.state {
+                ConnState::Closing | ConnState::Closed => return,
+                // The connect completion sees `Closing` and fails it.
+                ConnState::Connecting => {
+                    conn.state = ConnState::Closing;
+                    return;
+                }
+                ConnState::Open => {}
+            }
+            conn.state = ConnState::Closing;
+            conn.eof = true;
+            conn.wake_recv();
+        }
+        self.progress_close(key);
+    }
+
+    /// Moves a closing connection on once its queued bytes are sent (or
+    /// sending failed): cancels the receive and closes the descriptor.
+    pub(crate) fn progress_close(&self, key: Key) {
+        let (fd, recv_armed) = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            let sending = conn.send.in_flight > 0
+                || (!conn.send.chunks.is_empty() && conn.send.error.is_none());
+            if conn.state != ConnState::Closing || sending {
+                return;
+            }
+            for chunk in conn.send.chunks.drain(..) {
+                net.pool.release(chunk.slot);
+            }
+            conn.state = ConnState::Closed;
+            conn.pending_cqes += 1;
+            conn.wake_senders();
+            (conn.fd, conn.recv_armed)
+        };
+        let mut driver = self.driver.borrow_mut();
+        if recv_armed {
+            driver.cancel(UserData::new(OpKind::Recv, key.generation, key.index));
+        }
+        let sqe = opcode::Close::new(types::Fd(fd))
+            .build()
+            .user_data(UserData::new(OpKind::Close, key.generation, key.index).raw());
+        // SAFETY: close points at no memory of ours.
+        unsafe { driver.push(OpKind::Close, sqe) };
+    }
+
+    /// Half-closes connection `key` once the bytes queued before it are out.
+    pub(crate) fn shutdown_write(&self, key: Key) {
+        let now = {
+            let mut net = self.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            if conn.state != ConnState::Open || conn.shut_wr_pending {
+                return;
+            }
+            conn.shut_wr_pending = true;
+            conn.send.chunks.is_empty() && conn.send.in_flight == 0
+        };
+        if now {
+            self.submit_shutdown(key);
+        }
+    }
+
+    pub(crate) fn submit_shutdown(&self, key: Key) {
+        let fd = {
+            let mut net = self.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            if conn.shut_wr_sent || conn.state != ConnState::Open {
+                return;
+            }
+            conn.shut_wr_sent = true;
+            conn.pending_cqes += 1;
+            conn.fd
+        };
+        let sqe = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
+            .build()
+            .user_data(UserData::new(OpKind::Shutdown, key.generation, key.index).raw());
+        // SAFETY: shutdown points at no memory of ours.
+        unsafe { self.driver.borrow_mut().push(OpKind::Shutdown, sqe) };
+    }
+
+    /// A close or shutdown completed.
+    pub(crate) fn on_conn_op_cqe(&self, ud: UserData, _cqe: Cqe) {
+        let Some(key) = self.conn_key(ud) else {
+            return;
+        };
+        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+            conn.pending_cqes -= 1;
+        }
+        self.maybe_release(key);
+    }
+
+    /// Frees a closed connection's slot once the kernel owes it no CQE, and
+    /// drops its task if that is still running.
+    pub(crate) fn maybe_release(&self, key: Key) {
+        let conn = {
+            let mut net = self.net.borrow_mut();
+            match net.conns.get(key) {
+                Some(c) if c.state == ConnState::Closed && c.pending_cqes == 0 => {}
+                _ => return,
+            }
+            net.conns.remove(key).expect("checked above")
+        };
+        if let Some(task) = conn.task {
+            self.cancel_task(task);
+        }
+        drop(conn);
+    }
+
+    /// Records the `on_accept` task of an accepted connection.
+    pub(crate) fn set_conn_task(&self, key: Key, task: TaskRef) {
+        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+            conn.task = Some(task);
+        }
+    }
+
+    /// A connection's `on_accept` task ended: close the connection.
+    pub(crate) fn conn_task_ended(&self, key: Key) {
+        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+            conn.task = None;
+        }
+        self.close_conn(key);
+    }
+
+    /// Starts closing every connection (shutdown).
+    pub(crate) fn close_all_conns(&self) {
+        let keys = self.net.borrow().conns.keys();
+        for key in keys {
+            self.close_conn(key);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The per-worker connection table and a connection's state.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::task::Waker;
+
+use bytes::BytesMut;
+
+use super::PeerAddr;
+use super::send_pool::SendPool;
+use crate::config::Config;
+use crate::executor::waker::TaskRef;
+use crate::slab::{Key, Slab};
+
+/// TCP or Unix stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SockKind {
+    Tcp,
+    Unix,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// Outbound, connect in flight.
+    Connecting,
+    /// Receiving and sending.
+    Open,
+    /// `close()` was called: queued sends drain, then the fd is closed.
+    Closing,
+    /// The close SQE was submitted; the slot waits for its last CQEs.
+    Closed,
+}
+
+/// One queued run of bytes: `slot[start..end]` of the send pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chunk {
+    pub(crate) slot: u16,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// Bytes queued for sending, in order; at most one send SQE in flight
+/// (sends on one socket must not race each other, or bytes reorder).
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    pub(crate) chunks: VecDeque<Chunk>,
+    /// Length of the send in flight (from the head chunk's start); 0: none.
+    pub(crate) in_flight: u32,
+    /// Bytes ever queued / ever sent; a `SendFuture` waits for `sent` to
+    /// pass the `queued` it saw.
+    pub(crate) queued_total: u64,
+    pub(crate) sent_total: u64,
+    pub(crate) waiters: Vec<Waker>,
+    /// The errno that broke sending; queued bytes were dropped.
+    pub(crate) error: Option<i32>,
+}
+
+/// One connection.
+pub(crate) struct Conn {
+    pub(crate) fd: RawFd,
+    pub(crate) kind: SockKind,
+    pub(crate) outbound: bool,
+    pub(crate) state: ConnState,
+    pub(crate) peer: Option<PeerAddr>,
+    /// Received bytes not yet consumed by a parse closure.
+    pub(crate) acc: BytesMut,
+    /// No more bytes will arrive (peer EOF, error, or our close).
+    pub(crate) eof: bool,
+    pub(crate) recv_error: Option<i32>,
+    pub(crate) recv_armed: bool,
+    pub(crate) recv_waiter: Option<Waker>,
+    pub(crate) send: SendQueue,
+    /// `shutdown_write` was asked; the FIN goes out once queued bytes have.
+    pub(crate) shut_wr_pending: bool,
+    /// The shutdown SQE went out.
+    pub(crate) shut_wr_sent: bool,
+    /// CQEs the kernel still owes this slot (armed recv, send, shutdown,
+    /// close); the slot is freed only at zero.
+    pub(crate) pending_cqes: u32,
+    /// The `on_accept` task, dropped when the connection is released.
+    pub(crate) task: Option<TaskRef>,
+}
+
+impl Conn {
+    pub(crate) fn new(fd: RawFd, kind: SockKind, outbound: bool, acc_capacity: usize) -> Conn {
+        Conn {
+            fd,
+            kind,
+            outbound,
+            state: if outbound {
+                ConnState::Connecting
+            } else {
+                ConnState::Open
+            },
+            peer: None,
+            acc: BytesMut::with_capacity(acc_capacity),
+            eof: false,
+            recv_error: None,
+            recv_armed: false,
+            recv_waiter: None,
+            send: SendQueue::default(),
+            shut_wr_pending: false,
+            shut_wr_sent: false,
+            pending_cqes: 0,
+            task: None,
+        }
+    }
+
+    /// True while user sends are accepted.
+    pub(crate) fn can_send(&self) -> bool {
+        matches!(self.state, ConnState::Open) && self.send.error.is_none() && !self.shut_wr_pending
+    }
+
+    pub(crate) fn wake_recv(&mut self) {
+        if let Some(w) = self.recv_waiter.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_senders(&mut self) {
+        for w in self.send.waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Connections and the send pool of one worker.
+pub(crate) struct NetState {
+    pub(crate) conns: Slab<Conn>,
+    pub(crate) pool: SendPool,
+    pub(crate) acc_capacity: usize,
+    pub(crate) tcp_nodelay: bool,
+    /// Connections whose multishot receive ended for lack of buffers and
+    /// must be re-armed once this batch's buffers are published.
+    pub(crate) rearm: Vec<Key>,
+    /// Mirrors `SendPool::leak` for the whole net state.
+    pub(crate) leak_on_drop: bool,
+}
+
+impl NetState {
+    pub(crate) fn new(config: &Config) -> NetState {
+        NetState {
+            conns: Slab::with_capacity(config.max_connections),
+            pool: SendPool::new(config.send_copy_count, config.send_copy_slot_size),
+            acc_capacity: config.recv_accumulator_capacity,
+            tcp_nodelay: config.tcp_nodelay,
+            rearm: Vec::new(),
+            leak_on_drop: false,
+        }
+    }
+
+    pub(crate) fn conns_is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+}
+
+impl Drop for NetState {
+    fn drop(&mut self) {
+        if self.leak_on_drop {
+            self.pool.leak = true;
+        }
+    }
+}

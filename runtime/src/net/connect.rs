@@ -1,0 +1,285 @@
+//! Outbound connections: a connect SQE (linked to a timeout when one is
+//! asked for) whose future yields the new connection.
+//!
+//! The socket address and the timeout's timespec live in the op slot until
+//! both CQEs are in. A dropped `ConnectFuture` parks them there (the
+//! graveyard) and cancels the connect; the socket is closed once the
+//! kernel reports back.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use io_uring::{opcode, types};
+
+use super::accept::{close_fd, set_nodelay};
+use super::conn::{Conn, ConnState, SockKind};
+use super::ctx::ConnCtx;
+use super::sockaddr;
+use crate::driver::uring::ops::{Hold, OpSlot, Orphaned};
+use crate::error::Error;
+use crate::executor::context;
+use crate::op::{OpKind, UserData};
+use crate::slab::Key;
+use crate::worker::Worker;
+
+/// What a connect keeps alive for the kernel.
+struct ConnectHold {
+    addr: libc::sockaddr_storage,
+    addr_len: libc::socklen_t,
+    timeout: types::Timespec,
+    conn: Key,
+    timeout_ms: Option<u64>,
+}
+
+enum Target<'a> {
+    Tcp(SocketAddr),
+    Unix(&'a Path),
+}
+
+/// Connects to a TCP peer. The future yields the new connection, which
+/// receives and sends like an accepted one and stays open until closed.
+///
+/// # Errors
+///
+/// The call fails off a worker thread, when `Config::max_connections`
+/// connections are open, or when a socket cannot be created. The future
+/// fails with the connect's error (`ConnectionRefused`, …).
+pub fn connect(addr: SocketAddr) -> io::Result<ConnectFuture> {
+    context::try_with(|w| w.start_connect(Target::Tcp(addr), None))
+        .unwrap_or_else(|| Err(context::outside_error()))
+}
+
+/// [`connect`] that gives up after `timeout_ms` milliseconds with an error
+/// of kind `TimedOut` (a kernel-linked timeout, no timer slot used).
+///
+/// # Errors
+///
+/// As [`connect`], plus `TimedOut`.
+pub fn connect_with_timeout(addr: SocketAddr, timeout_ms: u64) -> io::Result<ConnectFuture> {
+    context::try_with(|w| w.start_connect(Target::Tcp(addr), Some(timeout_ms)))
+        .unwrap_or_else(|| Err(context::outside_error()))
+}
+
+/// Connects to a Unix stream socket at `path`.
+///
+/// # Errors
+///
+/// As [`connect`]; an over-long path is `InvalidInput`.
+pub fn connect_unix(path: impl AsRef<Path>) -> io::Result<ConnectFuture> {
+    let path = path.as_ref();
+    context::try_with(|w| w.start_connect(Target::Unix(path), None))
+        .unwrap_or_else(|| Err(context::outside_error()))
+}
+
+/// Future of [`connect`], [`connect_with_timeout`] and [`connect_unix`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ConnectFuture {
+    op: Key,
+    done: bool,
+}
+
+impl Future for ConnectFuture {
+    type Output = io::Result<ConnCtx>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<ConnCtx>> {
+        if self.done {
+            return Poll::Ready(Err(io::Error::other(
+                "ConnectFuture polled after completion",
+            )));
+        }
+        let op = self.op;
+        let out = context::with("ConnectFuture::poll", |w| {
+            let (result, slot) = w.with_ops(|ops| ops.poll(op, cx.waker()))?;
+            Some(w.finish_connect(slot, result))
+        });
+        match out {
+            Some(result) => {
+                self.done = true;
+                Poll::Ready(result)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for ConnectFuture {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let op = self.op;
+        context::try_with(|w| match w.with_ops(|ops| ops.orphan(op)) {
+            Orphaned::Gone => {}
+            Orphaned::Finished(slot, result) => w.reap_orphan(slot, result),
+            Orphaned::Parked(ud) => w.driver.borrow_mut().cancel(ud),
+        });
+    }
+}
+
+impl Worker {
+    fn start_connect(
+        &self,
+        target: Target<'_>,
+        timeout_ms: Option<u64>,
+    ) -> io::Result<ConnectFuture> {
+        if self.is_shutting_down() {
+            return Err(io::Error::other("the ringline runtime is shutting down"));
+        }
+        // SAFETY: all-zero bytes are a valid sockaddr_storage.
+        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let (domain, kind, addr_len) = match target {
+            Target::Tcp(a) => {
+                let (storage, len) = sockaddr::from_socket_addr(&a);
+                addr = storage;
+                let domain = if a.is_ipv4() {
+                    libc::AF_INET
+                } else {
+                    libc::AF_INET6
+                };
+                (domain, SockKind::Tcp, len)
+            }
+            Target::Unix(path) => {
+                let (sun, len) = sockaddr::from_unix_path(path)?;
+                // SAFETY: sockaddr_storage is larger than and aligned for
+                // sockaddr_un; we write one value at its start.
+                unsafe { std::ptr::write((&mut addr as *mut libc::sockaddr_storage).cast(), sun) };
+                (libc::AF_UNIX, SockKind::Unix, len)
+            }
+        };
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let conn = {
+            let mut net = self.net.borrow_mut();
+            if kind == SockKind::Tcp && net.tcp_nodelay {
+                set_nodelay(fd);
+            }
+            let acc = net.acc_capacity;
+            match net.conns.insert(Conn::new(fd, kind, true, acc)) {
+                Ok(key) => key,
+                Err(_) => {
+                    close_fd(fd);
+                    return Err(io::Error::other(Error::ConnectionLimitReached));
+                }
+            }
+        };
+        let timeout = timeout_ms.map(Duration::from_millis);
+        let hold = Box::new(ConnectHold {
+            addr,
+            addr_len,
+            timeout: types::Timespec::from(timeout.unwrap_or_default()),
+            conn,
+            timeout_ms,
+        });
+        let cqes = if timeout.is_some() { 2 } else { 1 };
+        let now = self.now();
+        let mut driver = self.driver.borrow_mut();
+        let Some(op) = driver
+            .ops
+            .insert(OpKind::Connect, Hold::Boxed(hold), 0, cqes, now)
+        else {
+            drop(driver);
+            self.discard_conn(conn);
+            return Err(io::Error::other(Error::ResourceLimit(
+                "op slots exhausted (too many operations in flight)".into(),
+            )));
+        };
+        let ud = driver.ops.user_data(op);
+        let slot = driver.ops.get_mut(op).expect("just inserted");
+        let Hold::Boxed(any) = &slot.hold else {
+            unreachable!("inserted as Boxed")
+        };
+        let hold = any
+            .downcast_ref::<ConnectHold>()
+            .expect("inserted a ConnectHold");
+        let addr_ptr = (&hold.addr as *const libc::sockaddr_storage).cast::<libc::sockaddr>();
+        let ts_ptr: *const types::Timespec = &hold.timeout;
+        let sqe = opcode::Connect::new(types::Fd(fd), addr_ptr, hold.addr_len)
+            .build()
+            .user_data(ud.raw());
+        match timeout {
+            None => {
+                // SAFETY: the address lives in the boxed hold, owned by the
+                // op slot until the connect's CQE (parked if the future is
+                // dropped; leaked if the driver is).
+                unsafe { driver.push(OpKind::Connect, sqe) };
+            }
+            Some(_) => {
+                // SAFETY: the timespec lives in the boxed hold as above,
+                // until the op's second (timeout) CQE.
+                let link = opcode::LinkTimeout::new(ts_ptr)
+                    .build()
+                    .user_data(UserData::new(OpKind::LinkTimeout, op.generation, op.index).raw());
+                // SAFETY: as above, for both SQEs.
+                unsafe { driver.push_linked(OpKind::Connect, sqe, link) };
+            }
+        }
+        Ok(ConnectFuture { op, done: false })
+    }
+
+    /// Turns a finished connect into a connection or an error.
+    fn finish_connect(&self, slot: OpSlot, result: i32) -> io::Result<ConnCtx> {
+        let timed_out = slot.timed_out;
+        let Hold::Boxed(any) = slot.hold else {
+            unreachable!("connect ops hold a ConnectHold")
+        };
+        let hold = any
+            .downcast::<ConnectHold>()
+            .expect("connect ops hold a ConnectHold");
+        let conn = hold.conn;
+        let closing = self
+            .net
+            .borrow()
+            .conns
+            .get(conn)
+            .is_none_or(|c| c.state != ConnState::Connecting);
+        if result == 0 && !closing {
+            if let Some(c) = self.net.borrow_mut().conns.get_mut(conn) {
+                c.state = ConnState::Open;
+            }
+            self.arm_recv(conn);
+            return Ok(ConnCtx::from_key(conn));
+        }
+        self.discard_conn(conn);
+        Err(if result == 0 {
+            io::Error::other("the ringline runtime is shutting down")
+        } else if timed_out && result == -libc::ECANCELED {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connect timed out after {} ms",
+                    hold.timeout_ms.unwrap_or(0)
+                ),
+            )
+        } else {
+            io::Error::from_raw_os_error(-result)
+        })
+    }
+
+    /// Closes and frees a connection slot on which nothing is armed.
+    fn discard_conn(&self, conn: Key) {
+        if let Some(c) = self.net.borrow_mut().conns.remove(conn) {
+            close_fd(c.fd);
+        }
+    }
+
+    /// Cleans up after an op whose future was dropped, once the kernel is
+    /// done with it.
+    pub(crate) fn reap_orphan(&self, slot: OpSlot, result: i32) {
+        if slot.kind == OpKind::Connect {
+            // A socket that did connect is closed gracefully; one that did
+            // not is just released.
+            match self.finish_connect(slot, result) {
+                Ok(conn) => self.close_conn(conn.key()),
+                Err(_) => {}
+            }
+        }
+    }
+}

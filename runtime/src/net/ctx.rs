@@ -1,0 +1,491 @@
+//! `ConnCtx`: what a task can do with a connection, and its futures.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::conn::{ConnState, SockKind};
+use super::connect::{self, ConnectFuture};
+use super::send::stale_connection;
+use super::{ParseResult, PeerAddr, sockaddr};
+use crate::executor::context;
+use crate::handler::ConnToken;
+use crate::slab::Key;
+use crate::worker::Worker;
+
+/// A connection, as its task sees it: receive with [`with_data`]
+/// (or [`with_bytes`]), send with [`send_nowait`] or [`send`].
+///
+/// `ConnCtx` is `Copy`: an index plus the slot's generation. Once the
+/// connection is closed and its slot reused, an old `ConnCtx` reaches
+/// nothing: receives see EOF and sends fail with `NotConnected`.
+///
+/// [`with_data`]: Self::with_data
+/// [`with_bytes`]: Self::with_bytes
+/// [`send_nowait`]: Self::send_nowait
+/// [`send`]: Self::send
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnCtx {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnCtx {
+    pub(crate) fn from_key(key: Key) -> ConnCtx {
+        ConnCtx {
+            index: key.index,
+            generation: key.generation,
+        }
+    }
+
+    pub(crate) fn from_token(token: ConnToken) -> ConnCtx {
+        ConnCtx {
+            index: token.index,
+            generation: token.generation,
+        }
+    }
+
+    pub(crate) fn key(self) -> Key {
+        Key {
+            index: self.index,
+            generation: self.generation,
+        }
+    }
+
+    /// The connection's slot index (reused after it closes).
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// The connection's token (index + generation).
+    pub fn token(&self) -> ConnToken {
+        ConnToken {
+            index: self.index,
+            generation: self.generation,
+        }
+    }
+
+    /// Waits for received bytes and shows them to `f`, which says how many
+    /// it consumed. Resolves to that count; resolves to 0 at end of stream
+    /// (after calling `f` once with an empty slice, whose count is returned
+    /// instead if non-zero).
+    ///
+    /// `NeedMore` or `Consumed(0)` keeps the bytes and waits for more, so
+    /// `f` may be called several times before the future resolves.
+    pub fn with_data<F: FnMut(&[u8]) -> ParseResult>(&self, f: F) -> WithDataFuture<F> {
+        WithDataFuture {
+            conn: *self,
+            f: Some(f),
+        }
+    }
+
+    /// Like [`with_data`](Self::with_data), but `f` gets the bytes as a
+    /// refcounted [`Bytes`] it may slice and keep without copying.
+    pub fn with_bytes<F: FnMut(Bytes) -> ParseResult>(&self, f: F) -> WithBytesFuture<F> {
+        WithBytesFuture {
+            conn: *self,
+            f: Some(f),
+        }
+    }
+
+    /// Shows already-received bytes to `f` without waiting; `None` when
+    /// none are buffered.
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringline worker.
+    pub fn try_with_data<F: FnOnce(&[u8]) -> ParseResult>(&self, f: F) -> Option<ParseResult> {
+        let key = self.key();
+        context::with("ConnCtx::try_with_data", |w| {
+            let mut acc = w.take_acc(key)?.0;
+            if acc.is_empty() {
+                w.put_acc(key, acc);
+                return None;
+            }
+            let result = f(&acc);
+            if let ParseResult::Consumed(n) = result {
+                acc.advance(n.min(acc.len()));
+            }
+            w.put_acc(key, acc);
+            Some(result)
+        })
+    }
+
+    /// Resolves once bytes are buffered or the stream has ended.
+    pub fn recv_ready(&self) -> RecvReadyFuture {
+        RecvReadyFuture { conn: *self }
+    }
+
+    /// Queues a copy of `data` for sending and returns at once. Sends on a
+    /// connection go out in call order; a short write is finished before
+    /// anything queued later.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the connection is closing or gone; the send
+    /// error (e.g. `BrokenPipe`) once sending failed; an error wrapping
+    /// [`Error::SendPoolExhausted`](crate::Error::SendPoolExhausted) when
+    /// the send copy pool has no room (nothing is queued then).
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringline worker.
+    pub fn send_nowait(&self, data: &[u8]) -> io::Result<()> {
+        let key = self.key();
+        context::with("ConnCtx::send_nowait", |w| w.send_copy(key, data)).map(|_| ())
+    }
+
+    /// Queues a copy of `data` (as [`send_nowait`](Self::send_nowait)) and
+    /// returns a future that resolves to the byte count once every byte of
+    /// it has been handed to the kernel.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_nowait`](Self::send_nowait).
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringline worker.
+    pub fn send(&self, data: &[u8]) -> io::Result<SendFuture> {
+        let key = self.key();
+        let target = context::with("ConnCtx::send", |w| w.send_copy(key, data))?;
+        Ok(SendFuture {
+            conn: *self,
+            target,
+            len: data.len().min(u32::MAX as usize) as u32,
+        })
+    }
+
+    /// Closes the connection: bytes already queued are still sent, then the
+    /// descriptor is closed; receives see EOF at once. For an accepted
+    /// connection the `on_accept` task is dropped when the close completes.
+    /// A no-op outside a worker or on a closed connection.
+    pub fn close(&self) {
+        let key = self.key();
+        context::try_with(|w| w.close_conn(key));
+    }
+
+    /// Half-closes: a FIN follows the bytes already queued; receiving goes
+    /// on. A no-op outside a worker or on a closed connection.
+    pub fn shutdown_write(&self) {
+        let key = self.key();
+        context::try_with(|w| w.shutdown_write(key));
+    }
+
+    /// Asks the whole runtime to shut down (see [`crate::request_shutdown`]).
+    pub fn request_shutdown(&self) {
+        let _ = crate::request_shutdown();
+    }
+
+    /// The peer's address; `None` once the connection is closed (or off a
+    /// worker thread).
+    pub fn peer_addr(&self) -> Option<PeerAddr> {
+        context::try_with(|w| self.peer_addr_on(w)).flatten()
+    }
+
+    /// True for a connection made with `connect`, false for an accepted one.
+    pub fn is_outbound(&self) -> bool {
+        context::try_with(|w| self.is_outbound_on(w)).unwrap_or(false)
+    }
+
+    pub(crate) fn peer_addr_on(&self, w: &Worker) -> Option<PeerAddr> {
+        let mut net = w.net.borrow_mut();
+        let conn = net.conns.get_mut(self.key())?;
+        if !matches!(conn.state, ConnState::Open | ConnState::Closing) {
+            return None;
+        }
+        if conn.peer.is_none() {
+            conn.peer = query_peer(conn.fd, conn.kind);
+        }
+        conn.peer.clone()
+    }
+
+    pub(crate) fn is_outbound_on(&self, w: &Worker) -> bool {
+        w.net
+            .borrow()
+            .conns
+            .get(self.key())
+            .is_some_and(|c| c.outbound)
+    }
+
+    /// [`crate::connect`], as a method for handlers that have a `ConnCtx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::connect`].
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<ConnectFuture> {
+        connect::connect(addr)
+    }
+
+    /// [`crate::connect_with_timeout`], as a method.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::connect_with_timeout`].
+    pub fn connect_with_timeout(
+        &self,
+        addr: SocketAddr,
+        timeout_ms: u64,
+    ) -> io::Result<ConnectFuture> {
+        connect::connect_with_timeout(addr, timeout_ms)
+    }
+
+    /// [`crate::connect_unix`], as a method.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::connect_unix`].
+    pub fn connect_unix(&self, path: impl AsRef<Path>) -> io::Result<ConnectFuture> {
+        connect::connect_unix(path)
+    }
+}
+
+fn query_peer(fd: i32, kind: SockKind) -> Option<PeerAddr> {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getpeername writes at most `len` bytes into `storage`.
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    match kind {
+        SockKind::Tcp => sockaddr::to_socket_addr(&storage).map(PeerAddr::Tcp),
+        SockKind::Unix => {
+            // SAFETY: a unix socket's peer is a sockaddr_un, which fits in
+            // (and is aligned for) sockaddr_storage.
+            let sun: &libc::sockaddr_un =
+                unsafe { &*(&storage as *const libc::sockaddr_storage).cast() };
+            Some(PeerAddr::Unix(
+                sockaddr::unix_path(sun, len).unwrap_or_default(),
+            ))
+        }
+    }
+}
+
+impl Worker {
+    /// Takes a connection's receive buffer out (so user code can run with
+    /// no borrow held), with its EOF flag; `None` for a stale key.
+    pub(crate) fn take_acc(&self, key: Key) -> Option<(BytesMut, bool)> {
+        let mut net = self.net.borrow_mut();
+        let conn = net.conns.get_mut(key)?;
+        Some((std::mem::take(&mut conn.acc), conn.eof))
+    }
+
+    /// Puts a receive buffer back. Nothing can have arrived meanwhile:
+    /// completions are only processed between polls.
+    pub(crate) fn put_acc(&self, key: Key, acc: BytesMut) {
+        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+            debug_assert!(conn.acc.is_empty());
+            conn.acc = acc;
+        }
+    }
+
+    fn wait_recv(&self, key: Key, waker: &Waker) {
+        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+            match &mut conn.recv_waiter {
+                Some(w) if w.will_wake(waker) => {}
+                w => *w = Some(waker.clone()),
+            }
+        }
+    }
+}
+
+/// Future of [`ConnCtx::with_data`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WithDataFuture<F> {
+    conn: ConnCtx,
+    f: Option<F>,
+}
+
+// The closure is only ever called through `&mut F`, never pinned, so the
+// future may move freely whatever `F` is.
+impl<F> Unpin for WithDataFuture<F> {}
+
+impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.get_mut();
+        let key = this.conn.key();
+        let f = this
+            .f
+            .as_mut()
+            .expect("WithDataFuture polled after completion");
+        let out = context::with("ConnCtx::with_data", |w| {
+            let Some((mut acc, eof)) = w.take_acc(key) else {
+                return Poll::Ready(eof_count(f(&[])));
+            };
+            if acc.is_empty() {
+                w.put_acc(key, acc);
+                if eof {
+                    return Poll::Ready(eof_count(f(&[])));
+                }
+                w.wait_recv(key, cx.waker());
+                return Poll::Pending;
+            }
+            let result = f(&acc);
+            let out = match result {
+                ParseResult::Consumed(n) if n > 0 => {
+                    let n = n.min(acc.len());
+                    acc.advance(n);
+                    Poll::Ready(n)
+                }
+                _ if eof => Poll::Ready(0),
+                _ => {
+                    w.put_acc(key, acc);
+                    w.wait_recv(key, cx.waker());
+                    return Poll::Pending;
+                }
+            };
+            w.put_acc(key, acc);
+            out
+        });
+        if out.is_ready() {
+            this.f = None;
+        }
+        out
+    }
+}
+
+fn eof_count(result: ParseResult) -> usize {
+    match result {
+        ParseResult::Consumed(n) => n,
+        ParseResult::NeedMore => 0,
+    }
+}
+
+/// Future of [`ConnCtx::with_bytes`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WithBytesFuture<F> {
+    conn: ConnCtx,
+    f: Option<F>,
+}
+
+// As for `WithDataFuture`: the closure is never pinned.
+impl<F> Unpin for WithBytesFuture<F> {}
+
+impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.get_mut();
+        let key = this.conn.key();
+        let f = this
+            .f
+            .as_mut()
+            .expect("WithBytesFuture polled after completion");
+        let out = context::with("ConnCtx::with_bytes", |w| {
+            let Some((mut acc, eof)) = w.take_acc(key) else {
+                return Poll::Ready(eof_count(f(Bytes::new())));
+            };
+            if acc.is_empty() {
+                w.put_acc(key, acc);
+                if eof {
+                    return Poll::Ready(eof_count(f(Bytes::new())));
+                }
+                w.wait_recv(key, cx.waker());
+                return Poll::Pending;
+            }
+            let bytes = acc.split().freeze();
+            let result = f(bytes.clone());
+            let consumed = match result {
+                ParseResult::Consumed(n) => n.min(bytes.len()),
+                ParseResult::NeedMore => 0,
+            };
+            // Give back what was not consumed, reusing the allocation when
+            // `f` kept no reference to it.
+            let rest = bytes.slice(consumed..);
+            drop(bytes);
+            let mut rest = match rest.try_into_mut() {
+                Ok(unique) => unique,
+                Err(shared) => BytesMut::from(&shared[..]),
+            };
+            if rest.is_empty() {
+                rest = acc;
+            }
+            w.put_acc(key, rest);
+            if consumed > 0 {
+                Poll::Ready(consumed)
+            } else if eof {
+                Poll::Ready(0)
+            } else {
+                w.wait_recv(key, cx.waker());
+                Poll::Pending
+            }
+        });
+        if out.is_ready() {
+            this.f = None;
+        }
+        out
+    }
+}
+
+/// Future of [`ConnCtx::recv_ready`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvReadyFuture {
+    conn: ConnCtx,
+}
+
+impl Future for RecvReadyFuture {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let key = self.conn.key();
+        context::with("ConnCtx::recv_ready", |w| {
+            let mut net = w.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return Poll::Ready(());
+            };
+            if !conn.acc.is_empty() || conn.eof {
+                return Poll::Ready(());
+            }
+            conn.recv_waiter = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
+/// Future of [`ConnCtx::send`]: resolves once the bytes of that send have
+/// all been handed to the kernel.
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture {
+    conn: ConnCtx,
+    target: u64,
+    len: u32,
+}
+
+impl Future for SendFuture {
+    type Output = io::Result<u32>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
+        let key = self.conn.key();
+        context::with("SendFuture::poll", |w| {
+            let mut net = w.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return Poll::Ready(Err(stale_connection()));
+            };
+            if conn.send.sent_total >= self.target {
+                return Poll::Ready(Ok(self.len));
+            }
+            if let Some(errno) = conn.send.error {
+                return Poll::Ready(Err(io::Error::from_raw_os_error(errno)));
+            }
+            if !conn.send.waiters.iter().any(|x| x.will_wake(cx.waker())) {
+                conn.send.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    }
+}

@@ -1,0 +1,58 @@
+//! Connections: the table every worker keeps, what `ConnCtx` offers, and
+//! the accept / receive / send / connect / close paths.
+//!
+//! A connection slot lives from accept (or connect) until every operation
+//! the kernel holds for it has completed: closing first drains queued
+//! sends, then cancels the armed receive and closes the descriptor, and
+//! the slot is freed only after the last CQE. A `ConnCtx` is an index plus
+//! the slot's generation, so one that outlives its connection is inert.
+
+mod accept;
+mod close;
+mod conn;
+mod connect;
+mod ctx;
+mod recv;
+mod send;
+mod send_pool;
+pub(crate) mod sockaddr;
+mod udp;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub(crate) use conn::{NetState, SockKind};
+pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
+pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
+pub use udp::{UdpCtx, UdpRecvFuture};
+
+/// What a parse closure of [`ConnCtx::with_data`] or
+/// [`ConnCtx::with_bytes`] did with the bytes it was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseResult {
+    /// `n` bytes were used and are dropped from the receive buffer.
+    /// `Consumed(0)` with data present means the same as `NeedMore`.
+    Consumed(usize),
+    /// Not enough bytes for a complete message; call again when more arrive.
+    NeedMore,
+}
+
+/// The address of a connection's peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    /// A TCP peer.
+    Tcp(SocketAddr),
+    /// A Unix-socket peer (its bound path; often empty for clients).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Tcp(addr) => write!(f, "{addr}"),
+            PeerAddr::Unix(path) if path.as_os_str().is_empty() => f.write_str("unix:(unnamed)"),
+            PeerAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Receiving: one multishot receive per connection over the worker's
+//! provided-buffer ring. Each CQE's bytes are copied into the connection's
+//! accumulator and the buffer goes straight back to the kernel, so the
+//! ring refills within the batch. When the ring runs dry the multishot ends
+//! with `ENOBUFS` and no bytes taken; it is re-armed after the batch
+//! publishes its recycled buffers, so nothing is lost or reordered.
+
+use io_uring::{cqueue, opcode, types};
+
+use super::conn::ConnState;
+use crate::driver::uring::ring::Cqe;
+use crate::op::{OpKind, UserData};
+use crate::slab::Key;
+use crate::worker::Worker;
+
+impl Worker {
+    /// Finds the connection a CQE belongs to.
+    pub(crate) fn conn_key(&self, ud: UserData) -> Option<Key> {
+        let net = self.net.borrow();
+        let (key, _) = net.conns.get_by_index(ud.index())?;
+        ud.matches(key.generation).then_some(key)
+    }
+
+    /// Arms the multishot receive of an open connection (idempotent).
+    pub(crate) fn arm_recv(&self, key: Key) {
+        let fd = {
+            let mut net = self.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            if conn.recv_armed || conn.eof || conn.state != ConnState::Open {
+                return;
+            }
+            conn.recv_armed = true;
+            conn.pending_cqes += 1;
+            conn.fd
+        };
+        let mut driver = self.driver.borrow_mut();
+        let sqe = opcode::RecvMulti::new(types::Fd(fd), driver.bufs.bgid())
+            .build()
+            .user_data(UserData::new(OpKind::Recv, key.generation, key.index).raw());
+        // SAFETY: the receive writes only into provided buffers, which live
+        // as long as the driver (leaked, never freed, while any op is
+        // armed); the fd stays open until this op's final CQE (close waits).
+        unsafe { driver.push(OpKind::Recv, sqe) };
+    }
+
+    pub(crate) fn on_recv_cqe(&self, ud: UserData, cqe: Cqe) {
+        let more = cqueue::more(cqe.flags);
+        let bid = cqueue::buffer_select(cqe.flags);
+        let key = self.conn_key(ud);
+        if let Some(key) = key {
+            let mut net = self.net.borrow_mut();
+            let rearm = {
+                let conn = net.conns.get_mut(key).expect("found above");
+                match cqe.result {
+                    n if n > 0 => {
+                        if let Some(bid) = bid
+                            && conn.state == ConnState::Open
+                        {
+                            let driver = self.driver.borrow();
+                            // SAFETY: `bid` comes from this CQE and is
+                            // recycled only below, after the copy; `n` is
+                            // the byte count the kernel wrote.
+                            let data = unsafe { driver.bufs.data(bid, n as usize) };
+                            conn.acc.extend_from_slice(data);
+                        }
+                        conn.wake_recv();
+                    }
+                    0 => {
+                        conn.eof = true;
+                        conn.wake_recv();
+                    }
+                    e if e == -libc::ENOBUFS || e == -libc::ECANCELED => {}
+                    e => {
+                        conn.eof = true;
+                        conn.recv_error = Some(-e);
+                        conn.wake_recv();
+                    }
+                }
+                if !more {
+                    conn.recv_armed = false;
+                    conn.pending_cqes -= 1;
+                }
+                !more && !conn.eof && conn.state == ConnState::Open
+            };
+            if rearm {
+                net.rearm.push(key);
+            }
+        }
+        if let Some(bid) = bid {
+            self.driver.borrow_mut().bufs.recycle(bid);
+        }
+        if let Some(key) = key
+            && !more
+        {
+            self.maybe_release(key);
+        }
+    }
+
+    /// Re-arms receives that ended during the batch (after the recycled
+    /// buffers were published).
+    pub(crate) fn rearm_receives(&self) {
+        let keys = std::mem::take(&mut self.net.borrow_mut().rearm);
+        for key in keys {
+            self.arm_recv(key);
+        }
+    }
+}

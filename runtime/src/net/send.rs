@@ -1,0 +1,170 @@
+//! Sending: bytes are copied into the send pool and queued per connection;
+//! one send SQE per connection is in flight at a time (two sends on one
+//! socket may complete out of order), covering every byte queued in its
+//! head slot. Short writes resubmit the rest before anything queued later.
+
+use std::io;
+
+use io_uring::{opcode, types};
+
+use super::conn::{Chunk, ConnState};
+use crate::driver::uring::ring::Cqe;
+use crate::error::Error;
+use crate::op::{OpKind, UserData};
+use crate::slab::Key;
+use crate::worker::Worker;
+
+/// The error of a send on a connection that cannot take one.
+fn not_sendable(state: ConnState, error: Option<i32>, shut_wr: bool) -> io::Error {
+    if let Some(errno) = error {
+        return io::Error::from_raw_os_error(errno);
+    }
+    if shut_wr {
+        return io::Error::new(io::ErrorKind::BrokenPipe, "write side already shut down");
+    }
+    match state {
+        ConnState::Connecting => io::Error::new(io::ErrorKind::NotConnected, "still connecting"),
+        _ => io::Error::new(io::ErrorKind::NotConnected, "connection closed"),
+    }
+}
+
+pub(crate) fn stale_connection() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection closed or invalid")
+}
+
+impl Worker {
+    /// Queues a copy of `data` on connection `key`, all or nothing. Returns
+    /// the connection's queued-byte total after it (what a `SendFuture`
+    /// waits for the sent total to reach).
+    pub(crate) fn send_copy(&self, key: Key, data: &[u8]) -> io::Result<u64> {
+        let submit = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let conn = net.conns.get_mut(key).ok_or_else(stale_connection)?;
+            if !conn.can_send() {
+                return Err(not_sendable(
+                    conn.state,
+                    conn.send.error,
+                    conn.shut_wr_pending,
+                ));
+            }
+            if data.is_empty() {
+                return Ok(conn.send.queued_total);
+            }
+            let pool = &mut net.pool;
+            let slot_size = pool.slot_size() as usize;
+            let tail_room = conn
+                .send
+                .chunks
+                .back()
+                .map_or(0, |c| slot_size - c.end as usize);
+            let (head, rest) = data.split_at(tail_room.min(data.len()));
+            if rest.len().div_ceil(slot_size) > pool.available() {
+                pool.note_exhausted();
+                return Err(io::Error::other(Error::SendPoolExhausted));
+            }
+            if !head.is_empty() {
+                let tail = conn.send.chunks.back_mut().expect("room implies a tail");
+                pool.write(tail.slot, tail.end, head);
+                tail.end += head.len() as u32;
+            }
+            for part in rest.chunks(slot_size) {
+                let slot = pool.alloc().expect("availability checked above");
+                pool.write(slot, 0, part);
+                conn.send.chunks.push_back(Chunk {
+                    slot,
+                    start: 0,
+                    end: part.len() as u32,
+                });
+            }
+            conn.send.queued_total += data.len() as u64;
+            conn.send.in_flight == 0
+        };
+        if submit {
+            self.submit_send(key);
+        }
+        let net = self.net.borrow();
+        Ok(net.conns.get(key).map_or(0, |c| c.send.queued_total))
+    }
+
+    /// Starts the next send of connection `key` if none is in flight.
+    pub(crate) fn submit_send(&self, key: Key) {
+        let (fd, ptr, len) = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            if conn.send.in_flight > 0 || conn.send.error.is_some() {
+                return;
+            }
+            let Some(head) = conn.send.chunks.front() else {
+                return;
+            };
+            let len = head.end - head.start;
+            let ptr = net.pool.ptr(head.slot, head.start);
+            conn.send.in_flight = len;
+            conn.pending_cqes += 1;
+            (conn.fd, ptr, len)
+        };
+        let sqe = opcode::Send::new(types::Fd(fd), ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(UserData::new(OpKind::Send, key.generation, key.index).raw());
+        // SAFETY: `ptr..ptr+len` lies in a send-pool slot that stays queued
+        // (not released, not rewritten in that range) until this CQE, and
+        // the pool is leaked rather than freed while sends are in flight.
+        unsafe { self.driver.borrow_mut().push(OpKind::Send, sqe) };
+    }
+
+    pub(crate) fn on_send_cqe(&self, ud: UserData, cqe: Cqe) {
+        let Some(key) = self.conn_key(ud) else {
+            return;
+        };
+        let (resubmit, drained, shut_wr) = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let conn = net.conns.get_mut(key).expect("found above");
+            conn.pending_cqes -= 1;
+            let in_flight = std::mem::take(&mut conn.send.in_flight);
+            match cqe.result {
+                n if n > 0 => {
+                    let n = (n as u32).min(in_flight);
+                    let head = conn.send.chunks.front_mut().expect("a send was in flight");
+                    head.start += n;
+                    conn.send.sent_total += n as u64;
+                    if head.start == head.end {
+                        let done = conn.send.chunks.pop_front().expect("front exists");
+                        net.pool.release(done.slot);
+                    }
+                    conn.wake_senders();
+                }
+                e if e == -libc::EAGAIN || e == -libc::EINTR => {}
+                e => {
+                    // 0 bytes for a non-empty send, or an error: the stream
+                    // is broken; drop what is queued and fail the waiters.
+                    conn.send.error = Some(if e == 0 { libc::EPIPE } else { -e });
+                    for chunk in conn.send.chunks.drain(..) {
+                        net.pool.release(chunk.slot);
+                    }
+                    conn.wake_senders();
+                }
+            }
+            let drained = conn.send.chunks.is_empty();
+            (
+                !drained && conn.send.error.is_none(),
+                drained,
+                drained && conn.shut_wr_pending && conn.state == ConnState::Open,
+            )
+        };
+        if resubmit {
+            self.submit_send(key);
+        } else if drained {
+            if shut_wr {
+                self.submit_shutdown(key);
+            }
+            self.progress_close(key);
+        }
+        self.maybe_release(key);
+    }
+}

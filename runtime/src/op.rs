@@ -1,0 +1,252 @@
+//! Op kinds and the `user_data` word every SQE carries back in its CQE.
+//!
+//! Every submission and every completion passes through [`OpKind`]: it keys
+//! the dispatcher (one `match` on the kind) and, later, every per-op counter
+//! and latency histogram, so an op kind added here is accounted everywhere.
+
+/// What a submitted operation is. The discriminant is the `user_data` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum OpKind {
+    /// Multishot accept on a listener.
+    Accept = 0,
+    /// Multishot receive on a connection (provided buffers).
+    Recv,
+    /// Send of queued bytes on a connection.
+    Send,
+    /// Outbound connect.
+    Connect,
+    /// Close of a connection's file descriptor.
+    Close,
+    /// `shutdown(SHUT_WR)` on a connection.
+    Shutdown,
+    /// A timer (sleep/timeout); armed in the worker's timer queue, no SQE.
+    Timer,
+    /// `ASYNC_CANCEL` of another op; its own CQE carries nothing we need.
+    Cancel,
+    /// Linked timeout guarding a connect.
+    LinkTimeout,
+    /// Read of the worker's eventfd (cross-thread wakeups, shutdown).
+    Wake,
+    /// Multishot `recvmsg` on a UDP socket.
+    UdpRecv,
+    /// `sendmsg` on a UDP socket.
+    UdpSend,
+    /// File open (`openat`).
+    FsOpen,
+    /// File read at an offset.
+    FsRead,
+    /// File write at an offset.
+    FsWrite,
+    /// `fsync`.
+    FsFsync,
+    /// `statx`.
+    FsStatx,
+    /// `renameat`.
+    FsRename,
+    /// `unlinkat`.
+    FsUnlink,
+    /// `mkdirat`.
+    FsMkdir,
+    /// A closure on the blocking pool (no SQE).
+    Blocking,
+    /// A name lookup on the resolver pool (no SQE).
+    Resolve,
+}
+
+impl OpKind {
+    /// Every kind, in discriminant order.
+    pub(crate) const ALL: [OpKind; 22] = [
+        OpKind::Accept,
+        OpKind::Recv,
+        OpKind::Send,
+        OpKind::Connect,
+        OpKind::Close,
+        OpKind::Shutdown,
+        OpKind::Timer,
+        OpKind::Cancel,
+        OpKind::LinkTimeout,
+        OpKind::Wake,
+        OpKind::UdpRecv,
+        OpKind::UdpSend,
+        OpKind::FsOpen,
+        OpKind::FsRead,
+        OpKind::FsWrite,
+        OpKind::FsFsync,
+        OpKind::FsStatx,
+        OpKind::FsRename,
+        OpKind::FsUnlink,
+        OpKind::FsMkdir,
+        OpKind::Blocking,
+        OpKind::Resolve,
+    ];
+
+    /// Number of kinds: the length of every `[T; OpKind::COUNT]` table.
+    pub(crate) const COUNT: usize = Self::ALL.len();
+
+    /// The stable name: Prometheus `op` label, TUI column, JSON field.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Accept => "accept",
+            OpKind::Recv => "recv",
+            OpKind::Send => "send",
+            OpKind::Connect => "connect",
+            OpKind::Close => "close",
+            OpKind::Shutdown => "shutdown",
+            OpKind::Timer => "timer",
+            OpKind::Cancel => "cancel",
+            OpKind::LinkTimeout => "link_timeout",
+            OpKind::Wake => "wake",
+            OpKind::UdpRecv => "udp_recv",
+            OpKind::UdpSend => "udp_send",
+            OpKind::FsOpen => "fs_open",
+            OpKind::FsRead => "fs_read",
+            OpKind::FsWrite => "fs_write",
+            OpKind::FsFsync => "fs_fsync",
+            OpKind::FsStatx => "fs_statx",
+            OpKind::FsRename => "fs_rename",
+            OpKind::FsUnlink => "fs_unlink",
+            OpKind::FsMkdir => "fs_mkdir",
+            OpKind::Blocking => "blocking",
+            OpKind::Resolve => "resolve",
+        }
+    }
+
+    /// Inverse of `kind as u8`; `None` for a tag no op carries.
+    pub(crate) const fn from_tag(tag: u8) -> Option<OpKind> {
+        if (tag as usize) < Self::COUNT {
+            Some(Self::ALL[tag as usize])
+        } else {
+            None
+        }
+    }
+}
+
+/// The 64-bit `user_data` of an SQE, decoded again from its CQE.
+///
+/// ```text
+///  63        56 55                       32 31                         0
+/// +------------+---------------------------+----------------------------+
+/// |  kind (8)  |     generation (24)       |         index (32)         |
+/// +------------+---------------------------+----------------------------+
+/// ```
+///
+/// `index` names the owner: a connection slot for connection ops, an op
+/// slot for one-shot ops with a future, a listener for accepts. The
+/// `generation` is the owner slot's generation truncated to 24 bits, so a
+/// late CQE for a slot that has since been reused is recognised as stale.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct UserData(u64);
+
+impl UserData {
+    const GEN_BITS: u32 = 24;
+    const GEN_MASK: u32 = (1 << Self::GEN_BITS) - 1;
+
+    /// Packs kind, generation (low 24 bits kept) and index.
+    #[inline]
+    pub(crate) const fn new(kind: OpKind, generation: u32, index: u32) -> UserData {
+        UserData((kind as u64) << 56 | ((generation & Self::GEN_MASK) as u64) << 32 | index as u64)
+    }
+
+    /// Wraps a raw CQE `user_data`.
+    #[inline]
+    pub(crate) const fn from_raw(raw: u64) -> UserData {
+        UserData(raw)
+    }
+
+    /// The raw word for the SQE.
+    #[inline]
+    pub(crate) const fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The op kind, or `None` for a tag no op carries (a bug, counted).
+    #[inline]
+    pub(crate) const fn kind(self) -> Option<OpKind> {
+        OpKind::from_tag((self.0 >> 56) as u8)
+    }
+
+    /// The owner's generation, truncated to 24 bits.
+    #[inline]
+    pub(crate) const fn generation(self) -> u32 {
+        (self.0 >> 32) as u32 & Self::GEN_MASK
+    }
+
+    /// The owner's slot index.
+    #[inline]
+    pub(crate) const fn index(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// True when `generation` (full width) matches this word's 24 bits.
+    #[inline]
+    pub(crate) const fn matches(self, generation: u32) -> bool {
+        self.generation() == generation & Self::GEN_MASK
+    }
+}
+
+impl std::fmt::Debug for UserData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserData")
+            .field("kind", &self.kind())
+            .field("generation", &self.generation())
+            .field("index", &self.index())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_tag_and_name() {
+        let mut names = std::collections::HashSet::new();
+        for (i, kind) in OpKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "ALL must be in discriminant order");
+            assert_eq!(OpKind::from_tag(*kind as u8), Some(*kind));
+            assert!(
+                names.insert(kind.as_str()),
+                "duplicate name {}",
+                kind.as_str()
+            );
+        }
+        assert_eq!(OpKind::from_tag(OpKind::COUNT as u8), None);
+        assert_eq!(OpKind::from_tag(u8::MAX), None);
+    }
+
+    #[test]
+    fn user_data_round_trips_every_tag_at_the_field_edges() {
+        let gens = [0, 1, 0x7f_ffff, 0xff_ffff];
+        let indices = [0, 1, 0x7fff_ffff, u32::MAX];
+        for kind in OpKind::ALL {
+            for generation in gens {
+                for index in indices {
+                    let ud = UserData::new(kind, generation, index);
+                    let back = UserData::from_raw(ud.raw());
+                    assert_eq!(back.kind(), Some(kind));
+                    assert_eq!(back.generation(), generation);
+                    assert_eq!(back.index(), index);
+                    assert!(back.matches(generation));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generation_is_truncated_not_spilled_into_the_tag() {
+        let ud = UserData::new(OpKind::Recv, 0xffff_ffff, 7);
+        assert_eq!(ud.kind(), Some(OpKind::Recv));
+        assert_eq!(ud.generation(), 0xff_ffff);
+        assert!(ud.matches(0xffff_ffff));
+        assert!(ud.matches(0x00ff_ffff));
+        assert!(!ud.matches(0x00ff_fffe));
+    }
+
+    #[test]
+    fn unknown_tag_decodes_to_none() {
+        let ud = UserData::from_raw(0xfe00_0000_0000_0001);
+        assert_eq!(ud.kind(), None);
+        assert_eq!(ud.index(), 1);
+    }
+}

@@ -1,0 +1,444 @@
+//! One worker thread: its executor, its io_uring driver and its event loop.
+//!
+//! ```text
+//!   ┌──────────────────────────── loop ───────────────────────────────┐
+//!   │ poll ready tasks (those queued at the start of the turn)        │
+//!   │ submit SQEs + wait in io_uring_enter (until the nearest timer,  │
+//!   │   the tick, a CQE, or the eventfd)                              │
+//!   │ reap CQEs → one dispatcher keyed by OpKind → wake tasks         │
+//!   │ accept new connections → on_accept tasks                        │
+//!   │ fire due timers, take remote wakes, on_tick                     │
+//!   └─────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! All state is interior-mutable behind `&Worker` so futures can reach it
+//! through the thread-local context. No borrow is ever held across user
+//! code (a poll, a parse closure, a future's drop).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::builder::RuntimeShared;
+use crate::config::Config;
+use crate::driver::uring::ops::{Completed, OpTable};
+use crate::driver::uring::ring::Cqe;
+use crate::driver::uring::{Driver, OpCounters};
+use crate::error::Error;
+use crate::executor::context;
+use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
+use crate::executor::timer::TimerQueue;
+use crate::executor::waker::{self, TaskRef, WorkerHandle};
+use crate::handler::{AsyncEventHandler, DriverCtx};
+use crate::net::{ConnCtx, NetState};
+use crate::op::{OpKind, UserData};
+
+/// Polls per turn before the loop goes back to the kernel, so a task that
+/// keeps waking itself cannot starve I/O.
+const MAX_POLLS_PER_TURN: usize = 1024;
+
+/// Extra time, after the drain timeout, that a forced cancellation gets
+/// before the worker gives up and leaks what the kernel may still hold.
+const FORCED_CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// See the module docs.
+pub(crate) struct Worker {
+    pub(crate) id: usize,
+    pub(crate) handle: Arc<WorkerHandle>,
+    pub(crate) runtime: Arc<RuntimeShared>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) tasks: TaskSlab,
+    pub(crate) ready: RefCell<VecDeque<TaskRef>>,
+    pub(crate) timers: RefCell<TimerQueue>,
+    pub(crate) current_task: Cell<Option<TaskRef>>,
+    now: Cell<Instant>,
+    pub(crate) driver: RefCell<Driver>,
+    pub(crate) net: RefCell<NetState>,
+    shutting_down: Cell<bool>,
+    /// Connections accepted during this turn, awaiting their tasks.
+    pub(crate) accepted: RefCell<Vec<ConnCtx>>,
+}
+
+impl Worker {
+    /// Sets up a worker on the calling thread (the ring's single issuer).
+    pub(crate) fn new(
+        id: usize,
+        runtime: Arc<RuntimeShared>,
+        config: Arc<Config>,
+    ) -> Result<Worker, Error> {
+        let handle = waker::register()?;
+        let driver = Driver::new(&config, handle.eventfd(), &runtime.listeners);
+        let driver = match driver {
+            Ok(d) => d,
+            Err(e) => {
+                waker::unregister(handle.gid);
+                return Err(e);
+            }
+        };
+        runtime.add_worker(handle.clone());
+        Ok(Worker {
+            id,
+            tasks: TaskSlab::new(
+                handle.gid,
+                config.max_connections,
+                config.standalone_task_capacity,
+            ),
+            handle,
+            runtime,
+            ready: RefCell::new(VecDeque::with_capacity(256)),
+            timers: RefCell::new(TimerQueue::new(config.timer_slots)),
+            current_task: Cell::new(None),
+            now: Cell::new(Instant::now()),
+            driver: RefCell::new(driver),
+            net: RefCell::new(NetState::new(&config)),
+            shutting_down: Cell::new(false),
+            accepted: RefCell::new(Vec::new()),
+            config,
+        })
+    }
+
+    /// The loop turn's clock (read once per turn, after the wait).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.now.get()
+    }
+
+    /// True once this worker started shutting down.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// Queues a local task to be polled (idempotent).
+    #[inline]
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        if self.tasks.mark_scheduled(task) {
+            self.ready.borrow_mut().push_back(task);
+        }
+    }
+
+    /// Stores and schedules a new task.
+    pub(crate) fn spawn_task(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
+        if self.shutting_down.get() {
+            return Err(io::Error::other("the ringline runtime is shutting down"));
+        }
+        let task = self.tasks.insert(kind, future)?;
+        self.schedule(task);
+        Ok(task)
+    }
+
+    /// Cancels a task of this worker (see `TaskId::cancel`).
+    pub(crate) fn cancel_task(&self, task: TaskRef) {
+        if self.current_task.get() == Some(task) {
+            self.tasks.mark_cancelled(task);
+            return;
+        }
+        if let Some((kind, future)) = self.tasks.remove(task) {
+            drop(future);
+            self.task_ended(kind);
+        }
+    }
+
+    /// What happens after any task ends (finished, cancelled or dropped).
+    fn task_ended(&self, kind: TaskKind) {
+        if let TaskKind::Conn(conn) = kind {
+            self.conn_task_ended(conn);
+        }
+    }
+
+    /// Polls the tasks that were ready at the start of this turn.
+    fn run_ready_tasks(&self) {
+        let budget = self.ready.borrow().len().min(MAX_POLLS_PER_TURN);
+        for _ in 0..budget {
+            let Some(task) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            let Some(mut future) = self.tasks.begin_poll(task) else {
+                continue;
+            };
+            let waker = task.waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            self.current_task.set(Some(task));
+            let poll = future.as_mut().poll(&mut cx);
+            self.current_task.set(None);
+            match poll {
+                std::task::Poll::Ready(()) => {
+                    drop(future);
+                    if let Some(kind) = self.tasks.finish(task) {
+                        self.task_ended(kind);
+                    }
+                }
+                std::task::Poll::Pending => {
+                    if let Some(cancelled) = self.tasks.end_poll(task, future) {
+                        drop(cancelled);
+                        if let Some(kind) = self.tasks.finish(task) {
+                            self.task_ended(kind);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the event loop until shutdown completes.
+    pub(crate) fn run<H: AsyncEventHandler>(&self, mut handler: H) -> Result<(), Error> {
+        let _enter = context::enter(self);
+        {
+            let mut driver = self.driver.borrow_mut();
+            driver.arm_wake();
+            driver.arm_accepts();
+        }
+        if let Some(start) = handler.on_start() {
+            self.spawn_task(TaskKind::Standalone { counted: false }, start)?;
+        }
+        let mut cqes: Vec<Cqe> = Vec::with_capacity(1024);
+        let mut remote: Vec<TaskRef> = Vec::new();
+        let mut forced_at: Option<Instant> = None;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            self.run_ready_tasks();
+
+            if !self.shutting_down.get() && self.runtime.is_shutdown_requested() {
+                self.begin_shutdown();
+                drain_deadline = Some(Instant::now() + self.config.shutdown_drain_timeout);
+            }
+            if self.shutting_down.get() {
+                if self.is_drained() {
+                    break;
+                }
+                let now = Instant::now();
+                match (drain_deadline, forced_at) {
+                    (Some(d), None) if now >= d => {
+                        self.driver.borrow_mut().cancel_everything();
+                        forced_at = Some(now);
+                    }
+                    (_, Some(f)) if now >= f + FORCED_CANCEL_GRACE => {
+                        self.abandon_in_flight();
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+
+            let timeout = self.wait_timeout();
+            self.driver.borrow_mut().wait(timeout)?;
+            cqes.clear();
+            self.driver.borrow_mut().ring.reap(&mut cqes);
+            self.now.set(Instant::now());
+            for cqe in &cqes {
+                self.dispatch(*cqe);
+            }
+            self.after_dispatch();
+            self.start_accepted(&handler);
+
+            let now = self.now.get();
+            self.timers.borrow_mut().fire_expired(now, |w| w.wake());
+            remote.clear();
+            self.handle.drain_remote(&mut remote);
+            for task in remote.drain(..) {
+                self.schedule(task);
+            }
+            let mut ctx = DriverCtx::new(self);
+            handler.on_tick(&mut ctx);
+        }
+        self.finish_shutdown();
+        Ok(())
+    }
+
+    /// How long the next wait may block: not at all with tasks ready, else
+    /// until the nearest timer or the tick, whichever is first.
+    fn wait_timeout(&self) -> Option<Duration> {
+        if !self.ready.borrow().is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let tick = match self.config.tick_timeout_us {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        };
+        let timer = self.timers.borrow_mut().next_deadline();
+        let shutdown_poll = self
+            .shutting_down
+            .get()
+            .then_some(Duration::from_millis(10));
+        let timer = timer.map(|d| d.saturating_duration_since(Instant::now()));
+        [tick, timer, shutdown_poll].into_iter().flatten().min()
+    }
+
+    /// The one dispatcher: every CQE is routed by its op kind.
+    fn dispatch(&self, cqe: Cqe) {
+        let ud = UserData::from_raw(cqe.user_data);
+        let Some(kind) = ud.kind() else {
+            self.driver.borrow_mut().counters.unknown_cqes += 1;
+            debug_assert!(false, "CQE with unknown tag: {ud:?}");
+            return;
+        };
+        let more = io_uring::cqueue::more(cqe.flags);
+        self.driver
+            .borrow_mut()
+            .counters
+            .completed(kind, more, cqe.result);
+        match kind {
+            OpKind::Accept => self.on_accept_cqe(ud, cqe),
+            OpKind::Recv => self.on_recv_cqe(ud, cqe),
+            OpKind::Send => self.on_send_cqe(ud, cqe),
+            OpKind::Close | OpKind::Shutdown => self.on_conn_op_cqe(ud, cqe),
+            OpKind::Connect => self.on_one_shot_cqe(ud, cqe),
+            OpKind::LinkTimeout => {
+                let done = self
+                    .driver
+                    .borrow_mut()
+                    .ops
+                    .complete_link_timeout(ud, cqe.result);
+                self.after_one_shot(done);
+            }
+            OpKind::Wake => self.on_wake_cqe(),
+            OpKind::Cancel => {}
+            OpKind::Timer
+            | OpKind::UdpRecv
+            | OpKind::UdpSend
+            | OpKind::FsOpen
+            | OpKind::FsRead
+            | OpKind::FsWrite
+            | OpKind::FsFsync
+            | OpKind::FsStatx
+            | OpKind::FsRename
+            | OpKind::FsUnlink
+            | OpKind::FsMkdir
+            | OpKind::Blocking
+            | OpKind::Resolve => self.on_one_shot_cqe(ud, cqe),
+        }
+    }
+
+    fn on_one_shot_cqe(&self, ud: UserData, cqe: Cqe) {
+        let done = self.driver.borrow_mut().ops.complete(ud, cqe.result);
+        self.after_one_shot(done);
+    }
+
+    fn after_one_shot(&self, done: Completed) {
+        if let Completed::Orphan(slot, result) = done {
+            self.reap_orphan(slot, result);
+        }
+    }
+
+    fn on_wake_cqe(&self) {
+        let mut remote = Vec::new();
+        self.handle.take_remote(&mut remote);
+        for task in remote {
+            self.schedule(task);
+        }
+        let mut driver = self.driver.borrow_mut();
+        driver.wake_armed = false;
+        if !self.shutting_down.get() || !driver.quiescing {
+            driver.arm_wake();
+        }
+    }
+
+    /// Work deferred to the end of a dispatch batch: publish recycled
+    /// buffers, then re-arm receives that ran out of them.
+    fn after_dispatch(&self) {
+        self.driver.borrow_mut().bufs.publish();
+        self.rearm_receives();
+        self.driver
+            .borrow_mut()
+            .rearm_accepts(self.now.get(), self.shutting_down.get());
+    }
+
+    /// Creates the task of every connection accepted this turn.
+    fn start_accepted<H: AsyncEventHandler>(&self, handler: &H) {
+        let accepted = std::mem::take(&mut *self.accepted.borrow_mut());
+        for conn in accepted {
+            let future = handler.on_accept(conn);
+            match self.spawn_task(TaskKind::Conn(conn.key()), Box::pin(future)) {
+                Ok(task) => self.set_conn_task(conn.key(), task),
+                Err(_) => self.close_conn(conn.key()),
+            }
+        }
+    }
+
+    /// Stops accepting, drops every task and closes every connection; the
+    /// loop then waits for the kernel to finish what is in flight.
+    fn begin_shutdown(&self) {
+        self.shutting_down.set(true);
+        self.driver.borrow_mut().cancel_accepts();
+        // Dropping a task may drop futures that hold other tasks' handles;
+        // loop until nothing is left.
+        loop {
+            let live = self.tasks.live();
+            if live.is_empty() {
+                break;
+            }
+            for task in live {
+                if let Some((kind, future)) = self.tasks.remove(task) {
+                    drop(future);
+                    self.task_ended(kind);
+                }
+            }
+        }
+        self.ready.borrow_mut().clear();
+        self.close_all_conns();
+    }
+
+    /// True when nothing but the eventfd read is in flight.
+    fn is_drained(&self) -> bool {
+        let net_idle = self.net.borrow().conns_is_empty();
+        let mut driver = self.driver.borrow_mut();
+        if !net_idle || driver.in_flight_except_wake() > 0 {
+            return false;
+        }
+        if driver.wake_armed {
+            if !driver.quiescing {
+                driver.quiescing = true;
+                driver.cancel_wake();
+            }
+            return false;
+        }
+        true
+    }
+
+    /// The forced path: the kernel did not finish in time. Memory it may
+    /// still write is leaked on purpose, never freed.
+    fn abandon_in_flight(&self) {
+        let driver = self.driver.borrow();
+        let in_flight = driver.counters.total_in_flight();
+        let (depth, bytes) = driver.ops.graveyard();
+        eprintln!(
+            "ringline: worker {} gave up waiting for {in_flight} kernel operations at shutdown; \
+             leaking their buffers ({depth} parked futures, {bytes} bytes) rather than freeing \
+             memory the kernel may still write",
+            self.id
+        );
+        drop(driver);
+        self.driver.borrow_mut().leak_on_drop = true;
+        self.net.borrow_mut().leak_on_drop = true;
+    }
+
+    fn finish_shutdown(&self) {
+        // Orphans reaped during the drain may have queued nothing new;
+        // whatever remains is handled by Driver's drop.
+        self.ready.borrow_mut().clear();
+    }
+
+    /// Counters of every op kind (for tests and, later, the stats layer).
+    pub(crate) fn op_counters(&self) -> OpCounters {
+        self.driver.borrow().counters.clone()
+    }
+
+    /// The op table (for the connect/fs futures).
+    pub(crate) fn with_ops<R>(&self, f: impl FnOnce(&mut OpTable) -> R) -> R {
+        f(&mut self.driver.borrow_mut().ops)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // After a clean shutdown nothing is in flight and this returns at
+        // once. After a panic unwound out of the loop, cancel and reap what
+        // we can; whatever the kernel still holds is leaked, never freed.
+        let drained = self.driver.get_mut().drain_for_drop(FORCED_CANCEL_GRACE);
+        if !drained {
+            self.net.get_mut().leak_on_drop = true;
+        }
+        waker::unregister(self.handle.gid);
+    }
+}
