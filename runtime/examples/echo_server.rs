@@ -6,6 +6,9 @@
 //!
 //! Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
 
+// `on_accept` returns a `'static` future, which an `async fn` cannot.
+#![allow(clippy::manual_async_fn)]
+
 use std::net::SocketAddr;
 
 use ringline::{AsyncEventHandler, Config, ConnCtx, ParseResult, RinglineBuilder};

@@ -169,6 +169,7 @@ impl fmt::Debug for ResolveFuture {
 
 // ── The two pools ───────────────────────────────────────────────────
 
+#[cfg(test)]
 /// Fill level of a pool's queue, for the stats' `blocking_queue` slab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PoolStats {
@@ -233,6 +234,7 @@ impl BlockingPool {
     }
 
     /// The queue's fill level, read without taking its lock.
+    #[cfg(test)]
     pub(crate) fn stats(&self) -> PoolStats {
         self.pool.stats()
     }
@@ -275,11 +277,6 @@ impl ResolverPool {
     /// As [`BlockingPool::shutdown`]: queued lookups fail with an error.
     pub(crate) fn shutdown(&self) {
         self.pool.shutdown();
-    }
-
-    /// The queue's fill level, read without taking its lock.
-    pub(crate) fn stats(&self) -> PoolStats {
-        self.pool.stats()
     }
 }
 
@@ -563,6 +560,7 @@ impl ThreadPool {
         }
     }
 
+    #[cfg(test)]
     fn stats(&self) -> PoolStats {
         PoolStats {
             used: self.shared.used.load(Ordering::Relaxed),

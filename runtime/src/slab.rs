@@ -121,30 +121,35 @@ impl<T> Slab<T> {
         self.free.len() == self.capacity as usize
     }
 
+    #[cfg(test)]
     /// True when no slot is free.
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
         self.free.is_empty()
     }
 
+    #[cfg(test)]
     /// Fixed capacity.
     #[inline]
     pub(crate) fn capacity(&self) -> u32 {
         self.capacity
     }
 
+    #[cfg(test)]
     /// Most slots ever in use at once.
     #[inline]
     pub(crate) fn high_water(&self) -> u32 {
         self.high_water
     }
 
+    #[cfg(test)]
     /// Inserts refused because the slab was full.
     #[inline]
     pub(crate) fn exhausted_total(&self) -> u64 {
         self.exhausted_total
     }
 
+    #[cfg(test)]
     /// Counts one refusal the caller made on the slab's behalf (for pools
     /// that check `is_full` before building the value).
     #[inline]

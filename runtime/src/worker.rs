@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use crate::builder::RuntimeShared;
 use crate::config::Config;
-use crate::driver::uring::ops::{Completed, OpTable};
+use crate::driver::uring::Driver;
+use crate::driver::uring::ops::{Completed, OpSlot, OpTable};
 use crate::driver::uring::ring::Cqe;
-use crate::driver::uring::{Driver, OpCounters};
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
@@ -321,6 +321,24 @@ impl Worker {
         }
     }
 
+    /// Cleans up after an op whose future was dropped, once the kernel is
+    /// done with it: whatever the op produced (a connected socket, an open
+    /// file) is closed, then its held memory is freed.
+    pub(crate) fn reap_orphan(&self, slot: OpSlot, result: i32) {
+        match slot.kind {
+            OpKind::Connect => self.reap_connect_orphan(slot, result),
+            OpKind::FsOpen
+            | OpKind::FsRead
+            | OpKind::FsWrite
+            | OpKind::FsFsync
+            | OpKind::FsStatx
+            | OpKind::FsRename
+            | OpKind::FsUnlink
+            | OpKind::FsMkdir => crate::fs::reap_orphan(self, slot, result),
+            _ => drop(slot),
+        }
+    }
+
     fn on_wake_cqe(&self) {
         let mut remote = Vec::new();
         self.handle.take_remote(&mut remote);
@@ -417,11 +435,6 @@ impl Worker {
         // Orphans reaped during the drain may have queued nothing new;
         // whatever remains is handled by Driver's drop.
         self.ready.borrow_mut().clear();
-    }
-
-    /// Counters of every op kind (for tests and, later, the stats layer).
-    pub(crate) fn op_counters(&self) -> OpCounters {
-        self.driver.borrow().counters.clone()
     }
 
     /// The op table (for the connect/fs futures).

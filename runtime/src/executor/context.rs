@@ -66,9 +66,12 @@ pub(crate) fn outside_error() -> io::Error {
     io::Error::other("called outside a ringline worker thread")
 }
 
+/// A runtime's blocking and resolver pools (`None`: disabled).
+pub(crate) type Pools = (Option<Arc<BlockingPool>>, Option<Arc<ResolverPool>>);
+
 /// The blocking and resolver pools of the current runtime; `None` off a
 /// worker thread, and a `None` pool when that pool is disabled.
-pub(crate) fn pools() -> Option<(Option<Arc<BlockingPool>>, Option<Arc<ResolverPool>>)> {
+pub(crate) fn pools() -> Option<Pools> {
     try_with(|worker| {
         (
             worker.runtime.blocking.clone(),

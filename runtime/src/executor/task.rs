@@ -228,11 +228,6 @@ impl TaskSlab {
         kind
     }
 
-    /// What `task` is, if live.
-    pub(crate) fn kind(&self, task: TaskRef) -> Option<TaskKind> {
-        self.slot(task).map(|s| s.kind.get())
-    }
-
     /// Live tasks.
     pub(crate) fn len(&self) -> usize {
         self.slots.len() - self.free.borrow().len()

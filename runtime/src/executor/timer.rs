@@ -171,21 +171,19 @@ impl TimerQueue {
         fired
     }
 
+    #[cfg(test)]
     /// Live timers.
     pub(crate) fn len(&self) -> usize {
         self.live as usize
     }
 
-    /// Configured bound (`timer_slots`).
-    pub(crate) fn capacity(&self) -> u32 {
-        self.capacity
-    }
-
+    #[cfg(test)]
     /// Most timers ever live at once.
     pub(crate) fn high_water(&self) -> u32 {
         self.high_water
     }
 
+    #[cfg(test)]
     /// Arms that found the queue at capacity.
     pub(crate) fn exhausted_total(&self) -> u64 {
         self.exhausted_total

@@ -179,11 +179,10 @@ impl Worker {
             timeout_ms,
         });
         let cqes = if timeout.is_some() { 2 } else { 1 };
-        let now = self.now();
         let mut driver = self.driver.borrow_mut();
         let Some(op) = driver
             .ops
-            .insert(OpKind::Connect, Hold::Boxed(hold), 0, cqes, now)
+            .insert(OpKind::Connect, Hold::Boxed(hold), 0, cqes)
         else {
             drop(driver);
             self.discard_conn(conn);
@@ -270,16 +269,11 @@ impl Worker {
         }
     }
 
-    /// Cleans up after an op whose future was dropped, once the kernel is
-    /// done with it.
-    pub(crate) fn reap_orphan(&self, slot: OpSlot, result: i32) {
-        if slot.kind == OpKind::Connect {
-            // A socket that did connect is closed gracefully; one that did
-            // not is just released.
-            match self.finish_connect(slot, result) {
-                Ok(conn) => self.close_conn(conn.key()),
-                Err(_) => {}
-            }
+    /// A dropped `ConnectFuture`'s connect finished: a socket that did
+    /// connect is closed gracefully; one that did not is just released.
+    pub(crate) fn reap_connect_orphan(&self, slot: OpSlot, result: i32) {
+        if let Ok(conn) = self.finish_connect(slot, result) {
+            self.close_conn(conn.key());
         }
     }
 }

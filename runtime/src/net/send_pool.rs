@@ -91,15 +91,6 @@ impl SendPool {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr(slot, offset), data.len());
         }
     }
-
-    pub(crate) fn stats(&self) -> (usize, usize, usize, u64) {
-        (
-            self.count as usize - self.free.len(),
-            self.count as usize,
-            self.high_water as usize,
-            self.exhausted_total,
-        )
-    }
 }
 
 impl Drop for SendPool {

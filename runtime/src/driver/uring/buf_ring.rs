@@ -96,11 +96,6 @@ impl BufRing {
         self.bgid
     }
 
-    /// Number of buffers.
-    pub(crate) fn count(&self) -> u16 {
-        self.count
-    }
-
     /// Bytes the kernel wrote into buffer `bid`.
     ///
     /// # Safety

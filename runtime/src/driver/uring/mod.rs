@@ -287,11 +287,6 @@ impl Driver {
         }
     }
 
-    /// Whether a listener is a Unix socket (no TCP_NODELAY for those).
-    pub(crate) fn listener_fd(&self, index: usize) -> Option<i32> {
-        self.listeners.get(index).map(|l| l.fd.as_raw_fd())
-    }
-
     /// Ops still waiting for their final CQE, not counting the eventfd read.
     pub(crate) fn in_flight_except_wake(&self) -> u64 {
         self.counters.total_in_flight() - self.counters.in_flight[OpKind::Wake as usize]

@@ -17,7 +17,6 @@
 
 use std::any::Any;
 use std::task::Waker;
-use std::time::Instant;
 
 use crate::op::{OpKind, UserData};
 use crate::slab::{Key, Slab};
@@ -44,7 +43,6 @@ pub(crate) struct OpSlot {
     pub(crate) hold: Hold,
     /// Bytes of buffer memory in `hold`, for the graveyard gauges.
     pub(crate) held_bytes: usize,
-    pub(crate) submitted_at: Instant,
 }
 
 /// What a CQE did to its op.
@@ -85,7 +83,6 @@ impl OpTable {
         hold: Hold,
         held_bytes: usize,
         cqes: u8,
-        now: Instant,
     ) -> Option<Key> {
         self.slab
             .insert(OpSlot {
@@ -97,7 +94,6 @@ impl OpTable {
                 timed_out: false,
                 hold,
                 held_bytes,
-                submitted_at: now,
             })
             .ok()
     }
@@ -111,11 +107,6 @@ impl OpTable {
     /// Mutable access for filling in what the SQE points to.
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut OpSlot> {
         self.slab.get_mut(key)
-    }
-
-    /// Frees a slot whose SQE was never submitted.
-    pub(crate) fn cancel_unsubmitted(&mut self, key: Key) -> Option<OpSlot> {
-        self.slab.remove(key)
     }
 
     fn find(&mut self, ud: UserData) -> Option<Key> {
@@ -203,11 +194,7 @@ impl OpTable {
         Orphaned::Parked(UserData::new(kind, key.generation, key.index))
     }
 
-    /// Ops in flight (including orphans).
-    pub(crate) fn len(&self) -> usize {
-        self.slab.len()
-    }
-
+    #[cfg(test)]
     /// True when no op is in flight.
     pub(crate) fn is_empty(&self) -> bool {
         self.slab.is_empty()
@@ -216,19 +203,6 @@ impl OpTable {
     /// Graveyard depth and bytes.
     pub(crate) fn graveyard(&self) -> (usize, usize) {
         (self.orphans, self.orphan_bytes)
-    }
-
-    /// User data of every op still in flight (for forced cancellation).
-    pub(crate) fn in_flight(&self) -> Vec<UserData> {
-        self.slab
-            .keys()
-            .into_iter()
-            .filter_map(|k| {
-                self.slab
-                    .get(k)
-                    .map(|s| UserData::new(s.kind, k.generation, k.index))
-            })
-            .collect()
     }
 }
 
@@ -268,9 +242,7 @@ mod tests {
     #[test]
     fn result_reaches_the_waiter_and_frees_the_slot() {
         let mut t = table();
-        let k = t
-            .insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
-            .unwrap();
+        let k = t.insert(OpKind::Connect, Hold::None, 0, 1).unwrap();
         let ud = t.user_data(k);
         let (c, w) = waker();
         assert!(t.poll(k, &w).is_none());
@@ -290,9 +262,7 @@ mod tests {
     fn linked_op_waits_for_both_cqes_in_either_order() {
         for timeout_first in [false, true] {
             let mut t = table();
-            let k = t
-                .insert(OpKind::Connect, Hold::None, 0, 2, Instant::now())
-                .unwrap();
+            let k = t.insert(OpKind::Connect, Hold::None, 0, 2).unwrap();
             let ud = t.user_data(k);
             let (_c, w) = waker();
             if timeout_first {
@@ -321,9 +291,7 @@ mod tests {
         let dropped = Arc::new(AtomicUsize::new(0));
         let mut t = table();
         let hold = Hold::Boxed(Box::new(Tracked(dropped.clone())));
-        let k = t
-            .insert(OpKind::FsRead, hold, 4096, 1, Instant::now())
-            .unwrap();
+        let k = t.insert(OpKind::FsRead, hold, 4096, 1).unwrap();
         let ud = t.user_data(k);
         let Orphaned::Parked(cancel) = t.orphan(k) else {
             panic!("a running op must park");
@@ -350,9 +318,7 @@ mod tests {
     #[test]
     fn orphaning_a_finished_op_frees_it_at_once() {
         let mut t = table();
-        let k = t
-            .insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
-            .unwrap();
+        let k = t.insert(OpKind::Connect, Hold::None, 0, 1).unwrap();
         t.complete(t.user_data(k), 5);
         assert!(matches!(t.orphan(k), Orphaned::Finished(_, 5)));
         assert!(t.is_empty());
@@ -362,13 +328,7 @@ mod tests {
     #[test]
     fn exhaustion_is_a_none() {
         let mut t = OpTable::new(1);
-        assert!(
-            t.insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
-                .is_some()
-        );
-        assert!(
-            t.insert(OpKind::Connect, Hold::None, 0, 1, Instant::now())
-                .is_none()
-        );
+        assert!(t.insert(OpKind::Connect, Hold::None, 0, 1).is_some());
+        assert!(t.insert(OpKind::Connect, Hold::None, 0, 1).is_none());
     }
 }

@@ -138,11 +138,6 @@ impl Ring {
         }
     }
 
-    /// True when SQEs are queued but not yet handed to the kernel.
-    pub(crate) fn has_pending(&mut self) -> bool {
-        !self.backlog.is_empty() || !self.uring.submission().is_empty()
-    }
-
     /// Submits queued SQEs without waiting.
     pub(crate) fn submit(&mut self) -> io::Result<()> {
         self.flush_backlog();
