@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -23,7 +23,11 @@ use crate::{Backend, driver};
 pub(crate) struct RuntimeShared {
     shutdown: AtomicBool,
     workers: Mutex<Vec<Arc<WorkerHandle>>>,
-    pub(crate) listeners: Vec<Arc<OwnedFd>>,
+    /// Workers that have not exited yet; the last one out releases the
+    /// listeners, the socket files and the pools.
+    alive: AtomicUsize,
+    /// Taken by the last worker; each driver holds its own clone meanwhile.
+    pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
     listener_kinds: Vec<SockKind>,
     unix_paths: Vec<PathBuf>,
     pub(crate) blocking: Option<Arc<BlockingPool>>,
@@ -72,10 +76,19 @@ impl RuntimeShared {
     }
 }
 
-impl Drop for RuntimeShared {
-    fn drop(&mut self) {
-        // The last worker is gone: the listeners close with us, and the
-        // socket files we created go too.
+impl RuntimeShared {
+    /// Called by every worker thread as it exits. The last one closes the
+    /// listeners (once the drivers drop their clones), removes the socket
+    /// files we created and stops the pools, so nothing outlives the
+    /// workers even while the `ShutdownHandle` is still held.
+    pub(crate) fn worker_exited(&self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         for path in &self.unix_paths {
             let _ = std::fs::remove_file(path);
         }
@@ -85,6 +98,16 @@ impl Drop for RuntimeShared {
         if let Some(pool) = &self.resolver {
             pool.shutdown();
         }
+    }
+}
+
+/// Runs `RuntimeShared::worker_exited` when a worker thread ends, however
+/// it ends (return, error or panic).
+struct ExitGuard(Arc<RuntimeShared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.worker_exited();
     }
 }
 
@@ -186,6 +209,7 @@ impl RinglineBuilder {
             listener_kinds.push(SockKind::Unix);
             unix_paths.push(path.clone());
         }
+        let threads = config.resolved_threads();
         let blocking = BlockingPool::new(
             config.blocking_threads,
             config.blocking_queue_capacity,
@@ -195,7 +219,8 @@ impl RinglineBuilder {
         let shared = Arc::new(RuntimeShared {
             shutdown: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
-            listeners,
+            alive: AtomicUsize::new(threads),
+            listeners: Mutex::new(listeners),
             listener_kinds,
             unix_paths,
             blocking,
@@ -203,7 +228,6 @@ impl RinglineBuilder {
         });
         driver::set_current_backend(Backend::IoUring);
 
-        let threads = config.resolved_threads();
         let config = Arc::new(config);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Error>>();
         let mut handles = Vec::with_capacity(threads);
@@ -214,6 +238,9 @@ impl RinglineBuilder {
             let spawned = std::thread::Builder::new()
                 .name(format!("ringline-worker-{worker_id}"))
                 .spawn(move || {
+                    // Dropped after the worker (declared first), however
+                    // the thread ends.
+                    let _exit = ExitGuard(worker_shared.clone());
                     if config.worker.pin_to_core {
                         pin_to_core(config.worker.core_offset + worker_id);
                     }
@@ -233,6 +260,10 @@ impl RinglineBuilder {
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
+                    // Threads never started must still be counted out.
+                    for _ in worker_id..threads {
+                        shared.worker_exited();
+                    }
                     shared.request_shutdown();
                     join_all(handles);
                     return Err(Error::Io(e));

@@ -69,7 +69,12 @@ impl Worker {
         config: Arc<Config>,
     ) -> Result<Worker, Error> {
         let handle = waker::register()?;
-        let driver = Driver::new(&config, handle.eventfd(), &runtime.listeners);
+        let listeners = runtime
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let driver = Driver::new(&config, handle.eventfd(), &listeners);
         let driver = match driver {
             Ok(d) => d,
             Err(e) => {

@@ -46,6 +46,11 @@ impl Ring {
             .setup_single_issuer()
             .setup_coop_taskrun()
             .setup_defer_taskrun()
+            // With deferred task work, completions only surface on an enter
+            // with GETEVENTS; this flag tells us (and the crate's submit)
+            // when such work is pending, so a loop that stays busy with
+            // ready tasks still reaps I/O.
+            .setup_taskrun_flag()
             .setup_submit_all()
             .setup_cqsize(cq_entries)
             .build(sq_entries)?;
@@ -138,10 +143,17 @@ impl Ring {
         }
     }
 
-    /// Submits queued SQEs without waiting.
+    /// Submits queued SQEs without waiting; skips the syscall when there
+    /// is nothing to submit and no completion work pending in the kernel.
     pub(crate) fn submit(&mut self) -> io::Result<()> {
         self.flush_backlog();
-        let queued = self.uring.submission().len();
+        let queued = {
+            let sq = self.uring.submission();
+            if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
+                return Ok(());
+            }
+            sq.len()
+        };
         self.counters.enter_calls += 1;
         match self.uring.submit() {
             Ok(n) => {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, lints, and the whole test suite.
+# Installs what the tests need first (Debian packages; idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the end-to-end tests use. Empty for now; later suites add
+# real tools (prometheus, tmux, socat) here, never to a shell history.
+packages=()
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
