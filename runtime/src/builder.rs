@@ -26,6 +26,8 @@ pub(crate) struct RuntimeShared {
     /// Workers that have not exited yet; the last one out releases the
     /// listeners, the socket files and the pools.
     alive: AtomicUsize,
+    /// Per worker, its UDP sockets (taken by the worker at setup).
+    udp_sockets: Mutex<Vec<Vec<OwnedFd>>>,
     /// Taken by the last worker; each driver holds its own clone meanwhile.
     pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
     listener_kinds: Vec<SockKind>,
@@ -61,6 +63,12 @@ impl RuntimeShared {
         {
             handle.notify();
         }
+    }
+
+    /// Worker `id`'s UDP sockets (empty after the first call).
+    pub(crate) fn take_udp_sockets(&self, id: usize) -> Vec<OwnedFd> {
+        let mut all = self.udp_sockets.lock().unwrap_or_else(|e| e.into_inner());
+        all.get_mut(id).map(std::mem::take).unwrap_or_default()
     }
 
     /// Whether listener `index` is TCP or Unix.
@@ -192,11 +200,6 @@ impl RinglineBuilder {
                 ));
             }
         }
-        if !config.udp_bind.is_empty() {
-            return Err(Error::ResourceLimit(
-                "UDP sockets are not available in this build".into(),
-            ));
-        }
         let mut listeners = Vec::new();
         let mut listener_kinds = Vec::new();
         for addr in &tcp {
@@ -210,6 +213,7 @@ impl RinglineBuilder {
             unix_paths.push(path.clone());
         }
         let threads = config.resolved_threads();
+        let udp_sockets = bind_udp_sockets(&config.udp_bind, threads)?;
         let blocking = BlockingPool::new(
             config.blocking_threads,
             config.blocking_queue_capacity,
@@ -220,6 +224,7 @@ impl RinglineBuilder {
             shutdown: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
             alive: AtomicUsize::new(threads),
+            udp_sockets: Mutex::new(udp_sockets),
             listeners: Mutex::new(listeners),
             listener_kinds,
             unix_paths,
@@ -308,8 +313,8 @@ fn backend_choice(config: &Config) -> Result<Backend, Error> {
             "mio" => BackendChoice::Mio,
             "" | "auto" => config.backend,
             other => {
-                return Err(Error::InvalidConfig(format!(
-                    "RINGLINE_BACKEND={other:?}: expected io_uring, mio or auto"
+                return Err(Error::RingSetup(format!(
+                    "invalid config: RINGLINE_BACKEND={other:?}: expected io_uring, mio or auto"
                 )));
             }
         },
@@ -388,6 +393,65 @@ fn listen_unix(path: &Path, backlog: i32) -> Result<OwnedFd, Error> {
     .map_err(|e| bind_error(e, &path.display().to_string()))?;
     syscall!(listen(fd.as_raw_fd(), backlog))?;
     Ok(fd)
+}
+
+/// For each worker, one UDP socket per address, all bound to the same port
+/// with `SO_REUSEPORT` (the first bind resolves port 0 for the rest).
+fn bind_udp_sockets(addrs: &[SocketAddr], workers: usize) -> Result<Vec<Vec<OwnedFd>>, Error> {
+    let mut per_worker: Vec<Vec<OwnedFd>> = (0..workers).map(|_| Vec::new()).collect();
+    for addr in addrs {
+        let mut bound = *addr;
+        for sockets in per_worker.iter_mut() {
+            let fd = udp_socket(bound)?;
+            if bound.port() == 0 {
+                bound = local_addr(&fd)?;
+            }
+            sockets.push(fd);
+        }
+    }
+    Ok(per_worker)
+}
+
+fn udp_socket(addr: SocketAddr) -> Result<OwnedFd, Error> {
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let fd = syscall!(socket(domain, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        syscall!(setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ))?;
+    }
+    let (storage, len) = sockaddr::from_socket_addr(&addr);
+    syscall!(bind(
+        fd.as_raw_fd(),
+        (&storage as *const libc::sockaddr_storage).cast(),
+        len
+    ))
+    .map_err(|e| bind_error(e, &format!("udp {addr}")))?;
+    Ok(fd)
+}
+
+fn local_addr(fd: &OwnedFd) -> Result<SocketAddr, Error> {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    syscall!(getsockname(
+        fd.as_raw_fd(),
+        (&mut storage as *mut libc::sockaddr_storage).cast(),
+        &mut len,
+    ))?;
+    sockaddr::to_socket_addr(&storage)
+        .ok_or_else(|| Error::Io(io::Error::other("getsockname gave a non-IP address")))
 }
 
 fn bind_error(e: io::Error, what: &str) -> Error {

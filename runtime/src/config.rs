@@ -172,7 +172,7 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for the first field out of range; the message
+    /// [`Error::RingSetup`] (message `invalid config: …`) for the first field out of range; the message
     /// names the field, the valid range and the value found.
     pub fn validate(&self) -> Result<(), Error> {
         check_ring_entries("sq_entries", self.sq_entries)?;
@@ -287,7 +287,10 @@ impl Config {
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, Error> {
-    Err(Error::InvalidConfig(message.into()))
+    Err(Error::RingSetup(format!(
+        "invalid config: {}",
+        message.into()
+    )))
 }
 
 fn check_ring_entries(field: &str, entries: u32) -> Result<(), Error> {
@@ -325,7 +328,7 @@ fn check_index_capacity(field: &str, slots: u32) -> Result<(), Error> {
 ///
 /// The environment variable `RINGLINE_BACKEND` (`io_uring` or `mio`), when
 /// set, overrides this field at launch; launch rejects a value it does not
-/// recognise with [`Error::InvalidConfig`].
+/// recognise with [`Error::RingSetup`] (message `invalid config: …`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
     /// Let the runtime choose; it picks io_uring whenever io_uring can be
@@ -588,7 +591,7 @@ impl ConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] as described on [`Config::validate`].
+    /// [`Error::RingSetup`] (message `invalid config: …`) as described on [`Config::validate`].
     pub fn build(self) -> Result<Config, Error> {
         self.config.validate()?;
         Ok(self.config)
@@ -613,19 +616,19 @@ mod tests {
         })
     }
 
-    /// One test per rule: the config is rejected with `InvalidConfig`, and
+    /// One test per rule: the config is rejected with `RingSetup("invalid config: …")`, and
     /// the message names the field (so users know what to change).
     macro_rules! rejects {
         ($($name:ident: $config:expr => $field:literal;)*) => {$(
             #[test]
             fn $name() {
                 match $config.validate() {
-                    Err(Error::InvalidConfig(message)) => assert!(
+                    Err(Error::RingSetup(message)) if message.starts_with("invalid config: ") => assert!(
                         message.contains($field),
                         "message should name {}: {message}",
                         $field
                     ),
-                    other => panic!("expected InvalidConfig naming {}, got {other:?}", $field),
+                    other => panic!("expected an invalid-config RingSetup naming {}, got {other:?}", $field),
                 }
             }
         )*};
@@ -848,7 +851,9 @@ mod tests {
             .sq_entries(100)
             .build()
             .expect_err("100 is not a power of two");
-        assert!(matches!(err, Error::InvalidConfig(ref m) if m.contains("sq_entries")));
+        assert!(
+            matches!(err, Error::RingSetup(ref m) if m.starts_with("invalid config: ") && m.contains("sq_entries"))
+        );
     }
 
     #[test]

@@ -13,9 +13,11 @@ pub enum Error {
     /// A system call failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
-    /// The io_uring instance could not be created or lacks a feature the
-    /// runtime needs (the message names it).
-    #[error("ring setup failed: {0}")]
+    /// The runtime could not be set up: an invalid [`Config`](crate::Config)
+    /// field (the message starts with `invalid config:` and names the field
+    /// and its valid range), or an io_uring instance that could not be
+    /// created or lacks a feature the runtime needs (the message names it).
+    #[error("{0}")]
     RingSetup(String),
     /// Registering a provided-buffer ring or a fixed buffer with the kernel
     /// failed.
@@ -38,12 +40,15 @@ pub enum Error {
     /// says which, and what is needed.
     #[error("{0}")]
     ResourceLimit(String),
-    /// A [`Config`](crate::Config) field is out of range; the message names
-    /// the field and its valid range. Returned by
-    /// [`Config::validate`](crate::Config::validate) and
-    /// [`ConfigBuilder::build`](crate::ConfigBuilder::build).
-    #[error("invalid config: {0}")]
-    InvalidConfig(String),
+    /// Never returned: registered memory regions are not part of this
+    /// runtime. Kept so exhaustive matches written against ringline 0.1
+    /// still compile.
+    #[error("invalid memory region")]
+    InvalidRegion,
+    /// Never returned; kept for ringline 0.1 source compatibility, as
+    /// [`Error::InvalidRegion`].
+    #[error("pointer not within a registered memory region")]
+    PointerOutOfRegion,
 }
 
 /// Errors returned by [`UdpCtx::send_to`](crate::UdpCtx::send_to).
@@ -106,8 +111,8 @@ mod tests {
     }
 
     #[test]
-    fn invalid_config_carries_its_message() {
-        let err = Error::InvalidConfig("sq_entries must be a power of two".into());
+    fn ring_setup_displays_its_message_bare() {
+        let err = Error::RingSetup("invalid config: sq_entries must be a power of two".into());
         assert_eq!(
             err.to_string(),
             "invalid config: sq_entries must be a power of two"

@@ -32,7 +32,7 @@ use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
 use crate::executor::timer::TimerQueue;
 use crate::executor::waker::{self, TaskRef, WorkerHandle};
 use crate::handler::{AsyncEventHandler, DriverCtx};
-use crate::net::{ConnCtx, NetState};
+use crate::net::{ConnCtx, NetState, UdpCtx, UdpSocketState};
 use crate::op::{OpKind, UserData};
 
 /// Polls per turn before the loop goes back to the kernel, so a task that
@@ -56,6 +56,7 @@ pub(crate) struct Worker {
     now: Cell<Instant>,
     pub(crate) driver: RefCell<Driver>,
     pub(crate) net: RefCell<NetState>,
+    pub(crate) fs: RefCell<crate::fs::FsState>,
     shutting_down: Cell<bool>,
     /// Connections accepted during this turn, awaiting their tasks.
     pub(crate) accepted: RefCell<Vec<ConnCtx>>,
@@ -74,7 +75,8 @@ impl Worker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let driver = Driver::new(&config, handle.eventfd(), &listeners);
+        let udp = runtime.take_udp_sockets(id);
+        let driver = Driver::new(&config, handle.eventfd(), &listeners, !udp.is_empty());
         let driver = match driver {
             Ok(d) => d,
             Err(e) => {
@@ -83,6 +85,11 @@ impl Worker {
             }
         };
         runtime.add_worker(handle.clone());
+        let mut net = NetState::new(&config);
+        net.udp = udp
+            .into_iter()
+            .map(|fd| UdpSocketState::new(fd, config.udp_send_slots))
+            .collect();
         Ok(Worker {
             id,
             tasks: TaskSlab::new(
@@ -97,7 +104,8 @@ impl Worker {
             current_task: Cell::new(None),
             now: Cell::new(Instant::now()),
             driver: RefCell::new(driver),
-            net: RefCell::new(NetState::new(&config)),
+            net: RefCell::new(net),
+            fs: RefCell::new(crate::fs::FsState::new(config.fs.as_ref())),
             shutting_down: Cell::new(false),
             accepted: RefCell::new(Vec::new()),
             config,
@@ -193,6 +201,13 @@ impl Worker {
             let mut driver = self.driver.borrow_mut();
             driver.arm_wake();
             driver.arm_accepts();
+        }
+        let udp_sockets = self.net.borrow().udp.len();
+        for index in 0..udp_sockets {
+            self.arm_udp_recv(index);
+            if let Some(task) = handler.on_udp_bind(UdpCtx::new(index)) {
+                self.spawn_task(TaskKind::Standalone { counted: false }, task)?;
+            }
         }
         if let Some(start) = handler.on_start() {
             self.spawn_task(TaskKind::Standalone { counted: false }, start)?;
@@ -299,9 +314,9 @@ impl Worker {
             }
             OpKind::Wake => self.on_wake_cqe(),
             OpKind::Cancel => {}
+            OpKind::UdpRecv => self.on_udp_recv_cqe(ud, cqe),
+            OpKind::UdpSend => self.on_udp_send_cqe(ud),
             OpKind::Timer
-            | OpKind::UdpRecv
-            | OpKind::UdpSend
             | OpKind::FsOpen
             | OpKind::FsRead
             | OpKind::FsWrite
@@ -360,8 +375,9 @@ impl Worker {
     /// Work deferred to the end of a dispatch batch: publish recycled
     /// buffers, then re-arm receives that ran out of them.
     fn after_dispatch(&self) {
-        self.driver.borrow_mut().bufs.publish();
+        self.driver.borrow_mut().publish_buffers();
         self.rearm_receives();
+        self.rearm_udp();
         self.driver
             .borrow_mut()
             .rearm_accepts(self.now.get(), self.shutting_down.get());
@@ -384,6 +400,7 @@ impl Worker {
     fn begin_shutdown(&self) {
         self.shutting_down.set(true);
         self.driver.borrow_mut().cancel_accepts();
+        self.cancel_udp();
         // Dropping a task may drop futures that hold other tasks' handles;
         // loop until nothing is left.
         loop {

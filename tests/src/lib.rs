@@ -1,2 +1,531 @@
 //! End-to-end tests of ringline: real sockets on loopback, real processes.
-//! The tests live in `tests/`; this library holds their shared helpers.
+//! The tests live in `tests/`; this library holds their shared helpers:
+//! per-backend test generation, port and temp-path picking, launching and
+//! joining runtimes under a deadline, and blocking std clients with
+//! timeouts, so that a runtime bug fails a test instead of hanging it.
+
+// Handlers implement `AsyncEventHandler::on_accept`, whose signature is
+// `fn(..) -> impl Future + 'static`; clippy suggests `async fn`, which
+// would not satisfy the trait's `'static` bound on the returned future.
+#![allow(clippy::manual_async_fn)]
+
+use std::any::TypeId;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringline::config::BackendChoice;
+use ringline::{
+    AsyncEventHandler, Config, ConnCtx, Error, ParseResult, RecvBufferConfig, RinglineBuilder,
+    ShutdownHandle, WorkerConfig,
+};
+
+/// The worker threads `RinglineBuilder::launch` returns.
+pub type Workers = Vec<JoinHandle<Result<(), Error>>>;
+
+/// How long a blocking client read or write may take before the test fails.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long workers may take to exit after a shutdown was asked for. The
+/// test config's drain timeout is 1 s; this leaves room for a loaded CI box.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Generates one `#[test]` per backend for a scenario:
+/// `backend_test! { fn name(backend) { body } }` becomes the module `name`
+/// with one test per backend (`name::uring` today; `name::mio` once the
+/// mio backend exists), each running `body` with `backend` bound to its
+/// [`BackendChoice`].
+///
+/// The body is expanded once per test, so the handler types and the
+/// statics declared inside it are distinct per backend and tests that run
+/// in parallel never share result slots.
+#[macro_export]
+macro_rules! backend_test {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn uring() {
+                let $backend = ::ringline::config::BackendChoice::IoUring;
+                $body
+            }
+
+            // The `mio` variant joins here when the mio backend lands; until
+            // then it could only skip, and a test that cannot fail is not
+            // committed.
+        }
+    };
+}
+
+/// A small, fast config for tests: one unpinned worker, small pools and
+/// rings, a short shutdown drain, and the given backend.
+pub fn test_config(backend: BackendChoice) -> Config {
+    Config {
+        backend,
+        worker: WorkerConfig {
+            threads: 1,
+            pin_to_core: false,
+            core_offset: 0,
+        },
+        sq_entries: 64,
+        recv_buffer: RecvBufferConfig {
+            ring_size: 64,
+            buffer_size: 4096,
+            bgid: 0,
+        },
+        max_connections: 128,
+        send_copy_count: 64,
+        send_copy_slot_size: 16 * 1024,
+        standalone_task_capacity: 64,
+        timer_slots: 64,
+        blocking_threads: 1,
+        resolver_threads: 1,
+        disk_io_threads: 1,
+        shutdown_drain_timeout: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound on port 0,
+/// read, released). Another process may take it before we bind it, so
+/// [`launch`] retries with a new one on `AddrInUse`.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// A path under the system temp dir unique to this process and call, for
+/// Unix sockets and scratch files. Nothing is created.
+pub fn unique_temp_path(tag: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("ringline-test-{}-{n}-{tag}", std::process::id()))
+}
+
+/// A unique temp directory, removed with everything in it when dropped.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates the directory.
+    pub fn new(tag: &str) -> TempDir {
+        let path = unique_temp_path(tag);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Why a backend cannot run here, when `err` (from `launch`) says so; the
+/// test is then skipped with that reason printed. Anything else is a real
+/// failure.
+fn unavailable(backend: BackendChoice, err: &Error) -> Option<String> {
+    match (backend, err) {
+        (BackendChoice::Mio, Error::ResourceLimit(m)) if m.contains("mio backend") => {
+            Some(format!("mio backend unavailable: {m}"))
+        }
+        (BackendChoice::IoUring, Error::RingSetup(m))
+            if m.contains("ENOSYS")
+                || m.contains("EPERM")
+                || m.contains("without io_uring")
+                || m.contains("blocked by seccomp") =>
+        {
+            Some(format!("io_uring unavailable: {m}"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `RINGLINE_BACKEND` forces a backend other than `backend` (it
+/// overrides the config), which would make this variant test the wrong one.
+fn overridden(backend: BackendChoice) -> Option<String> {
+    let forced = std::env::var("RINGLINE_BACKEND").ok()?;
+    let forced_choice = match forced.trim() {
+        "io_uring" | "uring" => BackendChoice::IoUring,
+        "mio" => BackendChoice::Mio,
+        _ => return None,
+    };
+    (forced_choice != backend).then(|| format!("RINGLINE_BACKEND={forced} overrides {backend:?}"))
+}
+
+fn skip(test_backend: BackendChoice, reason: &str) {
+    eprintln!("SKIPPED ({test_backend:?}): {reason}");
+}
+
+/// Launches `H` on a free 127.0.0.1 port: `(address, shutdown, workers)`,
+/// or `None` (after printing why) when the config's backend is unavailable
+/// here. Retries with another port if the picked one was taken meanwhile.
+pub fn launch<H: AsyncEventHandler>(
+    config: Config,
+) -> Option<(SocketAddr, ShutdownHandle, Workers)> {
+    if let Some(reason) = overridden(config.backend) {
+        skip(config.backend, &reason);
+        return None;
+    }
+    let mut last = None;
+    for _ in 0..5 {
+        let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        match RinglineBuilder::new(config.clone())
+            .bind(addr)
+            .launch::<H>()
+        {
+            Ok((shutdown, workers)) => return Some((addr, shutdown, workers)),
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => {
+                if let Some(reason) = unavailable(config.backend, &e) {
+                    skip(config.backend, &reason);
+                    return None;
+                }
+                panic!("launch failed: {e}");
+            }
+        }
+    }
+    panic!("launch failed: no free port after 5 tries: {last:?}");
+}
+
+/// Launches `H` with whatever `builder` binds (Unix sockets, or nothing for
+/// an `on_start`-only client); `None` as for [`launch`].
+pub fn launch_with<H: AsyncEventHandler>(
+    builder: RinglineBuilder,
+    backend: BackendChoice,
+) -> Option<(ShutdownHandle, Workers)> {
+    if let Some(reason) = overridden(backend) {
+        skip(backend, &reason);
+        return None;
+    }
+    match builder.launch::<H>() {
+        Ok(launched) => Some(launched),
+        Err(e) => {
+            if let Some(reason) = unavailable(backend, &e) {
+                skip(backend, &reason);
+                return None;
+            }
+            panic!("launch failed: {e}");
+        }
+    }
+}
+
+/// Waits (up to [`JOIN_TIMEOUT`]) for every worker to exit and asserts each
+/// returned `Ok(())`. Panics on a worker that panicked, failed, or is still
+/// running at the deadline (it is left behind; the test fails, not hangs).
+pub fn join_all(workers: Workers) {
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    for (i, worker) in workers.into_iter().enumerate() {
+        while !worker.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "worker {i} still running {JOIN_TIMEOUT:?} after shutdown"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        match worker.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("worker {i} returned an error: {e}"),
+            Err(_) => panic!("worker {i} panicked"),
+        }
+    }
+}
+
+/// Shuts the runtime down and [`join_all`]s its workers.
+pub fn shutdown_and_join(shutdown: &ShutdownHandle, workers: Workers) {
+    shutdown.shutdown();
+    join_all(workers);
+}
+
+/// Polls `probe` every 2 ms until it yields a value, panicking with `what`
+/// once `timeout` has passed.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A TCP client with [`IO_TIMEOUT`] read and write timeouts.
+pub fn client(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect to the server");
+    set_timeouts(&stream);
+    stream
+}
+
+/// Applies [`IO_TIMEOUT`] to both directions of `stream`.
+pub fn set_timeouts(stream: &TcpStream) {
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("set read timeout");
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .expect("set write timeout");
+}
+
+/// Reads exactly `len` bytes; panics on EOF, error or timeout first.
+pub fn read_n(stream: &mut impl Read, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => panic!("EOF after {filled} of {len} bytes"),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("read failed after {filled} of {len} bytes: {e}"),
+        }
+    }
+    buf
+}
+
+/// How a connection ended, as a reading client saw it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// An orderly FIN.
+    Eof,
+    /// The peer reset the connection (or it was aborted).
+    Reset,
+}
+
+/// Reads until the peer closes and says how, discarding any bytes still in
+/// flight (at most 1 MiB); panics on a timeout or another error.
+pub fn read_to_end_or_reset(stream: &mut TcpStream) -> Ending {
+    let mut buf = [0u8; 4096];
+    let mut total = 0usize;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ending::Eof,
+            Ok(n) => {
+                total += n;
+                assert!(total <= 1 << 20, "peer kept sending instead of closing");
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return Ending::Reset;
+            }
+            Err(e) => panic!("expected the peer to close the connection, got {e}"),
+        }
+    }
+}
+
+/// Connects, sends `msg`, reads back `msg.len()` bytes and returns them.
+/// The write runs on its own thread so a message larger than the socket
+/// buffers cannot deadlock against an echo that is sending back already.
+pub fn echo_round_trip(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut stream = client(addr);
+    let mut writer = stream.try_clone().expect("clone stream");
+    let out = msg.to_vec();
+    let write = std::thread::spawn(move || writer.write_all(&out));
+    let echoed = read_n(&mut stream, msg.len());
+    write
+        .join()
+        .expect("writer thread panicked")
+        .expect("write the message");
+    echoed
+}
+
+/// `len` bytes of a pattern that does not repeat at any power-of-two
+/// period, so a dropped, duplicated or reordered buffer shows up.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + i / 251) % 253) as u8).collect()
+}
+
+/// Returns `Err(message)` from the enclosing function (a [`Scenario`])
+/// unless the condition holds, so the test thread reports what failed.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// How long a [`Scenario`] may run on its worker before it counts as hung.
+pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A test that runs inside a worker, as the `on_start` task of a runtime
+/// that binds nothing (see [`run_scenario`]).
+pub trait Scenario: 'static {
+    /// The test body: `Err` says what went wrong.
+    fn run() -> impl Future<Output = Result<(), String>> + 'static;
+}
+
+/// Results of finished scenarios by scenario type: every test declares its
+/// own type, so parallel tests never see each other's results.
+static SCENARIO_RESULTS: Mutex<Vec<(TypeId, Result<(), String>)>> = Mutex::new(Vec::new());
+
+fn record_result(id: TypeId, result: Result<(), String>) {
+    SCENARIO_RESULTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((id, result));
+}
+
+fn take_result(id: TypeId) -> Option<Result<(), String>> {
+    let mut results = SCENARIO_RESULTS.lock().unwrap_or_else(|e| e.into_inner());
+    let at = results.iter().position(|(t, _)| *t == id)?;
+    Some(results.swap_remove(at).1)
+}
+
+/// The handler of [`run_scenario`]: worker 0's `on_start` task runs `S`
+/// (under [`SCENARIO_TIMEOUT`] when `GUARDED`, which takes one timer slot),
+/// records its result and shuts the runtime down.
+pub struct ScenarioHandler<S, const GUARDED: bool> {
+    worker_id: usize,
+    scenario: PhantomData<fn() -> S>,
+}
+
+impl<S: Scenario, const GUARDED: bool> AsyncEventHandler for ScenarioHandler<S, GUARDED> {
+    fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+        async {}
+    }
+
+    fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+        if self.worker_id != 0 {
+            return None;
+        }
+        Some(Box::pin(async {
+            let result = if GUARDED {
+                match ringline::timeout(SCENARIO_TIMEOUT, S::run()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("scenario still running after {SCENARIO_TIMEOUT:?}")),
+                }
+            } else {
+                S::run().await
+            };
+            let shutdown =
+                ringline::request_shutdown().map_err(|e| format!("request_shutdown failed: {e}"));
+            record_result(TypeId::of::<S>(), result.and(shutdown));
+        }))
+    }
+
+    fn create_for_worker(worker_id: usize) -> Self {
+        ScenarioHandler {
+            worker_id,
+            scenario: PhantomData,
+        }
+    }
+}
+
+/// Runs `S` inside a fresh runtime with `config` (nothing bound), under
+/// [`SCENARIO_TIMEOUT`], waits for the runtime to shut itself down, and
+/// panics with the scenario's error if it failed. Skips (returns false)
+/// when the config's backend is unavailable; true when it ran.
+pub fn run_scenario<S: Scenario>(config: Config) -> bool {
+    run_scenario_as::<S, true>(config)
+}
+
+/// [`run_scenario`] without the timeout guard, for scenarios that need
+/// every timer slot; they must bound themselves.
+pub fn run_scenario_unguarded<S: Scenario>(config: Config) -> bool {
+    run_scenario_as::<S, false>(config)
+}
+
+fn run_scenario_as<S: Scenario, const GUARDED: bool>(config: Config) -> bool {
+    let backend = config.backend;
+    let Some((_shutdown, workers)) =
+        launch_with::<ScenarioHandler<S, GUARDED>>(RinglineBuilder::new(config), backend)
+    else {
+        return false;
+    };
+    join_all(workers);
+    match take_result(TypeId::of::<S>()) {
+        Some(Ok(())) => true,
+        Some(Err(message)) => panic!("scenario failed: {message}"),
+        None => panic!("the runtime exited without the scenario recording a result"),
+    }
+}
+
+/// The echo server of the crate docs: every received byte is queued back
+/// with `send_nowait` (enough for messages within the send pool).
+pub struct Echo;
+
+impl AsyncEventHandler for Echo {
+    fn on_accept(&self, conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+        echo(conn)
+    }
+
+    fn create_for_worker(_worker_id: usize) -> Self {
+        Echo
+    }
+}
+
+/// Echoes `conn` with `send_nowait` until EOF.
+pub async fn echo(conn: ConnCtx) {
+    while conn
+        .with_data(|data| {
+            let _ = conn.send_nowait(data);
+            ParseResult::Consumed(data.len())
+        })
+        .await
+        > 0
+    {}
+}
+
+/// An echo server with backpressure: it takes at most one send-pool slot's
+/// worth of bytes at a time and awaits its `SendFuture` before reading
+/// more, so any amount of data flows through a small pool.
+pub struct AwaitedEcho;
+
+/// Bytes [`AwaitedEcho`] takes per send: at most one slot of the test
+/// config's send pool.
+pub const AWAITED_ECHO_CHUNK: usize = 16 * 1024;
+
+impl AsyncEventHandler for AwaitedEcho {
+    fn on_accept(&self, conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+        async move {
+            let mut chunk = Vec::with_capacity(AWAITED_ECHO_CHUNK);
+            loop {
+                chunk.clear();
+                let n = conn
+                    .with_data(|data| {
+                        let take = data.len().min(AWAITED_ECHO_CHUNK);
+                        chunk.extend_from_slice(&data[..take]);
+                        ParseResult::Consumed(take)
+                    })
+                    .await;
+                if n == 0 {
+                    break;
+                }
+                let Ok(send) = conn.send(&chunk) else { break };
+                if send.await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn create_for_worker(_worker_id: usize) -> Self {
+        AwaitedEcho
+    }
+}

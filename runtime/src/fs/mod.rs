@@ -1,16 +1,69 @@
-//! Asynchronous file I/O on native io_uring opcodes.
+//! Asynchronous file I/O on native io_uring opcodes (`openat`, `read`,
+//! `write`, `fsync`, `statx`, `renameat`, `unlinkat`, `mkdirat`): no
+//! blocking syscall on a worker thread, except `close(2)` in [`close`].
+//!
+//! Every call submits one SQE through the worker's op table and returns a
+//! future; every future works the same way:
+//!
+//! ```text
+//!  fs::read_into(..) ──► op slot {kind, hold} ──SQE──► kernel
+//!        │                   hold = FsHold { permit, fd (Rc), path(s),
+//!        │                                   buffer, statx buffer, … }
+//!        ▼
+//!   ReadFuture ──poll──► CQE in? ──► slot freed, hold handed back:
+//!        │                            buffer returned, fd ref and
+//!        │                            command permit released
+//!     dropped
+//!        ▼
+//!   slot parked in the graveyard (hold and its bytes kept, counted),
+//!   ASYNC_CANCEL submitted ──CQE──► `reap_orphan`: an fd opened for
+//!   nobody is closed, the hold is dropped only now
+//! ```
+//!
+//! Design choices, each documented where it lives:
+//!
+//! * Files are plain descriptors from `openat` (`O_CLOEXEC`), not
+//!   io_uring fixed files: no registration step, no second table to keep in
+//!   step, and `close` stays a plain `close(2)`.
+//! * A [`File`] is an index into the worker's file table plus the slot's
+//!   generation and the table's process-unique id (see `table.rs`): a closed,
+//!   reused or foreign handle is an error, never another file.
+//! * Every op holds an `Rc` of its file's descriptor, so [`close`] while
+//!   ops are in flight defers the real `close(2)` until the last of them
+//!   completes: no op ever reaches a reused descriptor number.
+//! * Limits ([`FsConfig`]) are checked before any SQE is built; exceeding
+//!   one is an error value, never a panic or a wait.
 
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+mod handle;
+mod io;
+mod meta;
+mod op;
+mod open;
+mod path;
+mod table;
+
+pub use handle::{File, OpenFlags};
+pub use io::{ReadFuture, WriteFuture, fsync, read, read_into, write, write_from};
+pub use meta::{Metadata, StatFuture, stat};
+pub use op::DiskIoFuture;
+pub use open::{OpenFuture, close, create, open};
+pub use path::{mkdir, remove, rename};
+
+pub(crate) use op::reap_orphan;
+pub(crate) use table::FsState;
 
 /// Limits of the filesystem layer, per worker.
+///
+/// `Config::fs = None` disables the layer: every `ringline::fs` call then
+/// fails with "filesystem disabled".
 #[derive(Clone, Debug)]
 pub struct FsConfig {
-    /// Files open at once.
+    /// Files open at once on one worker. [`open`] fails (kind `Other`,
+    /// message naming this field) when all are taken; [`close`] frees one.
     pub max_files: u16,
-    /// File operations in flight at once.
+    /// File operations in flight at once on one worker, counting ops whose
+    /// future was dropped until the kernel has finished them. Calls fail
+    /// (kind `Other`, message naming this field) beyond it.
     pub max_commands_in_flight: u16,
 }
 
@@ -20,32 +73,5 @@ impl Default for FsConfig {
             max_files: 64,
             max_commands_in_flight: 256,
         }
-    }
-}
-
-/// Cleans up after a file op whose future was dropped, once the kernel is
-/// done with it (e.g. closes a file that was opened for nobody).
-pub(crate) fn reap_orphan(
-    _worker: &crate::worker::Worker,
-    slot: crate::driver::uring::ops::OpSlot,
-    _result: i32,
-) {
-    drop(slot);
-}
-
-/// Future of a file operation whose output is a byte count or status.
-#[must_use = "futures do nothing unless awaited"]
-pub struct DiskIoFuture {
-    _private: (),
-}
-
-impl Future for DiskIoFuture {
-    type Output = io::Result<i32>;
-
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "file I/O is not available in this build",
-        )))
     }
 }

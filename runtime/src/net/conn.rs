@@ -7,6 +7,7 @@ use std::task::Waker;
 use bytes::BytesMut;
 
 use super::PeerAddr;
+use super::UdpSocketState;
 use super::send_pool::SendPool;
 use crate::config::Config;
 use crate::executor::waker::TaskRef;
@@ -134,6 +135,10 @@ pub(crate) struct NetState {
     /// Connections whose multishot receive ended for lack of buffers and
     /// must be re-armed once this batch's buffers are published.
     pub(crate) rearm: Vec<Key>,
+    /// This worker's UDP sockets, in `Config::udp_bind` order.
+    pub(crate) udp: Vec<UdpSocketState>,
+    /// UDP sockets whose multishot receive ended during the batch.
+    pub(crate) udp_rearm: Vec<usize>,
     /// Mirrors `SendPool::leak` for the whole net state.
     pub(crate) leak_on_drop: bool,
 }
@@ -146,6 +151,8 @@ impl NetState {
             acc_capacity: config.recv_accumulator_capacity,
             tcp_nodelay: config.tcp_nodelay,
             rearm: Vec::new(),
+            udp: Vec::new(),
+            udp_rearm: Vec::new(),
             leak_on_drop: false,
         }
     }
@@ -159,6 +166,9 @@ impl Drop for NetState {
     fn drop(&mut self) {
         if self.leak_on_drop {
             self.pool.leak = true;
+            // In-flight sendmsg slots and recvmsg templates must outlive
+            // the kernel's use of them: keep the UDP sockets' state alive.
+            std::mem::forget(std::mem::take(&mut self.udp));
         }
     }
 }

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 pub(crate) use conn::{NetState, SockKind};
 pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
 pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
+pub(crate) use udp::UdpSocketState;
 pub use udp::{UdpCtx, UdpRecvFuture};
 
 /// What a parse closure of [`ConnCtx::with_data`] or

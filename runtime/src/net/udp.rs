@@ -1,14 +1,34 @@
-//! UDP sockets (`bind_udp`, `on_udp_bind`): the public types. Launching
-//! with a UDP bind is refused until the io_uring datagram path lands, so no
-//! `UdpCtx` exists yet at run time.
+//! UDP sockets: each worker binds its own socket per `bind_udp` address
+//! (`SO_REUSEPORT`, so the kernel spreads datagrams over workers), keeps a
+//! multishot `recvmsg` armed on it over a dedicated provided-buffer ring,
+//! and sends with `sendmsg` from a fixed pool of send slots.
+//!
+//! Datagrams are copied out of the kernel buffer into a bounded per-socket
+//! queue; a datagram larger than a receive buffer is truncated by the
+//! kernel, so it is dropped (and counted) rather than delivered cut short.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
+use io_uring::{cqueue, opcode, types};
+
+use super::sockaddr;
+use crate::driver::uring::ring::Cqe;
 use crate::error::UdpSendError;
+use crate::executor::context;
+use crate::op::{OpKind, UserData};
+use crate::worker::Worker;
+
+/// Datagrams a socket queues for its task before the oldest are dropped.
+const RECV_QUEUE_LIMIT: usize = 4096;
+
+/// Largest UDP payload over IPv4 (65535 − 8 UDP − 20 IP header bytes).
+const MAX_DATAGRAM: usize = 65_507;
 
 /// A UDP socket of a worker, handed to `on_udp_bind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,7 +36,52 @@ pub struct UdpCtx {
     index: u32,
 }
 
+/// One in-flight `sendmsg`: everything it points to, boxed so it never moves.
+struct SendSlot {
+    addr: libc::sockaddr_storage,
+    iov: libc::iovec,
+    msg: libc::msghdr,
+    data: Vec<u8>,
+}
+
+/// A worker's UDP socket.
+pub(crate) struct UdpSocketState {
+    fd: OwnedFd,
+    /// The `recvmsg` template the armed receive reads; boxed, never moves.
+    msghdr: Box<libc::msghdr>,
+    armed: bool,
+    queue: VecDeque<(Vec<u8>, SocketAddr)>,
+    waiter: Option<Waker>,
+    slots: Vec<Option<Box<SendSlot>>>,
+    free_slots: Vec<u16>,
+    pub(crate) dropped_total: u64,
+}
+
+impl UdpSocketState {
+    pub(crate) fn new(fd: OwnedFd, send_slots: u16) -> UdpSocketState {
+        // SAFETY: all-zero bytes are a valid msghdr (null pointers, 0 lens).
+        let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        UdpSocketState {
+            fd,
+            msghdr,
+            armed: false,
+            queue: VecDeque::new(),
+            waiter: None,
+            slots: (0..send_slots).map(|_| None).collect(),
+            free_slots: (0..send_slots).rev().collect(),
+            dropped_total: 0,
+        }
+    }
+}
+
 impl UdpCtx {
+    pub(crate) fn new(index: usize) -> UdpCtx {
+        UdpCtx {
+            index: index as u32,
+        }
+    }
+
     /// The socket's index within its worker.
     pub fn index(&self) -> usize {
         self.index as usize
@@ -24,32 +89,222 @@ impl UdpCtx {
 
     /// Receives the next datagram and its sender.
     pub fn recv_from(&self) -> UdpRecvFuture {
-        UdpRecvFuture { _udp: *self }
+        UdpRecvFuture { udp: *self }
     }
 
-    /// Queues a datagram to `peer`.
+    /// Queues a datagram to `peer` (a copy of `data`) and returns at once.
     ///
     /// # Errors
     ///
-    /// Always, in this build (see the module docs).
-    pub fn send_to(&self, _peer: SocketAddr, _data: &[u8]) -> Result<(), UdpSendError> {
-        Err(UdpSendError::Io(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "UDP is not available in this build",
-        )))
+    /// [`UdpSendError::PoolExhausted`] when `Config::udp_send_slots` sends
+    /// are already in flight on this socket; `Io` for a datagram over
+    /// 65 507 bytes, an address family the socket cannot reach, or a call
+    /// off this socket's worker.
+    pub fn send_to(&self, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
+        context::try_with(|w| w.udp_send(self.index as usize, peer, data))
+            .unwrap_or_else(|| Err(UdpSendError::Io(context::outside_error())))
     }
 }
 
 /// Future of [`UdpCtx::recv_from`]: a datagram and its sender.
 #[must_use = "futures do nothing unless awaited"]
 pub struct UdpRecvFuture {
-    _udp: UdpCtx,
+    udp: UdpCtx,
 }
 
 impl Future for UdpRecvFuture {
     type Output = (Vec<u8>, SocketAddr);
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Pending
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let index = self.udp.index as usize;
+        context::with("UdpCtx::recv_from", |w| {
+            let mut net = w.net.borrow_mut();
+            let Some(socket) = net.udp.get_mut(index) else {
+                return Poll::Pending;
+            };
+            match socket.queue.pop_front() {
+                Some(datagram) => Poll::Ready(datagram),
+                None => {
+                    socket.waiter = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
     }
+}
+
+impl Worker {
+    /// Arms the multishot `recvmsg` of UDP socket `index` (idempotent).
+    pub(crate) fn arm_udp_recv(&self, index: usize) {
+        let (fd, msghdr) = {
+            let mut net = self.net.borrow_mut();
+            let Some(socket) = net.udp.get_mut(index) else {
+                return;
+            };
+            if socket.armed || self.is_shutting_down() {
+                return;
+            }
+            socket.armed = true;
+            let msghdr: *const libc::msghdr = &*socket.msghdr;
+            (socket.fd.as_raw_fd(), msghdr)
+        };
+        let mut driver = self.driver.borrow_mut();
+        let Some(bgid) = driver.udp_bgid() else {
+            return;
+        };
+        let sqe = opcode::RecvMsgMulti::new(types::Fd(fd), msghdr, bgid)
+            .build()
+            .user_data(UserData::new(OpKind::UdpRecv, 0, index as u32).raw());
+        // SAFETY: the msghdr template is boxed in the socket state, which
+        // lives (with the socket) until the worker is dropped after its ops
+        // drained, or is leaked with the driver; datagrams land in provided
+        // buffers that live as long.
+        unsafe { driver.push(OpKind::UdpRecv, sqe) };
+    }
+
+    pub(crate) fn on_udp_recv_cqe(&self, ud: UserData, cqe: Cqe) {
+        let index = ud.index() as usize;
+        let more = cqueue::more(cqe.flags);
+        let bid = cqueue::buffer_select(cqe.flags);
+        let rearm = {
+            let mut net = self.net.borrow_mut();
+            let Some(socket) = net.udp.get_mut(index) else {
+                return;
+            };
+            if cqe.result > 0
+                && let Some(bid) = bid
+            {
+                let driver = self.driver.borrow();
+                // SAFETY: `bid` comes from this CQE and is recycled only
+                // below, after the copy; the kernel wrote `result` bytes.
+                let data = unsafe { driver.udp_data(bid, cqe.result as usize) };
+                match types::RecvMsgOut::parse(data, &socket.msghdr) {
+                    Ok(out) if !out.is_payload_truncated() && !out.is_name_data_truncated() => {
+                        let peer = peer_of(out.name_data());
+                        if let Some(peer) = peer {
+                            if socket.queue.len() >= RECV_QUEUE_LIMIT {
+                                socket.queue.pop_front();
+                                socket.dropped_total += 1;
+                            }
+                            socket.queue.push_back((out.payload_data().to_vec(), peer));
+                            if let Some(w) = socket.waiter.take() {
+                                w.wake();
+                            }
+                        } else {
+                            socket.dropped_total += 1;
+                        }
+                    }
+                    _ => socket.dropped_total += 1,
+                }
+            }
+            if !more {
+                socket.armed = false;
+            }
+            !more && cqe.result != -libc::ECANCELED
+        };
+        if let Some(bid) = bid {
+            self.driver.borrow_mut().recycle_udp(bid);
+        }
+        if rearm {
+            self.net.borrow_mut().udp_rearm.push(index);
+        }
+    }
+
+    /// Re-arms UDP receives that ended during the batch.
+    pub(crate) fn rearm_udp(&self) {
+        let indices = std::mem::take(&mut self.net.borrow_mut().udp_rearm);
+        for index in indices {
+            self.arm_udp_recv(index);
+        }
+    }
+
+    fn udp_send(&self, index: usize, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
+        if data.len() > MAX_DATAGRAM {
+            return Err(UdpSendError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("datagram of {} bytes exceeds {MAX_DATAGRAM}", data.len()),
+            )));
+        }
+        let (fd, slot, msg) = {
+            let mut net = self.net.borrow_mut();
+            let Some(socket) = net.udp.get_mut(index) else {
+                return Err(UdpSendError::Io(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no such UDP socket on this worker",
+                )));
+            };
+            let Some(slot) = socket.free_slots.pop() else {
+                return Err(UdpSendError::PoolExhausted);
+            };
+            let (addr, addr_len) = sockaddr::from_socket_addr(&peer);
+            let mut entry = Box::new(SendSlot {
+                addr,
+                // SAFETY: all-zero bytes are a valid iovec and msghdr; both
+                // are filled in below before use.
+                iov: unsafe { std::mem::zeroed() },
+                // SAFETY: as above.
+                msg: unsafe { std::mem::zeroed() },
+                data: data.to_vec(),
+            });
+            entry.iov.iov_base = entry.data.as_mut_ptr().cast();
+            entry.iov.iov_len = entry.data.len();
+            entry.msg.msg_name = (&mut entry.addr as *mut libc::sockaddr_storage).cast();
+            entry.msg.msg_namelen = addr_len;
+            entry.msg.msg_iov = &mut entry.iov;
+            entry.msg.msg_iovlen = 1;
+            let msg: *const libc::msghdr = &entry.msg;
+            socket.slots[slot as usize] = Some(entry);
+            (socket.fd.as_raw_fd(), slot, msg)
+        };
+        let sqe = opcode::SendMsg::new(types::Fd(fd), msg)
+            .build()
+            .user_data(UserData::new(OpKind::UdpSend, slot as u32, index as u32).raw());
+        // SAFETY: the msghdr, iovec, address and payload all live in the
+        // boxed slot, which is freed only by this send's CQE (or leaked
+        // with the driver).
+        unsafe { self.driver.borrow_mut().push(OpKind::UdpSend, sqe) };
+        Ok(())
+    }
+
+    pub(crate) fn on_udp_send_cqe(&self, ud: UserData) {
+        let index = ud.index() as usize;
+        let slot = ud.generation() as usize;
+        let mut net = self.net.borrow_mut();
+        if let Some(socket) = net.udp.get_mut(index)
+            && let Some(entry) = socket.slots.get_mut(slot)
+            && entry.take().is_some()
+        {
+            socket.free_slots.push(slot as u16);
+        }
+    }
+
+    /// Cancels every armed UDP receive (shutdown).
+    pub(crate) fn cancel_udp(&self) {
+        let armed: Vec<usize> = {
+            let net = self.net.borrow();
+            (0..net.udp.len()).filter(|i| net.udp[*i].armed).collect()
+        };
+        let mut driver = self.driver.borrow_mut();
+        for index in armed {
+            driver.cancel(UserData::new(OpKind::UdpRecv, 0, index as u32));
+        }
+    }
+}
+
+/// The sender's address from a `recvmsg` name buffer.
+fn peer_of(name: &[u8]) -> Option<SocketAddr> {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let n = name
+        .len()
+        .min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: copies `n` bytes into storage, which is at least `n` long.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            name.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            n,
+        )
+    };
+    sockaddr::to_socket_addr(&storage)
 }

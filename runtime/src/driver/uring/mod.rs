@@ -87,6 +87,9 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(10);
 pub(crate) struct Driver {
     pub(crate) ring: ManuallyDrop<Ring>,
     pub(crate) bufs: ManuallyDrop<BufRing>,
+    /// The UDP receive buffers (`Config::udp_recv_buffer`), when this worker
+    /// has UDP sockets.
+    udp_bufs: Option<ManuallyDrop<BufRing>>,
     pub(crate) ops: ManuallyDrop<OpTable>,
     pub(crate) counters: OpCounters,
     listeners: Vec<ListenerSlot>,
@@ -106,6 +109,7 @@ impl Driver {
         config: &Config,
         eventfd: i32,
         listeners: &[Arc<OwnedFd>],
+        with_udp: bool,
     ) -> Result<Driver, Error> {
         let ring = Ring::new(config.sq_entries).map_err(|e| ring_setup_error(&e))?;
         let bufs = BufRing::new(
@@ -115,6 +119,18 @@ impl Driver {
             config.recv_buffer.bgid,
         )
         .map_err(|e| Error::BufferRegistration(format!("provided buffer ring: {e}")))?;
+        let udp_bufs = if with_udp {
+            let b = BufRing::new(
+                &ring,
+                config.udp_recv_buffer.ring_size,
+                config.udp_recv_buffer.buffer_size,
+                config.udp_recv_buffer.bgid,
+            )
+            .map_err(|e| Error::BufferRegistration(format!("UDP provided buffer ring: {e}")))?;
+            Some(ManuallyDrop::new(b))
+        } else {
+            None
+        };
         let fs_commands = config
             .fs
             .as_ref()
@@ -128,6 +144,7 @@ impl Driver {
         Ok(Driver {
             ring: ManuallyDrop::new(ring),
             bufs: ManuallyDrop::new(bufs),
+            udp_bufs,
             ops: ManuallyDrop::new(ops),
             counters: OpCounters::default(),
             listeners: listeners
@@ -176,6 +193,40 @@ impl Driver {
             self.ring
                 .push_linked(sqe.flags(squeue::Flags::IO_LINK), timeout)
         };
+    }
+
+    /// The UDP buffer group, if this worker has UDP sockets.
+    pub(crate) fn udp_bgid(&self) -> Option<u16> {
+        self.udp_bufs.as_ref().map(|b| b.bgid())
+    }
+
+    /// Bytes of UDP buffer `bid`.
+    ///
+    /// # Safety
+    ///
+    /// As [`BufRing::data`]: `bid` and `len` come from one CQE of the UDP
+    /// group and the buffer has not been recycled since.
+    pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
+        match &self.udp_bufs {
+            // SAFETY: forwarded from the caller.
+            Some(b) => unsafe { b.data(bid, len) },
+            None => &[],
+        }
+    }
+
+    /// Hands UDP buffer `bid` back to the kernel.
+    pub(crate) fn recycle_udp(&mut self, bid: u16) {
+        if let Some(b) = &mut self.udp_bufs {
+            b.recycle(bid);
+        }
+    }
+
+    /// Publishes every recycled buffer of both rings.
+    pub(crate) fn publish_buffers(&mut self) {
+        self.bufs.publish();
+        if let Some(b) = &mut self.udp_bufs {
+            b.publish();
+        }
     }
 
     /// Submits an `ASYNC_CANCEL` for the op carrying `target`.
@@ -337,8 +388,9 @@ impl Driver {
             for cqe in &cqes {
                 let ud = UserData::from_raw(cqe.user_data);
                 let Some(kind) = ud.kind() else { continue };
-                if kind == OpKind::Accept && cqe.result >= 0 {
-                    // SAFETY: a freshly accepted fd nobody else owns.
+                if matches!(kind, OpKind::Accept | OpKind::FsOpen) && cqe.result >= 0 {
+                    // SAFETY: a freshly accepted or opened fd that nobody
+                    // will ever adopt: the worker is going away.
                     unsafe { libc::close(cqe.result) };
                 }
                 self.counters
@@ -366,6 +418,9 @@ impl Drop for Driver {
         unsafe {
             ManuallyDrop::drop(&mut self.ring);
             ManuallyDrop::drop(&mut self.bufs);
+            if let Some(b) = &mut self.udp_bufs {
+                ManuallyDrop::drop(b);
+            }
             ManuallyDrop::drop(&mut self.ops);
             ManuallyDrop::drop(&mut self.wake_buf);
         }

@@ -1,0 +1,142 @@
+//! File metadata through `statx`.
+
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use io_uring::{opcode, types};
+
+use super::op::{FsHold, Pending, check, cstring, submit, with_fs};
+use crate::op::OpKind;
+
+/// What [`stat`] reports about a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// Size in bytes.
+    pub size: u64,
+    /// File type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
+    /// Last access, since the Unix epoch.
+    pub atime: Duration,
+    /// Last modification of the contents, since the Unix epoch.
+    pub mtime: Duration,
+    /// Last status change, since the Unix epoch.
+    pub ctime: Duration,
+    /// A regular file.
+    pub is_file: bool,
+    /// A directory.
+    pub is_dir: bool,
+    /// A symbolic link. [`stat`] follows links, so what it reports is the
+    /// link's target and this is `false`; it is kept for API compatibility.
+    pub is_symlink: bool,
+}
+
+impl Metadata {
+    fn from_statx(stx: &libc::statx) -> Metadata {
+        let kind = u32::from(stx.stx_mode) & libc::S_IFMT;
+        let time = |t: libc::statx_timestamp| {
+            // Times before the epoch are clamped to it: `Duration` has no
+            // sign, and such files are rare enough not to warrant one.
+            Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), t.tv_nsec)
+        };
+        Metadata {
+            size: stx.stx_size,
+            mode: u32::from(stx.stx_mode),
+            uid: stx.stx_uid,
+            gid: stx.stx_gid,
+            atime: time(stx.stx_atime),
+            mtime: time(stx.stx_mtime),
+            ctime: time(stx.stx_ctime),
+            is_file: kind == libc::S_IFREG,
+            is_dir: kind == libc::S_IFDIR,
+            is_symlink: kind == libc::S_IFLNK,
+        }
+    }
+}
+
+/// Reports the metadata of the file at `path`, following symbolic links
+/// (like `stat(2)`), through `statx`.
+///
+/// # Errors
+///
+/// The call fails (it does not panic) off a worker thread, when the fs
+/// layer is disabled, with `InvalidInput` when `path` contains a NUL byte,
+/// and at `FsConfig::max_commands_in_flight` (`Other`). The future fails
+/// with the `statx(2)` error (`NotFound`, …).
+pub fn stat(path: impl AsRef<Path>) -> io::Result<StatFuture> {
+    let path = path.as_ref();
+    with_fs(|w| {
+        let c_path = cstring(path)?;
+        let mut hold = FsHold::new(&w.fs.borrow(), None)?;
+        hold.path = Some(c_path);
+        // SAFETY: all-zero bytes are a valid `statx` (plain integers).
+        hold.statx = Some(Box::new(unsafe { std::mem::zeroed() }));
+        // SAFETY: the SQE points at the path and the boxed statx buffer,
+        // both in the hold, kept until the CQE.
+        let pending = unsafe {
+            submit(w, OpKind::FsStatx, hold, |h| {
+                let path = h.path.as_ref().expect("set above").as_ptr();
+                let out: *mut libc::statx = &mut **h.statx.as_mut().expect("set above");
+                opcode::Statx::new(types::Fd(libc::AT_FDCWD), path, out.cast())
+                    .mask(libc::STATX_BASIC_STATS)
+                    .build()
+            })
+        }?;
+        Ok(StatFuture { pending })
+    })
+}
+
+/// Future of [`stat`]: the file's [`Metadata`], or the error.
+///
+/// # Panics
+///
+/// Polling it outside a ringline worker thread panics.
+#[must_use = "futures do nothing unless awaited"]
+pub struct StatFuture {
+    pending: Pending,
+}
+
+impl Future for StatFuture {
+    type Output = io::Result<Metadata>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut()
+            .pending
+            .poll(cx, "fs::StatFuture::poll")
+            .map(|out| {
+                let (result, hold) = out?;
+                check(result)?;
+                let stx = hold.statx.as_ref().expect("stat holds its buffer");
+                Ok(Metadata::from_statx(stx))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statx_fields_map_to_metadata() {
+        // SAFETY: all-zero bytes are a valid `statx`.
+        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+        stx.stx_mode = (libc::S_IFDIR | 0o755) as u16;
+        stx.stx_size = 4096;
+        stx.stx_mtime.tv_sec = 7;
+        stx.stx_mtime.tv_nsec = 9;
+        stx.stx_atime.tv_sec = -1;
+        let m = Metadata::from_statx(&stx);
+        assert!(m.is_dir && !m.is_file && !m.is_symlink);
+        assert_eq!(m.mode & 0o777, 0o755);
+        assert_eq!(m.size, 4096);
+        assert_eq!(m.mtime, Duration::new(7, 9));
+        assert_eq!(m.atime, Duration::ZERO, "pre-epoch clamps to the epoch");
+    }
+}

@@ -1,0 +1,256 @@
+//! What every fs op shares: the hold that keeps its memory and descriptor
+//! alive for the kernel, the one submission path, the future core that
+//! polls and orphans the op slot, and the cleanup of orphans.
+
+use std::ffi::CString;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use io_uring::squeue;
+
+use super::File;
+use super::table::{FsState, Permit, Reserved};
+use crate::driver::uring::ops::{Hold, OpSlot, Orphaned};
+use crate::error::Error;
+use crate::executor::context;
+use crate::op::OpKind;
+use crate::slab::Key;
+use crate::worker::Worker;
+
+/// Everything an fs op keeps alive until its last CQE. It is boxed into
+/// the op slot before the SQE is built, and every pointer the SQE carries
+/// points into this box's heap data (never moved while the slot lives).
+pub(super) struct FsHold {
+    /// Releases the command when the hold is dropped.
+    _permit: Permit,
+    /// The file's descriptor, kept open (not reused) while the op runs.
+    pub(super) fd: Option<Rc<OwnedFd>>,
+    pub(super) path: Option<CString>,
+    /// `rename`'s destination.
+    pub(super) path2: Option<CString>,
+    /// `read_into`/`write_from`'s buffer; counted as `held_bytes`.
+    pub(super) buf: Option<BytesMut>,
+    pub(super) statx: Option<Box<libc::statx>>,
+    /// The file slot an `open` will fill.
+    pub(super) opening: Option<Reserved>,
+}
+
+impl FsHold {
+    /// A hold for an op on `file` (or on a path, with `None`): counts the
+    /// command and takes a reference to the file's descriptor.
+    pub(super) fn new(fs: &FsState, file: Option<File>) -> io::Result<FsHold> {
+        let fd = file.map(|f| fs.fd(f)).transpose()?;
+        Ok(FsHold {
+            _permit: fs.permit()?,
+            fd,
+            path: None,
+            path2: None,
+            buf: None,
+            statx: None,
+            opening: None,
+        })
+    }
+
+    /// The raw descriptor of the op's file.
+    pub(super) fn raw_fd(&self) -> i32 {
+        self.fd
+            .as_ref()
+            .expect("a file op holds its fd")
+            .as_raw_fd()
+    }
+}
+
+/// Runs `f` on the current worker once the fs layer is known to be on.
+pub(super) fn with_fs<R>(f: impl FnOnce(&Worker) -> io::Result<R>) -> io::Result<R> {
+    context::try_with(|w| {
+        w.fs.borrow().limits()?;
+        if w.is_shutting_down() {
+            return Err(io::Error::other("the ringline runtime is shutting down"));
+        }
+        f(w)
+    })
+    .unwrap_or_else(|| Err(context::outside_error()))
+}
+
+/// A path as the kernel takes it: its bytes, NUL-terminated.
+pub(super) fn cstring(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("path contains an interior NUL byte: {path:?}"),
+        )
+    })
+}
+
+/// Takes an op slot for `hold`, builds the SQE from the hold at its final
+/// address and submits it.
+///
+/// # Safety
+///
+/// Every pointer in the SQE that `build` returns points either into the
+/// `FsHold` it is given (heap data the op slot keeps until the op's CQE,
+/// parked in the graveyard if the future is dropped, leaked if the driver
+/// is) or to memory the caller keeps valid until the op's CQE.
+pub(super) unsafe fn submit(
+    w: &Worker,
+    kind: OpKind,
+    hold: FsHold,
+    build: impl FnOnce(&mut FsHold) -> squeue::Entry,
+) -> io::Result<Pending> {
+    let table = w.fs.borrow().id();
+    let held_bytes = hold.buf.as_ref().map_or(0, BytesMut::capacity);
+    let mut driver = w.driver.borrow_mut();
+    let Some(op) = driver
+        .ops
+        .insert(kind, Hold::Boxed(Box::new(hold)), held_bytes, 1)
+    else {
+        return Err(io::Error::other(Error::ResourceLimit(
+            "op slots exhausted (too many operations in flight)".into(),
+        )));
+    };
+    let ud = driver.ops.user_data(op);
+    let slot = driver.ops.get_mut(op).expect("just inserted");
+    let Hold::Boxed(any) = &mut slot.hold else {
+        unreachable!("inserted as Boxed")
+    };
+    let hold = any.downcast_mut::<FsHold>().expect("inserted an FsHold");
+    let sqe = build(hold).user_data(ud.raw());
+    // SAFETY: forwarded from the caller: what the SQE points to is in the
+    // boxed hold, owned by the op slot until the CQE, or kept valid by the
+    // caller until then.
+    unsafe { driver.push(kind, sqe) };
+    Ok(Pending {
+        op,
+        table,
+        done: false,
+    })
+}
+
+/// The core of every fs future: its op slot, the table of the worker that
+/// submitted it, and whether its output was taken.
+pub(super) struct Pending {
+    op: Key,
+    table: u32,
+    done: bool,
+}
+
+impl Pending {
+    /// The op's result and hold once its CQE is in. `what` names the
+    /// future for the panic off a worker thread.
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        what: &str,
+    ) -> Poll<io::Result<(i32, Box<FsHold>)>> {
+        if self.done {
+            return Poll::Ready(Err(io::Error::other(format!(
+                "{what} polled after completion"
+            ))));
+        }
+        let (op, table) = (self.op, self.table);
+        let out = context::with(what, |w| {
+            if w.fs.borrow().id() != table {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "fs future polled on a worker other than the one that started it",
+                )));
+            }
+            let (result, slot) = w.with_ops(|ops| ops.poll(op, cx.waker()))?;
+            Some(Ok((result, into_hold(slot))))
+        });
+        match out {
+            Some(r) => {
+                self.done = true;
+                Poll::Ready(r)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (op, table) = (self.op, self.table);
+        context::try_with(|w| {
+            if w.fs.borrow().id() != table {
+                // Another worker's op: it stays in that worker's table
+                // (memory kept, never freed early) until that worker ends.
+                return;
+            }
+            match w.with_ops(|ops| ops.orphan(op)) {
+                Orphaned::Gone => {}
+                Orphaned::Finished(slot, result) => w.reap_orphan(slot, result),
+                Orphaned::Parked(ud) => w.driver.borrow_mut().cancel(ud),
+            }
+        });
+    }
+}
+
+fn into_hold(slot: OpSlot) -> Box<FsHold> {
+    let Hold::Boxed(any) = slot.hold else {
+        unreachable!("fs ops hold an FsHold")
+    };
+    any.downcast::<FsHold>().expect("fs ops hold an FsHold")
+}
+
+/// Turns a CQE result into a count or the errno it carries.
+pub(super) fn check(result: i32) -> io::Result<i32> {
+    if result < 0 {
+        Err(io::Error::from_raw_os_error(-result))
+    } else {
+        Ok(result)
+    }
+}
+
+/// Cleans up after a file op whose future was dropped, once the kernel is
+/// done with it: a file opened for nobody is closed and its table slot
+/// freed; then the hold (buffer, paths, fd reference, command) is dropped.
+pub(crate) fn reap_orphan(worker: &Worker, slot: OpSlot, result: i32) {
+    let hold = into_hold(slot);
+    if let Some(reserved) = hold.opening {
+        if result >= 0 {
+            // SAFETY: a successful openat CQE carries a new descriptor that
+            // nothing else owns; wrapping it closes it exactly once.
+            drop(unsafe { OwnedFd::from_raw_fd(result) });
+        }
+        worker.fs.borrow_mut().release(reserved);
+    }
+    drop(hold);
+}
+
+/// Future of [`fsync`](super::fsync), [`read`](super::read),
+/// [`write`](super::write), [`rename`](super::rename),
+/// [`remove`](super::remove) and [`mkdir`](super::mkdir): the byte count
+/// (reads, writes) or 0 (the others), or the operation's error.
+///
+/// Dropping it before it resolves submits a best-effort cancel; what the op
+/// holds is kept until the kernel reports back.
+///
+/// # Panics
+///
+/// Polling it outside a ringline worker thread panics.
+#[must_use = "futures do nothing unless awaited"]
+pub struct DiskIoFuture {
+    pub(super) pending: Pending,
+}
+
+impl Future for DiskIoFuture {
+    type Output = io::Result<i32>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut()
+            .pending
+            .poll(cx, "fs::DiskIoFuture::poll")
+            .map(|r| r.and_then(|(result, _hold)| check(result)))
+    }
+}

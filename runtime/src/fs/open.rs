@@ -1,0 +1,149 @@
+//! Opening (`openat`) and closing files.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use io_uring::{opcode, types};
+
+use super::op::{FsHold, Pending, check, cstring, submit, with_fs};
+use super::{File, OpenFlags};
+use crate::op::OpKind;
+
+/// Opens the file at `path` (relative paths resolve against the process's
+/// working directory) with `flags`; `mode` sets the permissions of a file
+/// that [`OpenFlags::CREATE`] creates (less the umask). The future yields
+/// the worker-local [`File`] handle.
+///
+/// The file's table slot is taken now, so a full table fails here rather
+/// than after the kernel opened the file. Dropping the future before it
+/// resolves cancels the open; a file the kernel opened anyway is closed
+/// and its slot freed when its completion arrives.
+///
+/// # Errors
+///
+/// The call fails (it does not panic) off a worker thread; with "filesystem
+/// disabled" (`Unsupported`) when `Config::fs` is `None`; with
+/// `InvalidInput` when `path` contains a NUL byte; with kind `Other` when
+/// `FsConfig::max_files` files are open or `FsConfig::max_commands_in_flight`
+/// ops are in flight (the message names the limit). The future fails with
+/// the `openat(2)` error (`NotFound`, `PermissionDenied`, …).
+pub fn open(path: impl AsRef<Path>, flags: OpenFlags, mode: u32) -> io::Result<OpenFuture> {
+    let path = path.as_ref();
+    with_fs(|w| {
+        let c_path = cstring(path)?;
+        let mut hold = FsHold::new(&w.fs.borrow(), None)?;
+        let reserved = w.fs.borrow_mut().reserve()?;
+        hold.path = Some(c_path);
+        hold.opening = Some(reserved);
+        let flags = flags.0 | libc::O_CLOEXEC;
+        // SAFETY: the SQE points only at the path, which lives in the hold.
+        let submitted = unsafe {
+            submit(w, OpKind::FsOpen, hold, |h| {
+                let path = h.path.as_ref().expect("set above");
+                opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+                    .flags(flags)
+                    .mode(mode)
+                    .build()
+            })
+        };
+        match submitted {
+            Ok(pending) => Ok(OpenFuture { pending }),
+            Err(e) => {
+                w.fs.borrow_mut().release(reserved);
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Creates (or truncates) the file at `path` for writing, with mode
+/// `0o644`: [`open`] with `WRITE | CREATE | TRUNCATE`.
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn create(path: impl AsRef<Path>) -> io::Result<OpenFuture> {
+    open(
+        path,
+        OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        0o644,
+    )
+}
+
+/// Future of [`open`] and [`create`]: the opened [`File`], or the open's
+/// error.
+///
+/// # Panics
+///
+/// Polling it outside a ringline worker thread panics.
+#[must_use = "futures do nothing unless awaited"]
+pub struct OpenFuture {
+    pending: Pending,
+}
+
+impl Future for OpenFuture {
+    type Output = io::Result<File>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<File>> {
+        let (result, mut hold) = match self.get_mut().pending.poll(cx, "fs::OpenFuture::poll") {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(done)) => done,
+        };
+        let reserved = hold.opening.take().expect("open ops reserve a slot");
+        Poll::Ready(crate::executor::context::with(
+            "fs::OpenFuture::poll",
+            |w| {
+                let mut fs = w.fs.borrow_mut();
+                match check(result) {
+                    Ok(fd) => {
+                        // SAFETY: a successful openat CQE carries a new
+                        // descriptor that nothing else owns.
+                        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                        Ok(fs.finish_open(reserved, fd))
+                    }
+                    Err(e) => {
+                        fs.release(reserved);
+                        Err(e)
+                    }
+                }
+            },
+        ))
+    }
+}
+
+/// Closes `file`: its handle (every copy) is stale at once and its table
+/// slot free for the next [`open`]. This is synchronous: no SQE, no
+/// await.
+///
+/// When ops on the file are still in flight (or were dropped and not yet
+/// cancelled), the descriptor itself is closed only when the last of them
+/// completes, so none of them can reach a descriptor number that was
+/// reused meanwhile; an error from that deferred `close(2)` is not
+/// reported.
+///
+/// # Errors
+///
+/// `InvalidInput` when `file` is already closed or belongs to another
+/// worker; "filesystem disabled" (`Unsupported`) when `Config::fs` is
+/// `None`; an error off a worker thread; otherwise the error of `close(2)`
+/// (the descriptor is released either way).
+pub fn close(file: File) -> io::Result<()> {
+    crate::executor::context::try_with(|w| {
+        let Some(fd) = w.fs.borrow_mut().close(file)? else {
+            return Ok(());
+        };
+        let raw = fd.into_raw_fd();
+        // SAFETY: `raw` came out of the only `OwnedFd` for it, so nothing
+        // else will close or use it; it is closed exactly once, here.
+        if unsafe { libc::close(raw) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|| Err(crate::executor::context::outside_error()))
+}
