@@ -335,31 +335,48 @@ macro_rules! syscall {
     }};
 }
 
-/// A bound, listening TCP socket (`SO_REUSEADDR`, close-on-exec).
-fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<OwnedFd, Error> {
+/// A close-on-exec IP socket of type `ty` for `addr`'s family.
+fn ip_socket(addr: &SocketAddr, ty: libc::c_int) -> Result<OwnedFd, Error> {
     let domain = if addr.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
-    let fd = syscall!(socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0))?;
+    let fd = syscall!(socket(domain, ty | libc::SOCK_CLOEXEC, 0))?;
     // SAFETY: `fd` was just created and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Turns on the boolean `SOL_SOCKET` option `opt`.
+fn enable(fd: &OwnedFd, opt: libc::c_int) -> Result<(), Error> {
     let one: libc::c_int = 1;
     syscall!(setsockopt(
         fd.as_raw_fd(),
         libc::SOL_SOCKET,
-        libc::SO_REUSEADDR,
+        opt,
         (&one as *const libc::c_int).cast(),
         std::mem::size_of::<libc::c_int>() as libc::socklen_t,
     ))?;
-    let (storage, len) = sockaddr::from_socket_addr(&addr);
+    Ok(())
+}
+
+/// Binds `fd` to `addr`, naming the address in the error.
+fn bind_ip(fd: &OwnedFd, addr: &SocketAddr, what: &str) -> Result<(), Error> {
+    let (storage, len) = sockaddr::from_socket_addr(addr);
     syscall!(bind(
         fd.as_raw_fd(),
         (&storage as *const libc::sockaddr_storage).cast(),
         len
     ))
-    .map_err(|e| bind_error(e, &addr.to_string()))?;
+    .map_err(|e| bind_error(e, &format!("{what} {addr}")))?;
+    Ok(())
+}
+
+/// A bound, listening TCP socket (`SO_REUSEADDR`, close-on-exec).
+fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<OwnedFd, Error> {
+    let fd = ip_socket(&addr, libc::SOCK_STREAM)?;
+    enable(&fd, libc::SO_REUSEADDR)?;
+    bind_ip(&fd, &addr, "tcp")?;
     syscall!(listen(fd.as_raw_fd(), backlog))?;
     Ok(fd)
 }
@@ -413,31 +430,10 @@ fn bind_udp_sockets(addrs: &[SocketAddr], workers: usize) -> Result<Vec<Vec<Owne
 }
 
 fn udp_socket(addr: SocketAddr) -> Result<OwnedFd, Error> {
-    let domain = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    let fd = syscall!(socket(domain, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))?;
-    // SAFETY: `fd` was just created and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
-        syscall!(setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ))?;
-    }
-    let (storage, len) = sockaddr::from_socket_addr(&addr);
-    syscall!(bind(
-        fd.as_raw_fd(),
-        (&storage as *const libc::sockaddr_storage).cast(),
-        len
-    ))
-    .map_err(|e| bind_error(e, &format!("udp {addr}")))?;
+    let fd = ip_socket(&addr, libc::SOCK_DGRAM)?;
+    enable(&fd, libc::SO_REUSEADDR)?;
+    enable(&fd, libc::SO_REUSEPORT)?;
+    bind_ip(&fd, &addr, "udp")?;
     Ok(fd)
 }
 

@@ -113,6 +113,21 @@ impl OpKind {
         }
     }
 
+    /// True for the filesystem ops.
+    pub(crate) const fn is_fs(self) -> bool {
+        matches!(
+            self,
+            OpKind::FsOpen
+                | OpKind::FsRead
+                | OpKind::FsWrite
+                | OpKind::FsFsync
+                | OpKind::FsStatx
+                | OpKind::FsRename
+                | OpKind::FsUnlink
+                | OpKind::FsMkdir
+        )
+    }
+
     /// Inverse of `kind as u8`; `None` for a tag no op carries.
     pub(crate) const fn from_tag(tag: u8) -> Option<OpKind> {
         if (tag as usize) < Self::COUNT {

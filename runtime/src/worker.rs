@@ -347,14 +347,7 @@ impl Worker {
     pub(crate) fn reap_orphan(&self, slot: OpSlot, result: i32) {
         match slot.kind {
             OpKind::Connect => self.reap_connect_orphan(slot, result),
-            OpKind::FsOpen
-            | OpKind::FsRead
-            | OpKind::FsWrite
-            | OpKind::FsFsync
-            | OpKind::FsStatx
-            | OpKind::FsRename
-            | OpKind::FsUnlink
-            | OpKind::FsMkdir => crate::fs::reap_orphan(self, slot, result),
+            kind if kind.is_fs() => crate::fs::reap_orphan(self, slot, result),
             _ => drop(slot),
         }
     }
