@@ -316,17 +316,8 @@ impl Worker {
             OpKind::Cancel => {}
             OpKind::UdpRecv => self.on_udp_recv_cqe(ud, cqe),
             OpKind::UdpSend => self.on_udp_send_cqe(ud),
-            OpKind::Timer
-            | OpKind::FsOpen
-            | OpKind::FsRead
-            | OpKind::FsWrite
-            | OpKind::FsFsync
-            | OpKind::FsStatx
-            | OpKind::FsRename
-            | OpKind::FsUnlink
-            | OpKind::FsMkdir
-            | OpKind::Blocking
-            | OpKind::Resolve => self.on_one_shot_cqe(ud, cqe),
+            // File ops and anything else with a future wait in the op table.
+            _ => self.on_one_shot_cqe(ud, cqe),
         }
     }
 

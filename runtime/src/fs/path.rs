@@ -45,19 +45,8 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<DiskIo
 /// As [`rename`]; the future fails with the `unlinkat(2)` error (a
 /// directory gives `IsADirectory`).
 pub fn remove(path: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
-    let path = path.as_ref();
-    with_fs(|w| {
-        let c_path = cstring(path)?;
-        let mut hold = FsHold::new(&w.fs.borrow(), None)?;
-        hold.path = Some(c_path);
-        // SAFETY: the SQE points only at the path in the hold.
-        let pending = unsafe {
-            submit(w, OpKind::FsUnlink, hold, |h| {
-                let path = h.path.as_ref().expect("set above").as_ptr();
-                opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), path).build()
-            })
-        }?;
-        Ok(DiskIoFuture { pending })
+    single_path_op(path.as_ref(), OpKind::FsUnlink, |p| {
+        opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), p).build()
     })
 }
 
@@ -69,18 +58,29 @@ pub fn remove(path: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
 /// As [`rename`]; the future fails with the `mkdirat(2)` error
 /// (`AlreadyExists`, `NotFound` for a missing parent, …).
 pub fn mkdir(path: impl AsRef<Path>, mode: u32) -> io::Result<DiskIoFuture> {
-    let path = path.as_ref();
+    single_path_op(path.as_ref(), OpKind::FsMkdir, |p| {
+        opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), p)
+            .mode(mode)
+            .build()
+    })
+}
+
+/// Submits an op whose only kernel-visible memory is one path, kept in
+/// the op's hold until its CQE.
+fn single_path_op(
+    path: &Path,
+    kind: OpKind,
+    build: impl FnOnce(*const libc::c_char) -> io_uring::squeue::Entry,
+) -> io::Result<DiskIoFuture> {
     with_fs(|w| {
         let c_path = cstring(path)?;
         let mut hold = FsHold::new(&w.fs.borrow(), None)?;
         hold.path = Some(c_path);
-        // SAFETY: the SQE points only at the path in the hold.
+        // SAFETY: the SQE points only at the path in the hold, which the op
+        // slot keeps alive until the CQE.
         let pending = unsafe {
-            submit(w, OpKind::FsMkdir, hold, |h| {
-                let path = h.path.as_ref().expect("set above").as_ptr();
-                opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), path)
-                    .mode(mode)
-                    .build()
+            submit(w, kind, hold, |h| {
+                build(h.path.as_ref().expect("set above").as_ptr())
             })
         }?;
         Ok(DiskIoFuture { pending })
