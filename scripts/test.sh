@@ -22,5 +22,12 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy, stats feature off"
+cargo clippy -p ringline --no-default-features --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== cargo test, stats feature off (the hooks compile to nothing)"
+cargo test -p ringline --no-default-features --lib
+echo "== loom model check of the op registry's seqlock"
+RUSTFLAGS="--cfg ringline_loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p ringline --lib --release seqlock

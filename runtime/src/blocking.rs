@@ -169,8 +169,8 @@ impl fmt::Debug for ResolveFuture {
 
 // ── The two pools ───────────────────────────────────────────────────
 
-#[cfg(test)]
-/// Fill level of a pool's queue, for the stats' `blocking_queue` slab.
+/// Fill level of a pool's queue, for the stats' `blocking_queue` and
+/// `resolver_queue` slabs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PoolStats {
     /// Jobs queued or running now.
@@ -234,7 +234,6 @@ impl BlockingPool {
     }
 
     /// The queue's fill level, read without taking its lock.
-    #[cfg(test)]
     pub(crate) fn stats(&self) -> PoolStats {
         self.pool.stats()
     }
@@ -254,6 +253,11 @@ impl ResolverPool {
         }
         let pool = ThreadPool::start(name, threads, RESOLVER_QUEUE_CAPACITY)?;
         Ok(Some(Arc::new(Self { pool })))
+    }
+
+    /// The queue's fill level, read without taking its lock.
+    pub(crate) fn stats(&self) -> PoolStats {
+        self.pool.stats()
     }
 
     /// Queues a lookup of `host`; see [`resolve`] for the contract.
@@ -560,7 +564,6 @@ impl ThreadPool {
         }
     }
 
-    #[cfg(test)]
     fn stats(&self) -> PoolStats {
         PoolStats {
             used: self.shared.used.load(Ordering::Relaxed),
@@ -631,6 +634,17 @@ fn run_worker(shared: &Shared) {
 /// guards consistent data.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl From<PoolStats> for crate::stats::kinds::SlabUsage {
+    fn from(p: PoolStats) -> Self {
+        crate::stats::kinds::SlabUsage {
+            used: p.used as u64,
+            capacity: p.capacity as u64,
+            high_water: p.high_water as u64,
+            exhausted_total: p.exhausted_total,
+        }
+    }
 }
 
 #[cfg(test)]

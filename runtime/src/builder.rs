@@ -16,6 +16,9 @@ use crate::executor::waker::WorkerHandle;
 use crate::handler::AsyncEventHandler;
 use crate::net::{SockKind, sockaddr};
 use crate::signal::Signal;
+use crate::stats::kinds::{SlabKind, SlabUsage};
+use crate::stats::op_registry::RegistryLayout;
+use crate::stats::{RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
 use crate::worker::Worker;
 use crate::{Backend, driver};
 
@@ -34,6 +37,13 @@ pub(crate) struct RuntimeShared {
     unix_paths: Vec<PathBuf>,
     pub(crate) blocking: Option<Arc<BlockingPool>>,
     pub(crate) resolver: Option<Arc<ResolverPool>>,
+    /// Process-unique id, for stats.
+    id: u64,
+    backend: Backend,
+    started_at_unix_ns: u64,
+    /// One stats block per worker, by index (allocated before the threads
+    /// start so a reader sees every worker from the first snapshot).
+    worker_stats: Vec<Arc<WorkerStats>>,
 }
 
 impl RuntimeShared {
@@ -81,6 +91,52 @@ impl RuntimeShared {
 
     pub(crate) fn is_shutdown_requested(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Worker `id`'s stats block.
+    pub(crate) fn worker_stats(&self, id: usize) -> Arc<WorkerStats> {
+        self.worker_stats[id].clone()
+    }
+}
+
+impl RuntimeSource for RuntimeShared {
+    fn snapshot(&self, now_ns: u64) -> RuntimeSnapshot {
+        let pool = |kind: SlabKind, usage: Option<SlabUsage>| {
+            let u = usage.unwrap_or_default();
+            SlabStats {
+                slab: kind.as_str().to_owned(),
+                used: u.used,
+                capacity: u.capacity,
+                high_water: u.high_water,
+                exhausted_total: u.exhausted_total,
+            }
+        };
+        RuntimeSnapshot {
+            id: self.id,
+            backend: self.backend.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at_unix_ns: self.started_at_unix_ns,
+            shutting_down: self.is_shutdown_requested(),
+            slabs: vec![
+                pool(
+                    SlabKind::BlockingQueue,
+                    self.blocking.as_ref().map(|p| p.stats().into()),
+                ),
+                pool(
+                    SlabKind::ResolverQueue,
+                    self.resolver.as_ref().map(|p| p.stats().into()),
+                ),
+            ],
+            workers: self
+                .worker_stats
+                .iter()
+                .map(|w| w.snapshot(self.id, now_ns))
+                .collect(),
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.alive.load(Ordering::Acquire) > 0
     }
 }
 
@@ -139,6 +195,13 @@ impl ShutdownHandle {
         let signal = crate::signal::wait();
         self.shutdown();
         signal
+    }
+
+    /// This runtime's stats now — also after its workers exited, when they
+    /// are the final counts (what [`crate::stats::snapshot`] no longer
+    /// lists).
+    pub fn stats(&self) -> RuntimeSnapshot {
+        self.shared.snapshot(crate::stats::now_ns())
     }
 }
 
@@ -220,6 +283,12 @@ impl RinglineBuilder {
             "ringline-blocking",
         )?;
         let resolver = ResolverPool::new(config.resolver_threads, "ringline-resolver")?;
+        let layout = RegistryLayout {
+            op_slots: driver::uring::op_slots(&config),
+            conns: config.max_connections,
+            udp_sockets: config.udp_bind.len() as u32,
+            udp_slots: u32::from(config.udp_send_slots),
+        };
         let shared = Arc::new(RuntimeShared {
             shutdown: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
@@ -230,7 +299,14 @@ impl RinglineBuilder {
             unix_paths,
             blocking,
             resolver,
+            id: crate::stats::next_runtime_id(),
+            backend: Backend::IoUring,
+            started_at_unix_ns: crate::stats::unix_now_ns(),
+            worker_stats: (0..threads)
+                .map(|i| Arc::new(WorkerStats::new(i, layout)))
+                .collect(),
         });
+        crate::stats::register(Arc::downgrade(&shared) as std::sync::Weak<dyn RuntimeSource>);
         driver::set_current_backend(Backend::IoUring);
 
         let config = Arc::new(config);

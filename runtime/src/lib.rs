@@ -66,6 +66,9 @@ mod worker;
 pub mod fs;
 mod net;
 
+// ── Watching it run ─────────────────────────────────────────────────
+pub mod stats;
+
 pub use builder::{RinglineBuilder, ShutdownHandle};
 pub use config::{Config, ConfigBuilder, RecvBufferConfig, WorkerConfig};
 pub use error::{Error, TimerExhausted, UdpSendError};

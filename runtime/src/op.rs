@@ -85,7 +85,6 @@ impl OpKind {
     pub(crate) const COUNT: usize = Self::ALL.len();
 
     /// The stable name: Prometheus `op` label, TUI column, JSON field.
-    #[cfg(test)] // The stats layer (observability issue) is its first user.
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             OpKind::Accept => "accept",
@@ -113,6 +112,12 @@ impl OpKind {
         }
     }
 
+    /// True for ops that stay armed over many completions: they count
+    /// completions and armed state, not latency.
+    pub(crate) const fn is_multishot(self) -> bool {
+        matches!(self, OpKind::Accept | OpKind::Recv | OpKind::UdpRecv)
+    }
+
     /// True for the filesystem ops.
     pub(crate) const fn is_fs(self) -> bool {
         matches!(
@@ -135,6 +140,72 @@ impl OpKind {
         } else {
             None
         }
+    }
+}
+
+/// Per-kind op accounting, kept by the driver: every submission is counted
+/// when pushed and every final completion when reaped, so `in_flight` is
+/// exact at all times (shutdown waits on it). The stats layer publishes the
+/// kinds marked dirty once per loop iteration.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpCounters {
+    pub(crate) submitted: [u64; OpKind::COUNT],
+    pub(crate) completed_ok: [u64; OpKind::COUNT],
+    pub(crate) completed_err: [u64; OpKind::COUNT],
+    pub(crate) completed_cancelled: [u64; OpKind::COUNT],
+    pub(crate) in_flight: [u64; OpKind::COUNT],
+    /// Intermediate CQEs of multishot ops (each accepted socket, each
+    /// received buffer).
+    pub(crate) multishot_cqes: [u64; OpKind::COUNT],
+    /// CQEs whose tag names no op kind (a bug; counted, never dropped
+    /// silently).
+    pub(crate) unknown_cqes: u64,
+    /// Bit `k` set: kind `k` changed since the last `take_dirty`.
+    dirty: u32,
+}
+
+// The dirty set is one bit per kind.
+const _: () = assert!(OpKind::COUNT <= 32);
+
+impl OpCounters {
+    #[inline]
+    pub(crate) fn submitted(&mut self, kind: OpKind) {
+        let k = kind as usize;
+        self.submitted[k] += 1;
+        self.in_flight[k] += 1;
+        self.dirty |= 1 << k;
+    }
+
+    /// A CQE arrived; `more` means the (multishot) op stays armed.
+    #[inline]
+    pub(crate) fn completed(&mut self, kind: OpKind, more: bool, result: i32) {
+        let k = kind as usize;
+        self.dirty |= 1 << k;
+        if more {
+            self.multishot_cqes[k] += 1;
+            return;
+        }
+        // Saturating: a kernel surprise (an extra CQE) must not wrap the
+        // count that shutdown waits on.
+        self.in_flight[k] = self.in_flight[k].saturating_sub(1);
+        if result == -libc::ECANCELED {
+            self.completed_cancelled[k] += 1;
+        } else if result < 0 {
+            self.completed_err[k] += 1;
+        } else {
+            self.completed_ok[k] += 1;
+        }
+    }
+
+    /// Ops of every kind still waiting for their final CQE.
+    pub(crate) fn total_in_flight(&self) -> u64 {
+        self.in_flight.iter().sum()
+    }
+
+    /// The kinds changed since the last call, as a bit set.
+    #[inline]
+    pub(crate) fn take_dirty(&mut self) -> u32 {
+        std::mem::take(&mut self.dirty)
     }
 }
 

@@ -6,6 +6,8 @@
 //! and reused no longer resolves, so a stale handle can never reach another
 //! owner's entry.
 
+use crate::stats::kinds::SlabUsage;
+
 /// A key into a [`Slab`]: slot index plus the generation it was issued at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
@@ -119,6 +121,16 @@ impl<T> Slab<T> {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.free.len() == self.capacity as usize
+    }
+
+    /// Occupancy for the stats layer.
+    pub(crate) fn usage(&self) -> SlabUsage {
+        SlabUsage {
+            used: self.len() as u64,
+            capacity: self.capacity as u64,
+            high_water: self.high_water as u64,
+            exhausted_total: self.exhausted_total,
+        }
     }
 
     #[cfg(test)]

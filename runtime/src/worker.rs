@@ -18,13 +18,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::builder::RuntimeShared;
 use crate::config::Config;
 use crate::driver::uring::Driver;
-use crate::driver::uring::ops::{Completed, OpSlot, OpTable};
+use crate::driver::uring::ops::{Completed, OpSlot, OpTable, Orphaned};
 use crate::driver::uring::ring::Cqe;
 use crate::error::Error;
 use crate::executor::context;
@@ -34,6 +35,9 @@ use crate::executor::waker::{self, TaskRef, WorkerHandle};
 use crate::handler::{AsyncEventHandler, DriverCtx};
 use crate::net::{ConnCtx, NetState, UdpCtx, UdpSocketState};
 use crate::op::{OpKind, UserData};
+use crate::slab::Key;
+use crate::stats::kinds::SlabKind;
+use crate::stats::{StatsWriter, clock};
 
 /// Polls per turn before the loop goes back to the kernel, so a task that
 /// keeps waking itself cannot starve I/O.
@@ -55,6 +59,8 @@ pub(crate) struct Worker {
     pub(crate) current_task: Cell<Option<TaskRef>>,
     now: Cell<Instant>,
     pub(crate) driver: RefCell<Driver>,
+    /// This worker's side of its stats block (the driver holds a clone).
+    pub(crate) stats: Rc<StatsWriter>,
     pub(crate) net: RefCell<NetState>,
     pub(crate) fs: RefCell<crate::fs::FsState>,
     shutting_down: Cell<bool>,
@@ -76,7 +82,14 @@ impl Worker {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let udp = runtime.take_udp_sockets(id);
-        let driver = Driver::new(&config, handle.eventfd(), &listeners, !udp.is_empty());
+        let stats = Rc::new(StatsWriter::new(runtime.worker_stats(id), clock::now_ns()));
+        let driver = Driver::new(
+            &config,
+            handle.eventfd(),
+            &listeners,
+            !udp.is_empty(),
+            stats.clone(),
+        );
         let driver = match driver {
             Ok(d) => d,
             Err(e) => {
@@ -104,6 +117,7 @@ impl Worker {
             current_task: Cell::new(None),
             now: Cell::new(Instant::now()),
             driver: RefCell::new(driver),
+            stats,
             net: RefCell::new(net),
             fs: RefCell::new(crate::fs::FsState::new(config.fs.as_ref())),
             shutting_down: Cell::new(false),
@@ -173,7 +187,9 @@ impl Worker {
             let waker = task.waker();
             let mut cx = std::task::Context::from_waker(&waker);
             self.current_task.set(Some(task));
+            self.stats.poll_started(task.stats_id());
             let poll = future.as_mut().poll(&mut cx);
+            self.stats.poll_ended();
             self.current_task.set(None);
             match poll {
                 std::task::Poll::Ready(()) => {
@@ -221,13 +237,15 @@ impl Worker {
 
             if !self.shutting_down.get() && self.runtime.is_shutdown_requested() {
                 self.begin_shutdown();
-                drain_deadline = Some(Instant::now() + self.config.shutdown_drain_timeout);
+                drain_deadline = Some(self.now() + self.config.shutdown_drain_timeout);
             }
+            // The turn's second clock read: the submit batch's time, the
+            // base of the wait timeout and of the shutdown deadlines.
+            let now = Instant::now();
             if self.shutting_down.get() {
                 if self.is_drained() {
                     break;
                 }
-                let now = Instant::now();
                 match (drain_deadline, forced_at) {
                     (Some(d), None) if now >= d => {
                         self.driver.borrow_mut().cancel_everything();
@@ -241,11 +259,15 @@ impl Worker {
                 }
             }
 
-            let timeout = self.wait_timeout();
-            self.driver.borrow_mut().wait(timeout)?;
+            let timeout = self.wait_timeout(now);
+            self.publish_stats(now);
+            self.driver.borrow_mut().wait(timeout, now)?;
             cqes.clear();
             self.driver.borrow_mut().ring.reap(&mut cqes);
-            self.now.set(Instant::now());
+            // The turn's first clock read: the reap batch's time.
+            let now = Instant::now();
+            self.now.set(now);
+            self.stats.turn_started(clock::ns_at(now));
             for cqe in &cqes {
                 self.dispatch(*cqe);
             }
@@ -268,7 +290,7 @@ impl Worker {
 
     /// How long the next wait may block: not at all with tasks ready, else
     /// until the nearest timer or the tick, whichever is first.
-    fn wait_timeout(&self) -> Option<Duration> {
+    fn wait_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.ready.borrow().is_empty() {
             return Some(Duration::ZERO);
         }
@@ -281,7 +303,7 @@ impl Worker {
             .shutting_down
             .get()
             .then_some(Duration::from_millis(10));
-        let timer = timer.map(|d| d.saturating_duration_since(Instant::now()));
+        let timer = timer.map(|d| d.saturating_duration_since(now));
         [tick, timer, shutdown_poll].into_iter().flatten().min()
     }
 
@@ -298,6 +320,9 @@ impl Worker {
             .borrow_mut()
             .counters
             .completed(kind, more, cqe.result);
+        if !more {
+            self.stats.op_completed(kind, ud);
+        }
         match kind {
             OpKind::Accept => self.on_accept_cqe(ud, cqe),
             OpKind::Recv => self.on_recv_cqe(ud, cqe),
@@ -315,7 +340,7 @@ impl Worker {
             OpKind::Wake => self.on_wake_cqe(),
             OpKind::Cancel => {}
             OpKind::UdpRecv => self.on_udp_recv_cqe(ud, cqe),
-            OpKind::UdpSend => self.on_udp_send_cqe(ud),
+            OpKind::UdpSend => self.on_udp_send_cqe(ud, cqe.result),
             // File ops and anything else with a future wait in the op table.
             _ => self.on_one_shot_cqe(ud, cqe),
         }
@@ -336,6 +361,8 @@ impl Worker {
     /// done with it: whatever the op produced (a connected socket, an open
     /// file) is closed, then its held memory is freed.
     pub(crate) fn reap_orphan(&self, slot: OpSlot, result: i32) {
+        self.stats
+            .graveyard(&self.driver.borrow_mut().ops.graveyard_totals());
         match slot.kind {
             OpKind::Connect => self.reap_connect_orphan(slot, result),
             kind if kind.is_fs() => crate::fs::reap_orphan(self, slot, result),
@@ -441,6 +468,64 @@ impl Worker {
         // Orphans reaped during the drain may have queued nothing new;
         // whatever remains is handled by Driver's drop.
         self.ready.borrow_mut().clear();
+        // Files the application left open are closed here rather than
+        // when the worker is dropped, so the final counts show them closed.
+        self.fs.borrow_mut().close_all();
+        // The final counts: what the last turn reaped was not published.
+        self.publish_stats(Instant::now());
+    }
+
+    /// The future waiting on op `op` was dropped: a finished op is cleaned
+    /// up now; a running one is parked in the graveyard (its buffers kept
+    /// until its CQE) and a cancel is submitted.
+    pub(crate) fn orphan_op(&self, op: Key) {
+        let now_ns = clock::ns_at(self.now());
+        match self.with_ops(|ops| ops.orphan(op, now_ns)) {
+            Orphaned::Gone => {}
+            Orphaned::Finished(slot, result) => self.reap_orphan(slot, result),
+            Orphaned::Parked(ud) => {
+                if let Some(kind) = ud.kind() {
+                    self.stats.op_orphaned(kind, ud);
+                }
+                let mut driver = self.driver.borrow_mut();
+                self.stats.graveyard(&driver.ops.graveyard_totals());
+                driver.cancel(ud);
+            }
+        }
+    }
+
+    /// Publishes this turn's stats (pool occupancy, op counters, ring and
+    /// graveyard totals) right before the wait at `now`. With the `stats`
+    /// feature off, `turn_ended` never calls the closure.
+    fn publish_stats(&self, now: Instant) {
+        self.stats.turn_ended(clock::ns_at(now), |p| {
+            {
+                let mut driver = self.driver.borrow_mut();
+                let driver = &mut *driver;
+                p.ops(&mut driver.counters);
+                p.ring(&driver.ring.counters);
+                p.slab(SlabKind::OpSlots, driver.ops.usage());
+                let (recv, udp_recv) = driver.buffer_usage();
+                p.slab(SlabKind::RecvBuffers, recv);
+                p.slab(SlabKind::UdpRecvBuffers, udp_recv);
+            }
+            {
+                let net = self.net.borrow();
+                p.slab(SlabKind::Connections, net.conns.usage());
+                p.slab(SlabKind::SendCopy, net.pool.usage());
+                p.slab(SlabKind::UdpSend, net.udp_send_usage());
+            }
+            let (files, commands) = self.fs.borrow().usage();
+            p.slab(SlabKind::FsFiles, files);
+            p.slab(SlabKind::FsCommands, commands);
+            p.slab(SlabKind::Tasks, self.tasks.usage());
+            let mut timers = self.timers.borrow_mut();
+            p.slab(SlabKind::Timers, timers.usage());
+            let (pending, armed, fired, removed) = timers.op_totals();
+            p.op_totals(OpKind::Timer, pending, armed, fired, removed);
+            let next_timer = timers.next_deadline().map(clock::ns_at);
+            p.executor(self.tasks.len() as u64, next_timer);
+        });
     }
 
     /// The op table (for the connect/fs futures).

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringline::config::BackendChoice;
+use ringline::stats::RuntimeSnapshot;
 use ringline::{
     AsyncEventHandler, Config, ConnCtx, Error, ParseResult, RecvBufferConfig, RinglineBuilder,
     ShutdownHandle, WorkerConfig,
@@ -248,10 +249,83 @@ pub fn join_all(workers: Workers) {
     }
 }
 
-/// Shuts the runtime down and [`join_all`]s its workers.
+/// Shuts the runtime down, [`join_all`]s its workers and checks that
+/// [`nothing_lost`](assert_nothing_lost).
 pub fn shutdown_and_join(shutdown: &ShutdownHandle, workers: Workers) {
     shutdown.shutdown();
+    join_checked(shutdown, workers);
+}
+
+/// [`join_all`], then [`assert_nothing_lost`] on the final counts.
+pub fn join_checked(shutdown: &ShutdownHandle, workers: Workers) {
     join_all(workers);
+    assert_nothing_lost(&shutdown.stats());
+}
+
+/// After a runtime exited: every op submitted was completed (multishot ops
+/// included: every arm ended), nothing is left in the graveyard, and every
+/// descriptor the runtime owned is closed (no connection open, no file
+/// slot or command in use). A test that loses an op, a buffer or a socket
+/// fails here even when its own checks passed.
+///
+/// The process-wide descriptor count is checked by the single-test
+/// binaries (`nothing_lost.rs`, `fs_fd_leak.rs`): tests running in
+/// parallel make `/proc/self/fd` meaningless here.
+pub fn assert_nothing_lost(rt: &RuntimeSnapshot) {
+    let mut problems = Vec::new();
+    for w in &rt.workers {
+        let id = w.worker;
+        for op in &w.ops {
+            if op.in_flight != 0 || op.submitted_total != op.completed_total() {
+                problems.push(format!(
+                    "worker {id}: op {}: submitted {} != completed {} (ok {}, error {}, \
+                     cancelled {}), in flight {}",
+                    op.op,
+                    op.submitted_total,
+                    op.completed_total(),
+                    op.completed_ok_total,
+                    op.completed_error_total,
+                    op.completed_cancelled_total,
+                    op.in_flight
+                ));
+            }
+        }
+        let g = &w.graveyard;
+        if g.depth != 0 || g.bytes != 0 || g.parked_total != g.reaped_total {
+            problems.push(format!("worker {id}: graveyard not drained: {g:?}"));
+        }
+        if w.net.connections_active != 0 {
+            problems.push(format!("worker {id}: connections left: {:?}", w.net));
+        }
+        for slab in [
+            "connections",
+            "op_slots",
+            "fs_files",
+            "fs_commands",
+            "send_copy",
+            "udp_send",
+        ] {
+            match w.slab(slab) {
+                Some(s) if s.used != 0 => {
+                    problems.push(format!("worker {id}: slab {slab} still in use: {s:?}"))
+                }
+                Some(_) => {}
+                None => problems.push(format!("worker {id}: slab {slab} not reported")),
+            }
+        }
+        if !w.in_flight.is_empty() {
+            problems.push(format!(
+                "worker {id}: op registry not empty: {:?}",
+                w.in_flight
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "runtime {} lost something:\n  {}",
+        rt.id,
+        problems.join("\n  ")
+    );
 }
 
 /// Polls `probe` every 2 ms until it yields a value, panicking with `what`
@@ -453,12 +527,12 @@ pub fn run_scenario_unguarded<S: Scenario>(config: Config) -> bool {
 
 fn run_scenario_as<S: Scenario, const GUARDED: bool>(config: Config) -> bool {
     let backend = config.backend;
-    let Some((_shutdown, workers)) =
+    let Some((shutdown, workers)) =
         launch_with::<ScenarioHandler<S, GUARDED>>(RinglineBuilder::new(config), backend)
     else {
         return false;
     };
-    join_all(workers);
+    join_checked(&shutdown, workers);
     match take_result(TypeId::of::<S>()) {
         Some(Ok(())) => true,
         Some(Err(message)) => panic!("scenario failed: {message}"),

@@ -65,6 +65,12 @@ impl TaskId {
         }
     }
 
+    /// The task's number as `ringline::stats` and `ringline-top` show it
+    /// (the op registry's `task` and the executor's `current_task`).
+    pub fn as_u64(&self) -> u64 {
+        self.task_ref().stats_id()
+    }
+
     /// Cancels the task: its future is dropped at once (or right after its
     /// current poll, if it cancels itself) and its slot freed. A no-op when
     /// the task already finished, or when called on another worker's
@@ -231,6 +237,16 @@ impl TaskSlab {
     /// Live tasks.
     pub(crate) fn len(&self) -> usize {
         self.slots.len() - self.free.borrow().len()
+    }
+
+    /// Occupancy for the stats layer.
+    pub(crate) fn usage(&self) -> crate::stats::kinds::SlabUsage {
+        crate::stats::kinds::SlabUsage {
+            used: self.len() as u64,
+            capacity: self.slots.len() as u64,
+            high_water: u64::from(self.high_water.get()),
+            exhausted_total: self.exhausted_total.get(),
+        }
     }
 
     /// References to every live task (for shutdown).

@@ -41,6 +41,9 @@ pub(crate) struct TimerQueue {
     capacity: u32,
     high_water: u32,
     exhausted_total: u64,
+    armed_total: u64,
+    fired_total: u64,
+    removed_unfired_total: u64,
 }
 
 impl TimerQueue {
@@ -54,6 +57,9 @@ impl TimerQueue {
             capacity,
             high_water: 0,
             exhausted_total: 0,
+            armed_total: 0,
+            fired_total: 0,
+            removed_unfired_total: 0,
         }
     }
 
@@ -87,6 +93,7 @@ impl TimerQueue {
         slot.fired = false;
         slot.waker = None;
         self.live += 1;
+        self.armed_total += 1;
         self.high_water = self.high_water.max(self.live);
         self.heap.push(Reverse((deadline, index, slot.generation)));
         Ok(TimerKey {
@@ -107,7 +114,12 @@ impl TimerQueue {
         let Some(slot) = self.slot_mut(key) else {
             return true;
         };
-        if slot.fired || slot.deadline.is_some_and(|d| d <= now) {
+        if slot.fired {
+            return true;
+        }
+        if slot.deadline.is_some_and(|d| d <= now) {
+            slot.fired = true;
+            self.fired_total += 1;
             return true;
         }
         match &mut slot.waker {
@@ -122,9 +134,13 @@ impl TimerQueue {
         let Some(slot) = self.slot_mut(key) else {
             return;
         };
+        let fired = slot.fired;
         slot.deadline = None;
         slot.waker = None;
         slot.generation = slot.generation.wrapping_add(1);
+        if !fired {
+            self.removed_unfired_total += 1;
+        }
         self.free.push(key.index);
         self.live -= 1;
         // Rebuild once stale entries dominate; amortised O(1) per removal.
@@ -164,6 +180,7 @@ impl TimerQueue {
             }
             s.fired = true;
             fired += 1;
+            self.fired_total += 1;
             if let Some(w) = s.waker.take() {
                 wake(w);
             }
@@ -187,6 +204,28 @@ impl TimerQueue {
     /// Arms that found the queue at capacity.
     pub(crate) fn exhausted_total(&self) -> u64 {
         self.exhausted_total
+    }
+
+    /// Occupancy for the stats layer.
+    pub(crate) fn usage(&self) -> crate::stats::kinds::SlabUsage {
+        crate::stats::kinds::SlabUsage {
+            used: self.live as u64,
+            capacity: self.capacity as u64,
+            high_water: self.high_water as u64,
+            exhausted_total: self.exhausted_total,
+        }
+    }
+
+    /// Timers as ops: (pending, armed ever, fired, removed before firing).
+    /// A fired timer whose future is not yet dropped is no longer pending.
+    pub(crate) fn op_totals(&self) -> (u64, u64, u64, u64) {
+        let pending = self.armed_total - self.fired_total - self.removed_unfired_total;
+        (
+            pending,
+            self.armed_total,
+            self.fired_total,
+            self.removed_unfired_total,
+        )
     }
 
     #[cfg(test)]

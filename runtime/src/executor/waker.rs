@@ -47,6 +47,12 @@ impl TaskRef {
         }
     }
 
+    /// The task's number in stats and the inspector (its packed form).
+    #[inline]
+    pub(crate) fn stats_id(self) -> u64 {
+        self.pack() as u64
+    }
+
     /// A waker for this task. Building one is free: nothing is allocated.
     #[inline]
     pub(crate) fn waker(self) -> Waker {

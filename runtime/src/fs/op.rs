@@ -16,11 +16,12 @@ use io_uring::squeue;
 
 use super::File;
 use super::table::{FsState, Permit, Reserved};
-use crate::driver::uring::ops::{Hold, OpSlot, Orphaned};
+use crate::driver::uring::ops::{Hold, OpSlot};
 use crate::error::Error;
 use crate::executor::context;
 use crate::op::OpKind;
 use crate::slab::Key;
+use crate::stats::op_registry::{PATH_PREFIX, Target};
 use crate::worker::Worker;
 
 /// Everything an fs op keeps alive until its last CQE. It is boxed into
@@ -122,10 +123,29 @@ pub(super) unsafe fn submit(
     };
     let hold = any.downcast_mut::<FsHold>().expect("inserted an FsHold");
     let sqe = build(hold).user_data(ud.raw());
+    // The registry keeps a prefix of the path: copy one byte more than it
+    // keeps (so it can tell a truncated path) out of the hold, which the
+    // push below must not see borrowed.
+    let mut prefix = [0u8; PATH_PREFIX + 1];
+    let (path_len, fd) = match (&hold.path, &hold.fd) {
+        (Some(path), _) => {
+            let bytes = path.as_bytes();
+            let n = bytes.len().min(prefix.len());
+            prefix[..n].copy_from_slice(&bytes[..n]);
+            (Some(n), None)
+        }
+        (None, Some(fd)) => (None, Some(fd.as_raw_fd())),
+        (None, None) => (None, None),
+    };
+    let target = match (path_len, fd) {
+        (Some(n), _) => Target::Path(&prefix[..n]),
+        (None, Some(fd)) => Target::Fd(fd),
+        (None, None) => Target::None,
+    };
     // SAFETY: forwarded from the caller: what the SQE points to is in the
     // boxed hold, owned by the op slot until the CQE, or kept valid by the
     // caller until then.
-    unsafe { driver.push(kind, sqe) };
+    unsafe { driver.push_to(kind, sqe, target) };
     Ok(Pending {
         op,
         table,
@@ -187,11 +207,7 @@ impl Drop for Pending {
                 // (memory kept, never freed early) until that worker ends.
                 return;
             }
-            match w.with_ops(|ops| ops.orphan(op)) {
-                Orphaned::Gone => {}
-                Orphaned::Finished(slot, result) => w.reap_orphan(slot, result),
-                Orphaned::Parked(ud) => w.driver.borrow_mut().cancel(ud),
-            }
+            w.orphan_op(op);
         });
     }
 }

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{File, FsConfig};
 use crate::error::Error;
+use crate::stats::kinds::SlabUsage;
 
 /// Source of process-unique table ids; 0 is never issued.
 static NEXT_TABLE_ID: AtomicU32 = AtomicU32::new(1);
@@ -74,6 +75,10 @@ pub(crate) struct FsState {
     /// Commands in flight; shared with every [`Permit`] so that dropping
     /// an op's hold (anywhere, under any borrow) releases its command.
     commands: Rc<Cell<u32>>,
+    files_high_water: usize,
+    files_exhausted: u64,
+    commands_high_water: Cell<u32>,
+    commands_exhausted: Cell<u64>,
 }
 
 impl FsState {
@@ -91,6 +96,10 @@ impl FsState {
                 .collect(),
             free: (0..files).rev().collect(),
             commands: Rc::new(Cell::new(0)),
+            files_high_water: 0,
+            files_exhausted: 0,
+            commands_high_water: Cell::new(0),
+            commands_exhausted: Cell::new(0),
         }
     }
 
@@ -115,12 +124,16 @@ impl FsState {
         let max = self.limits()?.max_commands_in_flight;
         let n = self.commands.get();
         if n >= u32::from(max) {
+            self.commands_exhausted
+                .set(self.commands_exhausted.get() + 1);
             return Err(io::Error::other(Error::ResourceLimit(format!(
                 "fs commands exhausted: {max} already in flight on this worker \
                  (await or drop some, or raise FsConfig::max_commands_in_flight)"
             ))));
         }
         self.commands.set(n + 1);
+        self.commands_high_water
+            .set(self.commands_high_water.get().max(n + 1));
         Ok(Permit(self.commands.clone()))
     }
 
@@ -134,11 +147,15 @@ impl FsState {
     pub(crate) fn reserve(&mut self) -> io::Result<Reserved> {
         let max = self.limits()?.max_files;
         let Some(index) = self.free.pop() else {
+            self.files_exhausted += 1;
             return Err(io::Error::other(Error::ResourceLimit(format!(
                 "fs file table full: all {max} slots are open or opening on this worker \
                  (close files, or raise FsConfig::max_files)"
             ))));
         };
+        self.files_high_water = self
+            .files_high_water
+            .max(self.slots.len() - self.free.len());
         let slot = &mut self.slots[index as usize];
         slot.entry = Entry::Opening;
         Ok(Reserved {
@@ -221,6 +238,36 @@ impl FsState {
     #[cfg(test)]
     pub(crate) fn files_in_use(&self) -> usize {
         self.slots.len() - self.free.len()
+    }
+
+    /// Closes every file still open (shutdown). A descriptor an op still
+    /// uses stays open until that op's hold lets go of it.
+    pub(crate) fn close_all(&mut self) {
+        for index in 0..self.slots.len() {
+            if matches!(self.slots[index].entry, Entry::Open(_)) {
+                self.free_slot(index as u16);
+            }
+        }
+    }
+
+    /// Occupancy of the file table and of the command limit.
+    pub(crate) fn usage(&self) -> (SlabUsage, SlabUsage) {
+        let files = SlabUsage {
+            used: (self.slots.len() - self.free.len()) as u64,
+            capacity: self.slots.len() as u64,
+            high_water: self.files_high_water as u64,
+            exhausted_total: self.files_exhausted,
+        };
+        let commands = SlabUsage {
+            used: self.commands.get() as u64,
+            capacity: self
+                .limits
+                .as_ref()
+                .map_or(0, |l| l.max_commands_in_flight as u64),
+            high_water: self.commands_high_water.get() as u64,
+            exhausted_total: self.commands_exhausted.get(),
+        };
+        (files, commands)
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use io_uring::cqueue;
 
 use super::conn::{Conn, SockKind};
-use super::ctx::ConnCtx;
+use super::ctx::{ConnCtx, query_peer};
 use crate::driver::uring::ring::Cqe;
 use crate::op::UserData;
 use crate::worker::Worker;
@@ -39,7 +39,17 @@ impl Worker {
             }
             let acc = net.acc_capacity;
             match net.conns.insert(Conn::new(fd, kind, false, acc)) {
-                Ok(key) => key,
+                Ok(key) => {
+                    // The op registry names stuck ops by peer; the lookup
+                    // (only with stats on) also fills `peer_addr`'s cache.
+                    let peer = self
+                        .stats
+                        .conn_opened(key.index, true, || query_peer(fd, kind));
+                    if let Some(c) = net.conns.get_mut(key) {
+                        c.peer = peer;
+                    }
+                    key
+                }
                 Err(_) => {
                     // Over max_connections: refuse by closing (the slab
                     // counted the exhaustion).

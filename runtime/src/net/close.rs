@@ -132,6 +132,7 @@ impl Worker {
             }
             net.conns.remove(key).expect("checked above")
         };
+        self.stats.conn_closed();
         if let Some(task) = conn.task {
             self.cancel_task(task);
         }

@@ -157,6 +157,18 @@ impl NetState {
         }
     }
 
+    /// Occupancy of every UDP socket's send slots, summed.
+    pub(crate) fn udp_send_usage(&self) -> crate::stats::kinds::SlabUsage {
+        let mut total = crate::stats::kinds::SlabUsage::default();
+        for u in self.udp.iter().map(|s| s.send_usage()) {
+            total.used += u.used;
+            total.capacity += u.capacity;
+            total.high_water += u.high_water;
+            total.exhausted_total += u.exhausted_total;
+        }
+        total
+    }
+
     pub(crate) fn conns_is_empty(&self) -> bool {
         self.conns.is_empty()
     }

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use io_uring::{opcode, types};
 
+use super::PeerAddr;
 use super::accept::{close_fd, set_nodelay};
 use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
 use super::sockaddr;
-use crate::driver::uring::ops::{Hold, OpSlot, Orphaned};
+use crate::driver::uring::ops::{Hold, OpSlot};
 use crate::error::Error;
 use crate::executor::context;
 use crate::op::{OpKind, UserData};
@@ -113,11 +114,7 @@ impl Drop for ConnectFuture {
             return;
         }
         let op = self.op;
-        context::try_with(|w| match w.with_ops(|ops| ops.orphan(op)) {
-            Orphaned::Gone => {}
-            Orphaned::Finished(slot, result) => w.reap_orphan(slot, result),
-            Orphaned::Parked(ud) => w.driver.borrow_mut().cancel(ud),
-        });
+        context::try_with(|w| w.orphan_op(op));
     }
 }
 
@@ -163,7 +160,18 @@ impl Worker {
             }
             let acc = net.acc_capacity;
             match net.conns.insert(Conn::new(fd, kind, true, acc)) {
-                Ok(key) => key,
+                Ok(key) => {
+                    let peer = self.stats.conn_opened(key.index, false, || {
+                        Some(match target {
+                            Target::Tcp(a) => PeerAddr::Tcp(a),
+                            Target::Unix(p) => PeerAddr::Unix(p.to_path_buf()),
+                        })
+                    });
+                    if let Some(c) = net.conns.get_mut(key) {
+                        c.peer = peer;
+                    }
+                    key
+                }
                 Err(_) => {
                     close_fd(fd);
                     return Err(io::Error::other(Error::ConnectionLimitReached));
@@ -265,6 +273,7 @@ impl Worker {
     /// Closes and frees a connection slot on which nothing is armed.
     fn discard_conn(&self, conn: Key) {
         if let Some(c) = self.net.borrow_mut().conns.remove(conn) {
+            self.stats.conn_closed();
             close_fd(c.fd);
         }
     }

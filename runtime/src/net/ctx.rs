@@ -245,7 +245,7 @@ impl ConnCtx {
     }
 }
 
-fn query_peer(fd: i32, kind: SockKind) -> Option<PeerAddr> {
+pub(crate) fn query_peer(fd: i32, kind: SockKind) -> Option<PeerAddr> {
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;

@@ -64,6 +64,7 @@ impl Worker {
                             // the byte count the kernel wrote.
                             let data = unsafe { driver.bufs.data(bid, n as usize) };
                             conn.acc.extend_from_slice(data);
+                            self.stats.bytes_received(n as u64);
                         }
                         conn.wake_recv();
                     }
@@ -71,7 +72,8 @@ impl Worker {
                         conn.eof = true;
                         conn.wake_recv();
                     }
-                    e if e == -libc::ENOBUFS || e == -libc::ECANCELED => {}
+                    e if e == -libc::ENOBUFS => self.driver.borrow_mut().bufs.note_exhausted(),
+                    e if e == -libc::ECANCELED => {}
                     e => {
                         conn.eof = true;
                         conn.recv_error = Some(-e);

@@ -130,6 +130,7 @@ impl Worker {
             match cqe.result {
                 n if n > 0 => {
                     let n = (n as u32).min(in_flight);
+                    self.stats.bytes_sent(n as u64);
                     let head = conn.send.chunks.front_mut().expect("a send was in flight");
                     head.start += n;
                     conn.send.sent_total += n as u64;

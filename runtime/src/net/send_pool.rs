@@ -52,6 +52,16 @@ impl SendPool {
         self.free.len()
     }
 
+    /// Occupancy for the stats layer.
+    pub(crate) fn usage(&self) -> crate::stats::kinds::SlabUsage {
+        crate::stats::kinds::SlabUsage {
+            used: (self.count as usize - self.free.len()) as u64,
+            capacity: self.count as u64,
+            high_water: self.high_water as u64,
+            exhausted_total: self.exhausted_total,
+        }
+    }
+
     pub(crate) fn note_exhausted(&mut self) {
         self.exhausted_total += 1;
     }

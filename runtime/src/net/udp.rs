@@ -55,9 +55,21 @@ pub(crate) struct UdpSocketState {
     slots: Vec<Option<Box<SendSlot>>>,
     free_slots: Vec<u16>,
     pub(crate) dropped_total: u64,
+    send_high_water: usize,
+    send_exhausted: u64,
 }
 
 impl UdpSocketState {
+    /// Occupancy of this socket's send slots.
+    pub(crate) fn send_usage(&self) -> crate::stats::kinds::SlabUsage {
+        crate::stats::kinds::SlabUsage {
+            used: (self.slots.len() - self.free_slots.len()) as u64,
+            capacity: self.slots.len() as u64,
+            high_water: self.send_high_water as u64,
+            exhausted_total: self.send_exhausted,
+        }
+    }
+
     pub(crate) fn new(fd: OwnedFd, send_slots: u16) -> UdpSocketState {
         // SAFETY: all-zero bytes are a valid msghdr (null pointers, 0 lens).
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
@@ -71,6 +83,8 @@ impl UdpSocketState {
             slots: (0..send_slots).map(|_| None).collect(),
             free_slots: (0..send_slots).rev().collect(),
             dropped_total: 0,
+            send_high_water: 0,
+            send_exhausted: 0,
         }
     }
 }
@@ -187,6 +201,7 @@ impl Worker {
                                 socket.dropped_total += 1;
                             }
                             socket.queue.push_back((out.payload_data().to_vec(), peer));
+                            self.stats.datagram_received();
                             if let Some(w) = socket.waiter.take() {
                                 w.wake();
                             }
@@ -199,6 +214,9 @@ impl Worker {
             }
             if !more {
                 socket.armed = false;
+            }
+            if cqe.result == -libc::ENOBUFS {
+                self.driver.borrow_mut().note_udp_exhausted();
             }
             !more && cqe.result != -libc::ECANCELED
         };
@@ -234,6 +252,7 @@ impl Worker {
                 )));
             };
             let Some(slot) = socket.free_slots.pop() else {
+                socket.send_exhausted += 1;
                 return Err(UdpSendError::PoolExhausted);
             };
             let (addr, addr_len) = sockaddr::from_socket_addr(&peer);
@@ -254,6 +273,8 @@ impl Worker {
             entry.msg.msg_iovlen = 1;
             let msg: *const libc::msghdr = &entry.msg;
             socket.slots[slot as usize] = Some(entry);
+            let in_use = socket.slots.len() - socket.free_slots.len();
+            socket.send_high_water = socket.send_high_water.max(in_use);
             (socket.fd.as_raw_fd(), slot, msg)
         };
         let sqe = opcode::SendMsg::new(types::Fd(fd), msg)
@@ -266,7 +287,10 @@ impl Worker {
         Ok(())
     }
 
-    pub(crate) fn on_udp_send_cqe(&self, ud: UserData) {
+    pub(crate) fn on_udp_send_cqe(&self, ud: UserData, result: i32) {
+        if result >= 0 {
+            self.stats.datagram_sent();
+        }
         let index = ud.index() as usize;
         let slot = ud.generation() as usize;
         let mut net = self.net.borrow_mut();

@@ -14,8 +14,8 @@ use ringline::{
     AsyncEventHandler, Config, ConfigBuilder, ConnCtx, Error, ParseResult, RinglineBuilder,
 };
 use ringline_tests::{
-    Echo, Ending, IO_TIMEOUT, backend_test, client, echo_round_trip, join_all, launch_with, read_n,
-    read_to_end_or_reset, shutdown_and_join, test_config, unique_temp_path, wait_for,
+    Echo, Ending, IO_TIMEOUT, backend_test, client, echo_round_trip, join_checked, launch_with,
+    read_n, read_to_end_or_reset, shutdown_and_join, test_config, unique_temp_path, wait_for,
 };
 
 backend_test! {
@@ -185,11 +185,11 @@ backend_test! {
         let mut config = test_config(backend);
         config.worker.threads = 2;
         let builder = RinglineBuilder::new(config).bind("127.0.0.1:0".parse().unwrap());
-        let Some((_shutdown, workers)) = launch_with::<Stopper>(builder, backend) else {
+        let Some((shutdown, workers)) = launch_with::<Stopper>(builder, backend) else {
             return;
         };
         assert_eq!(workers.len(), 2);
-        join_all(workers);
+        join_checked(&shutdown, workers);
         assert_eq!(
             STARTED.load(Ordering::SeqCst),
             2,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ringline::{AsyncEventHandler, ConnCtx, ParseResult, PeerAddr, RinglineBuilder};
 use ringline_tests::{
-    IO_TIMEOUT, Scenario, TempDir, backend_test, ensure, free_port, join_all, launch_with,
+    IO_TIMEOUT, Scenario, TempDir, backend_test, ensure, free_port, join_checked, launch_with,
     run_scenario, set_timeouts, test_config,
 };
 
@@ -223,10 +223,10 @@ backend_test! {
         let path = dir.path().join("echo.sock");
         PATH.set(path.clone()).expect("set once");
         let builder = RinglineBuilder::new(test_config(backend)).bind_unix(&path);
-        let Some((_shutdown, workers)) = launch_with::<UnixEcho>(builder, backend) else {
+        let Some((shutdown, workers)) = launch_with::<UnixEcho>(builder, backend) else {
             return;
         };
-        join_all(workers);
+        join_checked(&shutdown, workers);
         assert_eq!(*CLIENT.lock().unwrap(), Some(Ok(())));
         assert_eq!(
             ACCEPTED.lock().unwrap().as_deref(),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ringline::{AsyncEventHandler, ConnCtx, RinglineBuilder, UdpCtx, UdpSendError};
-use ringline_tests::{IO_TIMEOUT, backend_test, join_all, launch_with, test_config};
+use ringline_tests::{IO_TIMEOUT, backend_test, join_checked, launch_with, test_config};
 
 /// A free UDP port on loopback (bound and released).
 fn free_udp_port() -> u16 {
@@ -64,7 +64,7 @@ backend_test! {
             assert_eq!(&buf[..n], &msg[..], "datagram of {size} bytes echoed");
         }
         shutdown.shutdown();
-        join_all(workers);
+        join_checked(&shutdown, workers);
     }
 }
 
@@ -122,7 +122,7 @@ backend_test! {
         let (n, _) = c.recv_from(&mut buf).expect("verdict");
         assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), "OK");
         shutdown.shutdown();
-        join_all(workers);
+        join_checked(&shutdown, workers);
     }
 }
 
@@ -178,6 +178,6 @@ backend_test! {
             "32 source ports should reach both workers, got {seen:?}"
         );
         shutdown.shutdown();
-        join_all(workers);
+        join_checked(&shutdown, workers);
     }
 }

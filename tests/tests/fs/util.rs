@@ -97,7 +97,7 @@ where
         remaining: Arc::new(AtomicUsize::new(workers)),
         finished_at: Arc::new(Mutex::new(None)),
     };
-    let (_shutdown, handles) = {
+    let (shutdown, handles) = {
         let _guard = lock(&LAUNCH);
         *lock(&NEXT) = Some(run.clone());
         let launched = RinglineBuilder::new(config).launch::<Runner>();
@@ -109,6 +109,7 @@ where
             .expect("worker panicked")
             .expect("worker returned an error");
     }
+    ringline_tests::assert_nothing_lost(&shutdown.stats());
     let finished = lock(&run.finished_at).expect("every scenario finished");
     let results = lock(&run.results);
     assert_eq!(results.len(), workers, "every worker reported");

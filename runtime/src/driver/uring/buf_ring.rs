@@ -28,6 +28,11 @@ pub(crate) struct BufRing {
     tail: u16,
     /// Buffers handed back since the last publish.
     unpublished: u16,
+    /// Most buffers out of the kernel's hands at once (recycled, not yet
+    /// published).
+    high_water: u16,
+    /// Receives that found the ring empty (`ENOBUFS`).
+    exhausted_total: u64,
 }
 
 impl BufRing {
@@ -71,6 +76,8 @@ impl BufRing {
             bgid,
             tail: 0,
             unpublished: 0,
+            high_water: 0,
+            exhausted_total: 0,
         };
         for bid in 0..count {
             ring_buf.recycle(bid);
@@ -131,6 +138,23 @@ impl BufRing {
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
         self.unpublished += 1;
+        self.high_water = self.high_water.max(self.unpublished);
+    }
+
+    /// Counts a receive that found no buffer (`ENOBUFS`).
+    pub(crate) fn note_exhausted(&mut self) {
+        self.exhausted_total += 1;
+    }
+
+    /// Occupancy for the stats layer: buffers the worker holds (the kernel
+    /// cannot use them until `publish`).
+    pub(crate) fn usage(&self) -> crate::stats::kinds::SlabUsage {
+        crate::stats::kinds::SlabUsage {
+            used: self.unpublished as u64,
+            capacity: self.count as u64,
+            high_water: self.high_water as u64,
+            exhausted_total: self.exhausted_total,
+        }
     }
 
     /// Publishes recycled buffers to the kernel with one release store.

@@ -9,6 +9,7 @@ pub(crate) mod ring;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,56 +20,22 @@ use self::ops::OpTable;
 use self::ring::Ring;
 use crate::config::Config;
 use crate::error::Error;
-use crate::op::{OpKind, UserData};
+use crate::op::{OpCounters, OpKind, UserData};
+use crate::stats::StatsWriter;
+use crate::stats::kinds::SlabUsage;
+use crate::stats::op_registry::Target;
 
-/// Per-kind op accounting: every SQE is counted here when pushed and every
-/// final CQE when reaped, so `in_flight` is exact at all times.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct OpCounters {
-    pub(crate) submitted: [u64; OpKind::COUNT],
-    pub(crate) completed_ok: [u64; OpKind::COUNT],
-    pub(crate) completed_err: [u64; OpKind::COUNT],
-    pub(crate) completed_cancelled: [u64; OpKind::COUNT],
-    pub(crate) in_flight: [u64; OpKind::COUNT],
-    /// Intermediate CQEs of multishot ops (each accepted socket, each
-    /// received buffer).
-    pub(crate) multishot_cqes: [u64; OpKind::COUNT],
-    pub(crate) unknown_cqes: u64,
-}
-
-impl OpCounters {
-    #[inline]
-    pub(crate) fn submitted(&mut self, kind: OpKind) {
-        self.submitted[kind as usize] += 1;
-        self.in_flight[kind as usize] += 1;
-    }
-
-    /// A CQE arrived; `more` means the (multishot) op stays armed.
-    #[inline]
-    pub(crate) fn completed(&mut self, kind: OpKind, more: bool, result: i32) {
-        let k = kind as usize;
-        if more {
-            self.multishot_cqes[k] += 1;
-            return;
-        }
-        if kind == OpKind::LinkTimeout || self.in_flight[k] == 0 {
-            // A link timeout is accounted with its own SQE below; guard the
-            // counter against a kernel surprise rather than wrap.
-        }
-        self.in_flight[k] = self.in_flight[k].saturating_sub(1);
-        if result == -libc::ECANCELED {
-            self.completed_cancelled[k] += 1;
-        } else if result < 0 {
-            self.completed_err[k] += 1;
-        } else {
-            self.completed_ok[k] += 1;
-        }
-    }
-
-    /// Ops of every kind still waiting for their final CQE.
-    pub(crate) fn total_in_flight(&self) -> u64 {
-        self.in_flight.iter().sum()
-    }
+/// Capacity of the op table: room for one connect per connection, every
+/// fs command, and a margin for internal ops.
+pub(crate) fn op_slots(config: &Config) -> u32 {
+    let fs_commands = config
+        .fs
+        .as_ref()
+        .map_or(0, |f| f.max_commands_in_flight as u32);
+    config
+        .max_connections
+        .saturating_add(fs_commands)
+        .saturating_add(64)
 }
 
 /// An armed (or re-armable) listener of this worker.
@@ -92,6 +59,9 @@ pub(crate) struct Driver {
     udp_bufs: Option<ManuallyDrop<BufRing>>,
     pub(crate) ops: ManuallyDrop<OpTable>,
     pub(crate) counters: OpCounters,
+    /// The worker's stats writer (the registry mirrors every one-shot op
+    /// pushed here).
+    pub(crate) stats: Rc<StatsWriter>,
     listeners: Vec<ListenerSlot>,
     eventfd: i32,
     /// The eventfd read's 8-byte target; boxed so it never moves.
@@ -110,6 +80,7 @@ impl Driver {
         eventfd: i32,
         listeners: &[Arc<OwnedFd>],
         with_udp: bool,
+        stats: Rc<StatsWriter>,
     ) -> Result<Driver, Error> {
         let ring = Ring::new(config.sq_entries).map_err(|e| ring_setup_error(&e))?;
         let bufs = BufRing::new(
@@ -131,22 +102,14 @@ impl Driver {
         } else {
             None
         };
-        let fs_commands = config
-            .fs
-            .as_ref()
-            .map_or(0, |f| f.max_commands_in_flight as u32);
-        let ops = OpTable::new(
-            config
-                .max_connections
-                .saturating_add(fs_commands)
-                .saturating_add(64),
-        );
+        let ops = OpTable::new(op_slots(config));
         Ok(Driver {
             ring: ManuallyDrop::new(ring),
             bufs: ManuallyDrop::new(bufs),
             udp_bufs,
             ops: ManuallyDrop::new(ops),
             counters: OpCounters::default(),
+            stats,
             listeners: listeners
                 .iter()
                 .map(|fd| ListenerSlot {
@@ -163,14 +126,35 @@ impl Driver {
         })
     }
 
-    /// The one submission point: counts the op and queues its SQE.
+    /// The one submission point: counts the op, mirrors it into the op
+    /// registry and queues its SQE. Connection ops name their connection;
+    /// [`push_to`](Self::push_to) names anything else.
     ///
     /// # Safety
     ///
     /// Everything the SQE points to stays valid and unmoved until its final
     /// CQE is reaped.
+    #[inline]
     pub(crate) unsafe fn push(&mut self, kind: OpKind, sqe: squeue::Entry) {
+        let ud = UserData::from_raw(sqe.get_user_data());
+        let target = match kind {
+            OpKind::Send | OpKind::Close | OpKind::Shutdown => Target::Conn(ud.index()),
+            _ => Target::None,
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.push_to(kind, sqe, target) };
+    }
+
+    /// [`push`](Self::push) with the op's target named by the caller.
+    ///
+    /// # Safety
+    ///
+    /// As `push`.
+    #[inline]
+    pub(crate) unsafe fn push_to(&mut self, kind: OpKind, sqe: squeue::Entry, target: Target<'_>) {
         self.counters.submitted(kind);
+        self.stats
+            .op_submitted(kind, UserData::from_raw(sqe.get_user_data()), target);
         // SAFETY: forwarded from the caller.
         unsafe { self.ring.push(sqe) };
     }
@@ -188,6 +172,8 @@ impl Driver {
     ) {
         self.counters.submitted(kind);
         self.counters.submitted(OpKind::LinkTimeout);
+        self.stats
+            .op_submitted(kind, UserData::from_raw(sqe.get_user_data()), Target::None);
         // SAFETY: forwarded from the caller.
         unsafe {
             self.ring
@@ -221,6 +207,23 @@ impl Driver {
         }
     }
 
+    /// Counts a UDP receive that found no buffer.
+    pub(crate) fn note_udp_exhausted(&mut self) {
+        if let Some(b) = &mut self.udp_bufs {
+            b.note_exhausted();
+        }
+    }
+
+    /// Occupancy of the stream and UDP buffer rings.
+    pub(crate) fn buffer_usage(&self) -> (SlabUsage, SlabUsage) {
+        let udp = self
+            .udp_bufs
+            .as_ref()
+            .map(|b| b.usage())
+            .unwrap_or_default();
+        (self.bufs.usage(), udp)
+    }
+
     /// Publishes every recycled buffer of both rings.
     pub(crate) fn publish_buffers(&mut self) {
         self.bufs.publish();
@@ -231,6 +234,7 @@ impl Driver {
 
     /// Submits an `ASYNC_CANCEL` for the op carrying `target`.
     pub(crate) fn cancel(&mut self, target: UserData) {
+        self.stats.op_cancel_submitted(target);
         let sqe = opcode::AsyncCancel::new(target.raw())
             .build()
             .user_data(UserData::new(OpKind::Cancel, 0, 0).raw());
@@ -344,10 +348,11 @@ impl Driver {
     }
 
     /// Submits and waits up to `timeout` (`Some(ZERO)`: do not block).
-    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    /// `now` is the caller's clock reading for this turn.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>, now: Instant) -> io::Result<()> {
         let timeout = match (timeout, self.next_accept_retry()) {
             (t, Some(at)) => {
-                let until = at.saturating_duration_since(Instant::now());
+                let until = at.saturating_duration_since(now);
                 Some(t.map_or(until, |t| t.min(until)))
             }
             (t, None) => t,
@@ -376,6 +381,7 @@ impl Driver {
         let deadline = Instant::now() + limit;
         let mut cqes = Vec::new();
         while self.counters.total_in_flight() > 0 && Instant::now() < deadline {
+            self.stats.stamp(crate::stats::now_ns());
             if self
                 .ring
                 .submit_and_wait(Some(Duration::from_millis(10)))
@@ -393,8 +399,11 @@ impl Driver {
                     // will ever adopt: the worker is going away.
                     unsafe { libc::close(cqe.result) };
                 }
-                self.counters
-                    .completed(kind, io_uring::cqueue::more(cqe.flags), cqe.result);
+                let more = io_uring::cqueue::more(cqe.flags);
+                self.counters.completed(kind, more, cqe.result);
+                if !more {
+                    self.stats.op_completed(kind, ud);
+                }
             }
         }
         let drained = self.counters.total_in_flight() == 0;

@@ -16,10 +16,13 @@
 //! and whatever it holds, is released only after the last one.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::task::Waker;
 
 use crate::op::{OpKind, UserData};
 use crate::slab::{Key, Slab};
+use crate::stats::GraveyardTotals;
+use crate::stats::kinds::SlabUsage;
 
 /// What an op keeps alive for the kernel until its last CQE.
 #[derive(Default)]
@@ -63,6 +66,9 @@ pub(crate) struct OpTable {
     orphan_bytes: usize,
     parked_total: u64,
     reaped_total: u64,
+    /// Parked ops in parking order with their parking time, for the age
+    /// of the oldest; reaped entries are skipped lazily.
+    parked: VecDeque<(u64, Key)>,
 }
 
 impl OpTable {
@@ -73,6 +79,7 @@ impl OpTable {
             orphan_bytes: 0,
             parked_total: 0,
             reaped_total: 0,
+            parked: VecDeque::new(),
         }
     }
 
@@ -176,7 +183,7 @@ impl OpTable {
     /// The future waiting on `key` was dropped. A finished op is freed now
     /// (returned, for the caller to clean up); a running one is parked in
     /// the graveyard and its `user_data` returned for an `ASYNC_CANCEL`.
-    pub(crate) fn orphan(&mut self, key: Key) -> Orphaned {
+    pub(crate) fn orphan(&mut self, key: Key, now_ns: u64) -> Orphaned {
         let Some(slot) = self.slab.get_mut(key) else {
             return Orphaned::Gone;
         };
@@ -191,6 +198,7 @@ impl OpTable {
         self.orphans += 1;
         self.orphan_bytes += slot.held_bytes;
         self.parked_total += 1;
+        self.parked.push_back((now_ns, key));
         Orphaned::Parked(UserData::new(kind, key.generation, key.index))
     }
 
@@ -203,6 +211,31 @@ impl OpTable {
     /// Graveyard depth and bytes.
     pub(crate) fn graveyard(&self) -> (usize, usize) {
         (self.orphans, self.orphan_bytes)
+    }
+
+    /// The graveyard for the stats layer (drops reaped entries from the
+    /// front of the age queue first: amortised O(1)).
+    pub(crate) fn graveyard_totals(&mut self) -> GraveyardTotals {
+        while let Some(&(_, key)) = self.parked.front() {
+            match self.slab.get(key) {
+                Some(slot) if slot.orphaned => break,
+                _ => {
+                    self.parked.pop_front();
+                }
+            }
+        }
+        GraveyardTotals {
+            depth: self.orphans as u64,
+            bytes: self.orphan_bytes as u64,
+            parked_total: self.parked_total,
+            reaped_total: self.reaped_total,
+            oldest_parked_at_ns: self.parked.front().map(|&(at, _)| at),
+        }
+    }
+
+    /// Occupancy of the op slots.
+    pub(crate) fn usage(&self) -> SlabUsage {
+        self.slab.usage()
     }
 }
 
@@ -293,7 +326,7 @@ mod tests {
         let hold = Hold::Boxed(Box::new(Tracked(dropped.clone())));
         let k = t.insert(OpKind::FsRead, hold, 4096, 1).unwrap();
         let ud = t.user_data(k);
-        let Orphaned::Parked(cancel) = t.orphan(k) else {
+        let Orphaned::Parked(cancel) = t.orphan(k, 0) else {
             panic!("a running op must park");
         };
         assert_eq!(cancel, ud);
@@ -320,9 +353,9 @@ mod tests {
         let mut t = table();
         let k = t.insert(OpKind::Connect, Hold::None, 0, 1).unwrap();
         t.complete(t.user_data(k), 5);
-        assert!(matches!(t.orphan(k), Orphaned::Finished(_, 5)));
+        assert!(matches!(t.orphan(k, 0), Orphaned::Finished(_, 5)));
         assert!(t.is_empty());
-        assert!(matches!(t.orphan(k), Orphaned::Gone));
+        assert!(matches!(t.orphan(k, 0), Orphaned::Gone));
     }
 
     #[test]

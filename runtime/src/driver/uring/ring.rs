@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, squeue, types};
 
+use crate::stats::RingTotals;
+
 /// One reaped completion.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cqe {
@@ -20,22 +22,14 @@ pub(crate) struct Cqe {
     pub(crate) flags: u32,
 }
 
-/// Counters the ring keeps for the stats layer.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct RingCounters {
-    pub(crate) sqes_submitted: u64,
-    pub(crate) enter_calls: u64,
-    pub(crate) cqes_reaped: u64,
-    pub(crate) sq_full: u64,
-    pub(crate) cq_overflow: u64,
-}
-
 /// See the module docs.
 pub(crate) struct Ring {
     uring: IoUring<squeue::Entry, cqueue::Entry>,
     /// SQEs that did not fit; groups of one or two (a linked pair).
     backlog: VecDeque<(squeue::Entry, Option<squeue::Entry>)>,
-    pub(crate) counters: RingCounters,
+    /// Totals for the stats layer (kept with or without the `stats`
+    /// feature: a few adds per syscall).
+    pub(crate) counters: RingTotals,
 }
 
 impl Ring {
@@ -63,7 +57,7 @@ impl Ring {
         Ok(Ring {
             uring,
             backlog: VecDeque::new(),
-            counters: RingCounters::default(),
+            counters: RingTotals::default(),
         })
     }
 

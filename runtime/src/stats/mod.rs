@@ -1,0 +1,157 @@
+//! Lock-free stats: what every worker holds, waits for and how long the
+//! kernel takes — readable from any thread while the workers run.
+//!
+//! Each worker owns one [`WorkerStats`] block, written only by that worker
+//! (see `worker.rs` for the single-writer rules) and mirrored into a
+//! seqlock op registry for stuck-op questions. A process-wide list holds
+//! every live runtime, and [`snapshot`] copies all of it into a plain
+//! [`Snapshot`]: the one schema the exporter, the inspector, tests and
+//! benchmarks read.
+//!
+//! With the `stats` feature off (it is on by default) the worker-side hooks
+//! are empty inline functions of a mock with the same API, so measuring
+//! their overhead is a rebuild away; snapshots then list the runtimes and
+//! workers with every count zero and `stats_enabled: false`.
+//!
+//! ```no_run
+//! let snap = ringline::stats::snapshot();
+//! for rt in &snap.runtimes {
+//!     for w in &rt.workers {
+//!         println!("worker {}: {} tasks, {} polls", w.worker, w.executor.tasks, w.executor.polls_total);
+//!     }
+//! }
+//! for op in snap.stuck_ops(std::time::Duration::from_secs(1)) {
+//!     println!("{} in flight for {} ms on {:?}", op.op, op.age_ns / 1_000_000, op.target);
+//! }
+//! ```
+
+/// Compiles the items it wraps only with the `stats` feature: the
+/// writer-side pieces the mock does not need.
+macro_rules! cfg_stats {
+    ($($item:item)*) => {
+        $( #[cfg(feature = "stats")] $item )*
+    };
+}
+pub(crate) use cfg_stats;
+
+pub(crate) mod clock;
+pub mod histogram;
+pub(crate) mod kinds;
+// Without the `stats` feature only the layout and target types are used.
+#[cfg_attr(not(feature = "stats"), allow(dead_code))]
+pub(crate) mod op_registry;
+#[cfg_attr(not(feature = "stats"), allow(dead_code))]
+mod seqlock;
+mod snapshot;
+
+#[cfg(feature = "stats")]
+mod worker;
+#[cfg(feature = "stats")]
+pub(crate) use worker::{StatsWriter, WorkerStats};
+
+#[cfg(not(feature = "stats"))]
+mod mock;
+#[cfg(not(feature = "stats"))]
+pub(crate) use mock::{StatsWriter, WorkerStats};
+
+pub use histogram::{Histogram, Layout};
+pub use snapshot::{
+    ExecutorStats, GraveyardStats, InFlightOp, NetStats, OpStats, OpTarget, RingStats,
+    RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
+};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
+
+/// The ring's own totals, published once per iteration.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RingTotals {
+    pub(crate) sqes_submitted: u64,
+    pub(crate) enter_calls: u64,
+    pub(crate) cqes_reaped: u64,
+    pub(crate) sq_full: u64,
+    pub(crate) cq_overflow: u64,
+}
+
+/// The graveyard's totals, published once per iteration.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GraveyardTotals {
+    pub(crate) depth: u64,
+    pub(crate) bytes: u64,
+    pub(crate) parked_total: u64,
+    pub(crate) reaped_total: u64,
+    pub(crate) oldest_parked_at_ns: Option<u64>,
+}
+
+/// Something that can describe one runtime (the runtime's shared state).
+pub(crate) trait RuntimeSource: Send + Sync {
+    /// A plain copy with ages relative to `now_ns`.
+    fn snapshot(&self, now_ns: u64) -> RuntimeSnapshot;
+
+    /// False once every worker exited: the runtime leaves process
+    /// snapshots (its handle can still report final counts).
+    fn is_running(&self) -> bool;
+}
+
+/// Every runtime launched in this process that is still alive. Workers
+/// never touch this lock: only launch and readers do.
+static RUNTIMES: Mutex<Vec<Weak<dyn RuntimeSource>>> = Mutex::new(Vec::new());
+
+/// Adds a runtime to the process-wide list (it leaves when dropped).
+pub(crate) fn register(runtime: Weak<dyn RuntimeSource>) {
+    let mut list = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|r| r.strong_count() > 0);
+    list.push(runtime);
+}
+
+/// A process-unique runtime id, from 1.
+pub(crate) fn next_runtime_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A copy of every live runtime's stats at this instant.
+///
+/// Cheap enough to call at 10 Hz (it reads atomics and the op registry
+/// tables; it never makes a worker wait), and it answers even while every
+/// worker is wedged inside user code.
+pub fn snapshot() -> Snapshot {
+    let now_ns = clock::now_ns();
+    let live: Vec<_> = RUNTIMES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|r| r.is_running())
+        .collect();
+    Snapshot {
+        schema_version: SCHEMA_VERSION,
+        pid: std::process::id(),
+        taken_at_unix_ns: clock::unix_ns_at(now_ns),
+        monotonic_ns: now_ns,
+        stats_enabled: cfg!(feature = "stats"),
+        runtimes: live.iter().map(|r| r.snapshot(now_ns)).collect(),
+    }
+}
+
+/// The runtime the calling thread works for, when called on a worker
+/// thread (`None` elsewhere): the same data as its entry in [`snapshot`],
+/// without the other runtimes of the process.
+///
+/// The calling worker's own counts are those it published at the end of
+/// its previous loop iteration (let a turn pass — e.g. `sleep` 1 ms — to
+/// see the effect of what the current task just did); the op registry and
+/// the graveyard are up to date.
+pub fn this_runtime() -> Option<RuntimeSnapshot> {
+    crate::executor::context::try_with(|w| w.runtime.snapshot(clock::now_ns()))
+}
+
+/// The current stats clock reading, for snapshots taken elsewhere.
+pub(crate) fn now_ns() -> u64 {
+    clock::now_ns()
+}
+
+/// Wall-clock nanoseconds since 1970.
+pub(crate) fn unix_now_ns() -> u64 {
+    clock::unix_now_ns()
+}

@@ -1,0 +1,593 @@
+//! Per-worker stats with the `stats` feature: [`WorkerStats`], shared and
+//! readable from any thread, and [`StatsWriter`], the worker's side.
+//!
+//! Single writer: only the worker stores into its `WorkerStats`, with a
+//! relaxed `load` + `store` (a plain `mov` on x86) — never a lock-prefixed
+//! read-modify-write. Hot counts (polls, bytes, connections) go into the
+//! writer's plain `Cell`s and are published once per loop iteration, just
+//! before the worker waits; op counters come from the driver's own
+//! `OpCounters`, published for the kinds touched this iteration. Two
+//! things are stored at once instead: the task being polled (so a wedged
+//! worker shows what it is stuck in), histogram buckets (242 per op kind:
+//! batching them would cost more than it saves) and the graveyard (rare
+//! events an inspector must see at once, even on a worker that then
+//! wedges).
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::histogram::AtomicHistogram;
+use super::kinds::{SlabKind, SlabUsage};
+use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
+use super::snapshot::{
+    ExecutorStats, GraveyardStats, NetStats, OpStats, RingStats, SlabStats, WorkerSnapshot,
+};
+use super::{GraveyardTotals, RingTotals};
+use crate::net::PeerAddr;
+use crate::op::{OpCounters, OpKind, UserData};
+
+#[inline]
+fn set(a: &AtomicU64, v: u64) {
+    a.store(v, Relaxed);
+}
+
+#[inline]
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Relaxed)
+}
+
+#[derive(Default)]
+struct ExecutorCells {
+    tasks: AtomicU64,
+    polls: AtomicU64,
+    busy_ns: AtomicU64,
+    parked_ns: AtomicU64,
+    iterations: AtomicU64,
+    /// Start of the current (or last) iteration: the heartbeat.
+    turn_start_ns: AtomicU64,
+    parked: AtomicU64,
+    /// Raw `TaskRef` + 1 of the task being polled, 0 when none.
+    current_task: AtomicU64,
+    longest_turn_ns: AtomicU64,
+    /// Deadline of the earliest pending timer, 0 when none.
+    next_timer_ns: AtomicU64,
+}
+
+#[derive(Default)]
+struct NetCells {
+    accepted: AtomicU64,
+    connected: AtomicU64,
+    closed: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    datagrams_in: AtomicU64,
+    datagrams_out: AtomicU64,
+}
+
+#[derive(Default)]
+struct SlabCells {
+    used: AtomicU64,
+    capacity: AtomicU64,
+    high_water: AtomicU64,
+    exhausted: AtomicU64,
+}
+
+#[derive(Default)]
+struct OpCells {
+    in_flight: AtomicU64,
+    submitted: AtomicU64,
+    ok: AtomicU64,
+    err: AtomicU64,
+    cancelled: AtomicU64,
+    multishot_cqes: AtomicU64,
+    latency: AtomicHistogram,
+}
+
+/// One worker's stats, readable from any thread. Aligned so two workers'
+/// blocks never share a cache line.
+#[repr(align(128))]
+pub(crate) struct WorkerStats {
+    worker: usize,
+    executor: ExecutorCells,
+    ring: [AtomicU64; 5],
+    net: NetCells,
+    graveyard: [AtomicU64; 5],
+    slabs: [SlabCells; SlabKind::COUNT],
+    ops: Box<[OpCells]>,
+    registry: OpRegistry,
+}
+
+impl WorkerStats {
+    pub(crate) fn new(worker: usize, layout: RegistryLayout) -> WorkerStats {
+        WorkerStats {
+            worker,
+            executor: ExecutorCells::default(),
+            ring: Default::default(),
+            net: NetCells::default(),
+            graveyard: Default::default(),
+            slabs: Default::default(),
+            ops: (0..OpKind::COUNT).map(|_| OpCells::default()).collect(),
+            registry: OpRegistry::new(layout),
+        }
+    }
+
+    /// A plain copy, with ages relative to `now_ns`.
+    pub(crate) fn snapshot(&self, runtime: u64, now_ns: u64) -> WorkerSnapshot {
+        let e = &self.executor;
+        let parked = get(&e.parked) != 0;
+        let turn_start = get(&e.turn_start_ns);
+        let current = get(&e.current_task);
+        let turn_age = now_ns.saturating_sub(turn_start);
+        let executor = ExecutorStats {
+            tasks: get(&e.tasks),
+            polls_total: get(&e.polls),
+            busy_ns_total: get(&e.busy_ns),
+            parked_ns_total: get(&e.parked_ns),
+            loop_iterations_total: get(&e.iterations),
+            parked,
+            heartbeat_age_ns: if parked || turn_start == 0 {
+                0
+            } else {
+                turn_age
+            },
+            current_task: (current != 0).then(|| current - 1),
+            current_poll_age_ns: (current != 0).then_some(turn_age),
+            longest_turn_ns: get(&e.longest_turn_ns),
+            timer_overdue_ns: match get(&e.next_timer_ns) {
+                0 => None,
+                at => now_ns.checked_sub(at).filter(|&late| late > 0),
+            },
+        };
+        let r = &self.ring;
+        let ring = RingStats {
+            sqes_submitted_total: get(&r[0]),
+            enter_calls_total: get(&r[1]),
+            cqes_reaped_total: get(&r[2]),
+            cq_overflow_total: get(&r[3]),
+            sq_full_total: get(&r[4]),
+        };
+        let n = &self.net;
+        let (accepted, connected, closed) = (get(&n.accepted), get(&n.connected), get(&n.closed));
+        let net = NetStats {
+            connections_active: (accepted + connected).saturating_sub(closed),
+            connections_accepted_total: accepted,
+            connections_connected_total: connected,
+            connections_closed_total: closed,
+            bytes_received_total: get(&n.bytes_in),
+            bytes_sent_total: get(&n.bytes_out),
+            datagrams_received_total: get(&n.datagrams_in),
+            datagrams_sent_total: get(&n.datagrams_out),
+        };
+        let g = &self.graveyard;
+        let oldest = get(&g[4]);
+        let graveyard = GraveyardStats {
+            depth: get(&g[0]),
+            bytes: get(&g[1]),
+            parked_total: get(&g[2]),
+            reaped_total: get(&g[3]),
+            oldest_age_ns: (oldest != 0).then(|| now_ns.saturating_sub(oldest)),
+        };
+        let slabs = SlabKind::ALL
+            .iter()
+            .zip(&self.slabs)
+            .filter(|(k, _)| !k.is_runtime_wide())
+            .map(|(k, s)| SlabStats {
+                slab: k.as_str().to_owned(),
+                used: get(&s.used),
+                capacity: get(&s.capacity),
+                high_water: get(&s.high_water),
+                exhausted_total: get(&s.exhausted),
+            })
+            .collect();
+        let ops = OpKind::ALL
+            .iter()
+            .zip(self.ops.iter())
+            .map(|(k, o)| OpStats {
+                op: k.as_str().to_owned(),
+                multishot: k.is_multishot(),
+                in_flight: get(&o.in_flight),
+                submitted_total: get(&o.submitted),
+                completed_ok_total: get(&o.ok),
+                completed_error_total: get(&o.err),
+                completed_cancelled_total: get(&o.cancelled),
+                multishot_cqes_total: get(&o.multishot_cqes),
+                latency: o.latency.snapshot(),
+            })
+            .collect();
+        let mut in_flight = Vec::new();
+        self.registry
+            .read_in_flight(runtime, self.worker, now_ns, &mut in_flight);
+        in_flight.sort_by_key(|op| std::cmp::Reverse(op.age_ns));
+        WorkerSnapshot {
+            worker: self.worker,
+            executor,
+            ring,
+            net,
+            graveyard,
+            slabs,
+            ops,
+            in_flight,
+        }
+    }
+}
+
+/// The worker's side: batches counts in plain cells and publishes them.
+/// Not `Sync`: it lives on its worker thread.
+pub(crate) struct StatsWriter {
+    shared: Arc<WorkerStats>,
+    turn_start_ns: Cell<u64>,
+    park_start_ns: Cell<u64>,
+    /// Raw `TaskRef` + 1 of the task being polled, 0 when none.
+    current_task: Cell<u64>,
+    polls: Cell<u64>,
+    iterations: Cell<u64>,
+    busy_ns: Cell<u64>,
+    parked_ns: Cell<u64>,
+    longest_turn_ns: Cell<u64>,
+    accepted: Cell<u64>,
+    connected: Cell<u64>,
+    closed: Cell<u64>,
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
+    datagrams_in: Cell<u64>,
+    datagrams_out: Cell<u64>,
+    queue: RefCell<RegistryQueue>,
+}
+
+#[inline]
+fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get().wrapping_add(n));
+}
+
+impl StatsWriter {
+    pub(crate) fn new(shared: Arc<WorkerStats>, now_ns: u64) -> StatsWriter {
+        StatsWriter {
+            shared,
+            turn_start_ns: Cell::new(now_ns),
+            park_start_ns: Cell::new(now_ns),
+            current_task: Cell::new(0),
+            polls: Cell::new(0),
+            iterations: Cell::new(0),
+            busy_ns: Cell::new(0),
+            parked_ns: Cell::new(0),
+            longest_turn_ns: Cell::new(0),
+            accepted: Cell::new(0),
+            connected: Cell::new(0),
+            closed: Cell::new(0),
+            bytes_in: Cell::new(0),
+            bytes_out: Cell::new(0),
+            datagrams_in: Cell::new(0),
+            datagrams_out: Cell::new(0),
+            queue: RefCell::new(RegistryQueue::default()),
+        }
+    }
+
+    /// The worker left its wait at `now_ns` (the reap batch's time).
+    #[inline]
+    pub(crate) fn turn_started(&self, now_ns: u64) {
+        bump(
+            &self.parked_ns,
+            now_ns.saturating_sub(self.park_start_ns.get()),
+        );
+        bump(&self.iterations, 1);
+        self.turn_start_ns.set(now_ns);
+        let e = &self.shared.executor;
+        set(&e.turn_start_ns, now_ns);
+        set(&e.parked, 0);
+    }
+
+    /// The worker is about to wait at `now_ns` (the submit batch's time):
+    /// stamps this batch's ops and publishes the iteration's counts, then
+    /// whatever `gather` reports.
+    #[inline]
+    pub(crate) fn turn_ended(&self, now_ns: u64, gather: impl FnOnce(&Publisher<'_>)) {
+        let turn = now_ns.saturating_sub(self.turn_start_ns.get());
+        bump(&self.busy_ns, turn);
+        if turn > self.longest_turn_ns.get() {
+            self.longest_turn_ns.set(turn);
+        }
+        self.stamp(now_ns);
+        let s = &*self.shared;
+        let e = &s.executor;
+        set(&e.polls, self.polls.get());
+        set(&e.iterations, self.iterations.get());
+        set(&e.busy_ns, self.busy_ns.get());
+        set(&e.parked_ns, self.parked_ns.get());
+        set(&e.longest_turn_ns, self.longest_turn_ns.get());
+        let n = &s.net;
+        set(&n.accepted, self.accepted.get());
+        set(&n.connected, self.connected.get());
+        set(&n.closed, self.closed.get());
+        set(&n.bytes_in, self.bytes_in.get());
+        set(&n.bytes_out, self.bytes_out.get());
+        set(&n.datagrams_in, self.datagrams_in.get());
+        set(&n.datagrams_out, self.datagrams_out.get());
+        gather(&Publisher { stats: s });
+        self.park_start_ns.set(now_ns);
+        set(&e.parked, 1);
+    }
+
+    /// Publishes queued op records with their submit time `now_ns`.
+    #[inline]
+    pub(crate) fn stamp(&self, now_ns: u64) {
+        self.shared
+            .registry
+            .stamp(&mut self.queue.borrow_mut(), now_ns);
+    }
+
+    /// A task poll begins (`task` is its raw reference).
+    #[inline]
+    pub(crate) fn poll_started(&self, task: u64) {
+        bump(&self.polls, 1);
+        // Stored + 1 so that 0 means "no task".
+        self.current_task.set(task.wrapping_add(1));
+        set(&self.shared.executor.current_task, task.wrapping_add(1));
+    }
+
+    /// The poll returned.
+    #[inline]
+    pub(crate) fn poll_ended(&self) {
+        self.current_task.set(0);
+        set(&self.shared.executor.current_task, 0);
+    }
+
+    /// An SQE of `kind` carrying `ud` was pushed.
+    #[inline]
+    pub(crate) fn op_submitted(&self, kind: OpKind, ud: UserData, target: Target<'_>) {
+        let registry = &self.shared.registry;
+        if let Some(slot) = registry.layout().slot(kind, ud) {
+            let task = self.current_task.get().checked_sub(1);
+            registry.registered(&mut self.queue.borrow_mut(), slot, kind, task, target);
+        }
+    }
+
+    /// The final CQE of an op arrived (in this iteration's reap batch).
+    #[inline]
+    pub(crate) fn op_completed(&self, kind: OpKind, ud: UserData) {
+        let registry = &self.shared.registry;
+        if let Some(slot) = registry.layout().slot(kind, ud)
+            && let Some(submitted_at) = registry.completed(slot)
+        {
+            let latency = self.turn_start_ns.get().saturating_sub(submitted_at);
+            self.shared.ops[kind as usize].latency.record(latency);
+        }
+    }
+
+    /// The future waiting on the op was dropped; it sits in the graveyard.
+    pub(crate) fn op_orphaned(&self, kind: OpKind, ud: UserData) {
+        let registry = &self.shared.registry;
+        if let Some(slot) = registry.layout().slot(kind, ud) {
+            registry.orphaned(&mut self.queue.borrow_mut(), slot);
+        }
+    }
+
+    /// An `ASYNC_CANCEL` was pushed for the op carrying `ud`.
+    pub(crate) fn op_cancel_submitted(&self, ud: UserData) {
+        let registry = &self.shared.registry;
+        if let Some(kind) = ud.kind()
+            && let Some(slot) = registry.layout().slot(kind, ud)
+        {
+            registry.cancel_submitted(&mut self.queue.borrow_mut(), slot);
+        }
+    }
+
+    /// The graveyard changed (an op parked or reaped): stored at once.
+    pub(crate) fn graveyard(&self, t: &GraveyardTotals) {
+        let g = &self.shared.graveyard;
+        set(&g[0], t.depth);
+        set(&g[1], t.bytes);
+        set(&g[2], t.parked_total);
+        set(&g[3], t.reaped_total);
+        set(&g[4], t.oldest_parked_at_ns.unwrap_or(0));
+    }
+
+    #[inline]
+    /// A connection took slot `index` (accepted, or an outbound connect
+    /// started). `peer` looks its address up for the op registry; the
+    /// address is handed back so the connection can cache it.
+    pub(crate) fn conn_opened(
+        &self,
+        index: u32,
+        accepted: bool,
+        peer: impl FnOnce() -> Option<PeerAddr>,
+    ) -> Option<PeerAddr> {
+        bump(
+            if accepted {
+                &self.accepted
+            } else {
+                &self.connected
+            },
+            1,
+        );
+        let peer = peer();
+        self.shared.registry.set_peer(index, peer.as_ref());
+        peer
+    }
+
+    /// A connection's slot was released.
+    #[inline]
+    pub(crate) fn conn_closed(&self) {
+        bump(&self.closed, 1);
+    }
+
+    #[inline]
+    pub(crate) fn bytes_received(&self, n: u64) {
+        bump(&self.bytes_in, n);
+    }
+
+    #[inline]
+    pub(crate) fn bytes_sent(&self, n: u64) {
+        bump(&self.bytes_out, n);
+    }
+
+    #[inline]
+    pub(crate) fn datagram_received(&self) {
+        bump(&self.datagrams_in, 1);
+    }
+
+    #[inline]
+    pub(crate) fn datagram_sent(&self) {
+        bump(&self.datagrams_out, 1);
+    }
+}
+
+/// What `turn_ended`'s gather closure reports through.
+pub(crate) struct Publisher<'a> {
+    stats: &'a WorkerStats,
+}
+
+impl Publisher<'_> {
+    /// Publishes the op kinds touched since the last call.
+    #[inline]
+    pub(crate) fn ops(&self, counters: &mut OpCounters) {
+        let mut dirty = counters.take_dirty();
+        while dirty != 0 {
+            let k = dirty.trailing_zeros() as usize;
+            dirty &= dirty - 1;
+            let o = &self.stats.ops[k];
+            set(&o.in_flight, counters.in_flight[k]);
+            set(&o.submitted, counters.submitted[k]);
+            set(&o.ok, counters.completed_ok[k]);
+            set(&o.err, counters.completed_err[k]);
+            set(&o.cancelled, counters.completed_cancelled[k]);
+            set(&o.multishot_cqes, counters.multishot_cqes[k]);
+        }
+    }
+
+    /// Publishes one kind's totals kept outside `OpCounters` (timers).
+    pub(crate) fn op_totals(
+        &self,
+        kind: OpKind,
+        in_flight: u64,
+        submitted: u64,
+        ok: u64,
+        cancelled: u64,
+    ) {
+        let o = &self.stats.ops[kind as usize];
+        set(&o.in_flight, in_flight);
+        set(&o.submitted, submitted);
+        set(&o.ok, ok);
+        set(&o.cancelled, cancelled);
+    }
+
+    #[inline]
+    pub(crate) fn slab(&self, kind: SlabKind, usage: SlabUsage) {
+        let s = &self.stats.slabs[kind as usize];
+        set(&s.used, usage.used);
+        set(&s.capacity, usage.capacity);
+        set(&s.high_water, usage.high_water);
+        set(&s.exhausted, usage.exhausted_total);
+    }
+
+    #[inline]
+    pub(crate) fn ring(&self, t: &RingTotals) {
+        let r = &self.stats.ring;
+        set(&r[0], t.sqes_submitted);
+        set(&r[1], t.enter_calls);
+        set(&r[2], t.cqes_reaped);
+        set(&r[3], t.cq_overflow);
+        set(&r[4], t.sq_full);
+    }
+
+    /// Tasks alive and the deadline of the earliest pending timer: a reader
+    /// seeing that deadline pass knows the worker is not getting back to
+    /// its loop.
+    pub(crate) fn executor(&self, tasks: u64, next_timer_ns: Option<u64>) {
+        let e = &self.stats.executor;
+        set(&e.tasks, tasks);
+        set(&e.next_timer_ns, next_timer_ns.unwrap_or(0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> StatsWriter {
+        let layout = RegistryLayout {
+            op_slots: 4,
+            conns: 4,
+            udp_sockets: 0,
+            udp_slots: 0,
+        };
+        StatsWriter::new(Arc::new(WorkerStats::new(3, layout)), 1_000)
+    }
+
+    #[test]
+    fn an_iteration_publishes_busy_parked_and_counts() {
+        let w = writer();
+        w.turn_started(5_000);
+        w.poll_started(41);
+        let mid = w.shared.snapshot(1, 6_000);
+        assert_eq!(mid.executor.current_task, Some(41), "visible while polling");
+        assert_eq!(mid.executor.current_poll_age_ns, Some(1_000));
+        assert_eq!(mid.executor.heartbeat_age_ns, 1_000);
+        assert_eq!(mid.executor.polls_total, 0, "batched until the turn ends");
+        w.poll_ended();
+        w.bytes_received(10);
+        w.turn_ended(8_000, |p| p.executor(2, Some(15_000)));
+        let s = w.shared.snapshot(1, 20_000);
+        assert_eq!(s.worker, 3);
+        assert_eq!(s.executor.polls_total, 1);
+        assert_eq!(s.executor.busy_ns_total, 3_000);
+        assert_eq!(s.executor.parked_ns_total, 4_000);
+        assert_eq!(s.executor.loop_iterations_total, 1);
+        assert!(s.executor.parked);
+        assert_eq!(
+            s.executor.heartbeat_age_ns, 0,
+            "a parked worker is not stalled"
+        );
+        assert_eq!(s.executor.current_task, None);
+        assert_eq!(s.executor.tasks, 2);
+        assert_eq!(s.net.bytes_received_total, 10);
+        assert_eq!(
+            s.executor.timer_overdue_ns,
+            Some(5_000),
+            "deadline 15 µs, read at 20 µs"
+        );
+        assert_eq!(w.shared.snapshot(1, 14_000).executor.timer_overdue_ns, None);
+    }
+
+    #[test]
+    fn one_shot_latency_runs_from_submit_batch_to_reap_batch() {
+        let w = writer();
+        w.turn_started(1_000);
+        let ud = UserData::new(OpKind::FsRead, 0, 2);
+        w.op_submitted(OpKind::FsRead, ud, Target::Fd(9));
+        w.turn_ended(2_000, |_| {});
+        let s = w.shared.snapshot(1, 2_500);
+        assert_eq!(s.in_flight.len(), 1);
+        assert_eq!(s.in_flight[0].age_ns, 500);
+        w.turn_started(7_000);
+        w.op_completed(OpKind::FsRead, ud);
+        w.turn_ended(7_100, |_| {});
+        let s = w.shared.snapshot(1, 8_000);
+        assert!(s.in_flight.is_empty());
+        let h = &s.op("fs_read").unwrap().latency;
+        assert_eq!((h.count, h.sum_ns), (1, 5_000));
+    }
+
+    #[test]
+    fn op_counters_publish_only_dirty_kinds_but_all_of_them() {
+        let w = writer();
+        let mut c = OpCounters::default();
+        c.submitted(OpKind::Send);
+        c.submitted(OpKind::FsOpen);
+        c.completed(OpKind::Send, false, 5);
+        c.completed(OpKind::FsOpen, false, -libc::ECANCELED);
+        w.turn_ended(1, |p| p.ops(&mut c));
+        let s = w.shared.snapshot(1, 1);
+        let send = s.op("send").unwrap();
+        assert_eq!(
+            (
+                send.submitted_total,
+                send.completed_ok_total,
+                send.in_flight
+            ),
+            (1, 1, 0)
+        );
+        assert_eq!(s.op("fs_open").unwrap().completed_cancelled_total, 1);
+        assert_eq!(c.take_dirty(), 0, "publishing clears the dirty set");
+    }
+}
