@@ -213,6 +213,9 @@ impl Worker {
     /// Runs the event loop until shutdown completes.
     pub(crate) fn run<H: AsyncEventHandler>(&self, mut handler: H) -> Result<(), Error> {
         let _enter = context::enter(self);
+        // The first turn starts here: `on_start` tasks run before the first
+        // wait.
+        self.stats.turn_started(clock::now_ns());
         {
             let mut driver = self.driver.borrow_mut();
             driver.arm_wake();

@@ -525,16 +525,25 @@ pub fn run_scenario_unguarded<S: Scenario>(config: Config) -> bool {
     run_scenario_as::<S, false>(config)
 }
 
+/// [`run_scenario_unguarded`] that returns the runtime's final stats
+/// (after [`assert_nothing_lost`]); `None` when skipped.
+pub fn run_scenario_stats<S: Scenario>(config: Config) -> Option<RuntimeSnapshot> {
+    run_scenario_with_stats::<S, false>(config)
+}
+
 fn run_scenario_as<S: Scenario, const GUARDED: bool>(config: Config) -> bool {
+    run_scenario_with_stats::<S, GUARDED>(config).is_some()
+}
+
+fn run_scenario_with_stats<S: Scenario, const GUARDED: bool>(
+    config: Config,
+) -> Option<RuntimeSnapshot> {
     let backend = config.backend;
-    let Some((shutdown, workers)) =
-        launch_with::<ScenarioHandler<S, GUARDED>>(RinglineBuilder::new(config), backend)
-    else {
-        return false;
-    };
+    let (shutdown, workers) =
+        launch_with::<ScenarioHandler<S, GUARDED>>(RinglineBuilder::new(config), backend)?;
     join_checked(&shutdown, workers);
     match take_result(TypeId::of::<S>()) {
-        Some(Ok(())) => true,
+        Some(Ok(())) => Some(shutdown.stats()),
         Some(Err(message)) => panic!("scenario failed: {message}"),
         None => panic!("the runtime exited without the scenario recording a result"),
     }

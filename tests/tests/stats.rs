@@ -1,0 +1,11 @@
+//! End-to-end tests of `ringline::stats`: real traffic, real files and real
+//! stuck operations, checked against exact counts in the snapshots.
+
+#[path = "stats/counts.rs"]
+mod counts;
+#[path = "stats/graveyard.rs"]
+mod graveyard;
+#[path = "stats/stuck.rs"]
+mod stuck;
+#[path = "stats/util.rs"]
+mod util;
