@@ -463,7 +463,12 @@ impl Worker {
             self.id
         );
         drop(driver);
-        self.driver.borrow_mut().leak_on_drop = true;
+        let mut driver = self.driver.borrow_mut();
+        driver.leak_on_drop = true;
+        let mut totals = driver.ops.graveyard_totals();
+        totals.abandoned = in_flight;
+        self.stats.graveyard(&totals);
+        drop(driver);
         self.net.borrow_mut().leak_on_drop = true;
     }
 
@@ -547,5 +552,95 @@ impl Drop for Worker {
             self.net.get_mut().leak_on_drop = true;
         }
         waker::unregister(self.handle.gid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::time::{Duration, Instant};
+
+    use crate::driver::uring::test_hooks::SUPPRESS_CANCELS;
+    use crate::fs::{self, FsConfig, OpenFlags};
+    use crate::{AsyncEventHandler, Config, ConnCtx, RinglineBuilder};
+
+    /// Runs on a worker whose cancels are suppressed: a read on a FIFO
+    /// that nobody writes never completes, whatever shutdown does.
+    struct NeverCompletes;
+
+    static FIFO: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+    impl AsyncEventHandler for NeverCompletes {
+        fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+            async {}
+        }
+
+        fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+            Some(Box::pin(async {
+                SUPPRESS_CANCELS.with(|c| c.set(true));
+                let path = FIFO.lock().unwrap().clone().expect("fifo set");
+                let f = fs::open(&path, OpenFlags::READ_WRITE, 0)
+                    .expect("open")
+                    .await
+                    .expect("open");
+                let read = fs::read_into(f, 0, bytes::BytesMut::with_capacity(4096)).expect("read");
+                crate::spawn(async move {
+                    let _ = read.await;
+                })
+                .expect("spawn");
+                crate::sleep(Duration::from_millis(20)).await;
+                crate::request_shutdown().expect("on a worker");
+            }))
+        }
+
+        fn create_for_worker(_worker: usize) -> Self {
+            NeverCompletes
+        }
+    }
+
+    #[test]
+    fn shutdown_gives_up_on_ops_the_kernel_never_finishes_and_leaks_them() {
+        let dir = std::env::temp_dir().join(format!("ringline-abandon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8 temp path")).expect("no NUL");
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        *FIFO.lock().unwrap() = Some(fifo);
+
+        let mut config = Config::default();
+        config.worker.threads = 1;
+        config.max_connections = 16;
+        config.blocking_threads = 0;
+        config.resolver_threads = 0;
+        config.shutdown_drain_timeout = Duration::from_millis(200);
+        config.fs = Some(FsConfig {
+            max_files: 4,
+            max_commands_in_flight: 4,
+        });
+        let started = Instant::now();
+        let (handle, workers) = RinglineBuilder::new(config)
+            .launch::<NeverCompletes>()
+            .expect("launch");
+        for w in workers {
+            w.join().expect("no panic").expect("a clean exit, even when giving up");
+        }
+        let took = started.elapsed();
+        // Drain timeout, then the forced-cancel grace, then give up.
+        assert!(took >= Duration::from_millis(1200), "gave up too early: {took:?}");
+        assert!(took < Duration::from_secs(4), "shutdown unbounded: {took:?}");
+        let rt = handle.stats();
+        let w = &rt.workers[0];
+        let read = w.op("fs_read").expect("fs_read");
+        assert_eq!(read.in_flight, 1, "the read never completed: {read:?}");
+        assert!(w.graveyard.abandoned >= 1, "{:?}", w.graveyard);
+        assert_eq!(w.graveyard.depth, 1, "its buffer is still parked: {:?}", w.graveyard);
+        assert!(
+            w.in_flight.iter().any(|op| op.op == "fs_read" && op.in_graveyard),
+            "{:?}",
+            w.in_flight
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct GraveyardTotals {
     pub(crate) parked_total: u64,
     pub(crate) reaped_total: u64,
     pub(crate) oldest_parked_at_ns: Option<u64>,
+    /// Ops given up on at shutdown (their memory leaked on purpose).
+    pub(crate) abandoned: u64,
 }
 
 /// Something that can describe one runtime (the runtime's shared state).

@@ -160,6 +160,11 @@ pub struct GraveyardStats {
     /// Age of the oldest parked op: growing means the kernel is not
     /// finishing (or not cancelling) it.
     pub oldest_age_ns: Option<u64>,
+    /// Ops still in flight when shutdown gave up waiting for the kernel:
+    /// their memory is leaked on purpose, never freed while the kernel may
+    /// write it. Non-zero means the kernel never finished (or cancelled)
+    /// them.
+    pub abandoned: u64,
 }
 
 /// A fixed-capacity pool.

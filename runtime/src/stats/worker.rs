@@ -92,7 +92,7 @@ pub(crate) struct WorkerStats {
     executor: ExecutorCells,
     ring: [AtomicU64; 5],
     net: NetCells,
-    graveyard: [AtomicU64; 5],
+    graveyard: [AtomicU64; 6],
     slabs: [SlabCells; SlabKind::COUNT],
     ops: Box<[OpCells]>,
     registry: OpRegistry,
@@ -167,6 +167,7 @@ impl WorkerStats {
             parked_total: get(&g[2]),
             reaped_total: get(&g[3]),
             oldest_age_ns: (oldest != 0).then(|| now_ns.saturating_sub(oldest)),
+            abandoned: get(&g[5]),
         };
         let slabs = SlabKind::ALL
             .iter()
@@ -380,6 +381,7 @@ impl StatsWriter {
         set(&g[2], t.parked_total);
         set(&g[3], t.reaped_total);
         set(&g[4], t.oldest_parked_at_ns.unwrap_or(0));
+        set(&g[5], t.abandoned);
     }
 
     #[inline]

@@ -353,3 +353,52 @@ backend_test! {
         shutdown_and_join(&shutdown, workers);
     }
 }
+
+backend_test! {
+    /// A client that sends without ever reading wedges the echo's send in
+    /// the kernel. Shutdown waits for it only `shutdown_drain_timeout`,
+    /// then cancels it: bounded, and nothing is lost or leaked.
+    fn shutdown_with_a_send_that_never_completes_is_bounded(backend) {
+        let mut config = test_config(backend);
+        let drain = Duration::from_millis(300);
+        config.shutdown_drain_timeout = drain;
+        let Some((addr, shutdown, workers)) =
+            ringline_tests::launch::<ringline_tests::AwaitedEcho>(config)
+        else {
+            return;
+        };
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop_writer = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let mut c = client(addr);
+            c.set_write_timeout(Some(Duration::from_millis(50))).expect("timeout");
+            let chunk = vec![1u8; 64 * 1024];
+            while !stop_writer.load(Ordering::SeqCst) {
+                let _ = c.write(&chunk);
+            }
+            c
+        });
+        // Wait until the echo's send is stuck in the kernel.
+        wait_for("a send stuck for 200 ms", Duration::from_secs(10), || {
+            let rt = shutdown.stats();
+            let snap_stuck = rt.workers[0]
+                .in_flight
+                .iter()
+                .any(|op| op.op == "send" && op.age_ns > 200_000_000);
+            snap_stuck.then_some(())
+        });
+        let started = Instant::now();
+        shutdown.shutdown();
+        ringline_tests::join_all(workers);
+        let took = started.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        let _client = writer.join().expect("writer thread");
+        assert!(took >= drain, "did not wait for the stuck send: {took:?}");
+        assert!(took < drain + Duration::from_secs(2), "shutdown unbounded: {took:?}");
+        let rt = shutdown.stats();
+        ringline_tests::assert_nothing_lost(&rt);
+        let send = rt.workers[0].op("send").expect("send");
+        assert!(send.completed_cancelled_total >= 1, "the stuck send was cancelled: {send:?}");
+        assert_eq!(rt.workers[0].graveyard.abandoned, 0);
+    }
+}

@@ -25,6 +25,29 @@ use crate::stats::StatsWriter;
 use crate::stats::kinds::SlabUsage;
 use crate::stats::op_registry::Target;
 
+/// Test hook: a worker thread can make its driver drop every cancel, to
+/// exercise the shutdown path where the kernel never finishes an op.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set on a worker thread: its cancels are never submitted.
+        pub(crate) static SUPPRESS_CANCELS: Cell<bool> = const { Cell::new(false) };
+    }
+}
+
+#[cfg(test)]
+fn cancels_suppressed() -> bool {
+    test_hooks::SUPPRESS_CANCELS.with(|c| c.get())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn cancels_suppressed() -> bool {
+    false
+}
+
 /// Capacity of the op table: room for one connect per connection, every
 /// fs command, and a margin for internal ops.
 pub(crate) fn op_slots(config: &Config) -> u32 {
@@ -234,6 +257,9 @@ impl Driver {
 
     /// Submits an `ASYNC_CANCEL` for the op carrying `target`.
     pub(crate) fn cancel(&mut self, target: UserData) {
+        if cancels_suppressed() {
+            return;
+        }
         self.stats.op_cancel_submitted(target);
         let sqe = opcode::AsyncCancel::new(target.raw())
             .build()
@@ -244,6 +270,9 @@ impl Driver {
 
     /// Cancels every request on the ring (forced shutdown).
     pub(crate) fn cancel_everything(&mut self) {
+        if cancels_suppressed() {
+            return;
+        }
         let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
             .build()
             .user_data(UserData::new(OpKind::Cancel, 0, 0).raw());

@@ -230,6 +230,7 @@ impl OpTable {
             parked_total: self.parked_total,
             reaped_total: self.reaped_total,
             oldest_parked_at_ns: self.parked.front().map(|&(at, _)| at),
+            abandoned: 0,
         }
     }
 
