@@ -22,12 +22,16 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo clippy, stats feature off"
+echo "== cargo clippy, stats feature off; metrics feature on"
 cargo clippy -p ringline --no-default-features --all-targets -- -D warnings
+cargo clippy -p ringline --features metrics --all-targets -- -D warnings
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringline --features metrics --quiet
 echo "== cargo test"
 cargo test --workspace
-echo "== cargo test, stats feature off (the hooks compile to nothing)"
+echo "== cargo test, stats feature off (the hooks compile to nothing); metrics feature on"
 cargo test -p ringline --no-default-features --lib
+cargo test -p ringline --features metrics --lib metrics
 echo "== loom model check of the op registry's seqlock"
 RUSTFLAGS="--cfg ringline_loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p ringline --lib --release seqlock

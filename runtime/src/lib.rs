@@ -69,6 +69,10 @@ mod net;
 // ── Watching it run ─────────────────────────────────────────────────
 pub mod stats;
 
+// ── Publishing to the `metrics` facade (feature `metrics`) ──────────
+#[cfg(feature = "metrics")]
+pub mod metrics;
+
 pub use builder::{RinglineBuilder, ShutdownHandle};
 pub use config::{Config, ConfigBuilder, RecvBufferConfig, WorkerConfig};
 pub use error::{Error, TimerExhausted, UdpSendError};

@@ -263,7 +263,7 @@ impl Worker {
             }
 
             let timeout = self.wait_timeout(now);
-            self.publish_stats(now);
+            self.publish_stats(now, timeout.is_none());
             self.driver.borrow_mut().wait(timeout, now)?;
             cqes.clear();
             self.driver.borrow_mut().ring.reap(&mut cqes);
@@ -480,7 +480,7 @@ impl Worker {
         // when the worker is dropped, so the final counts show them closed.
         self.fs.borrow_mut().close_all();
         // The final counts: what the last turn reaped was not published.
-        self.publish_stats(Instant::now());
+        self.publish_stats(Instant::now(), true);
     }
 
     /// The future waiting on op `op` was dropped: a finished op is cleaned
@@ -505,8 +505,22 @@ impl Worker {
     /// Publishes this turn's stats (pool occupancy, op counters, ring and
     /// graveyard totals) right before the wait at `now`. With the `stats`
     /// feature off, `turn_ended` never calls the closure.
-    fn publish_stats(&self, now: Instant) {
-        self.stats.turn_ended(clock::ns_at(now), |p| {
+    /// With `force` (the worker may park indefinitely, or is exiting)
+    /// everything is published; otherwise the counts are published at most
+    /// every `PUBLISH_INTERVAL` of a busy loop (see `StatsWriter`).
+    fn publish_stats(&self, now: Instant, force: bool) {
+        self.stats
+            .turn_ended(clock::ns_at(now), force, |p| self.gather_stats(p));
+    }
+
+    /// Publishes this worker's counts now (for `stats::this_runtime`).
+    pub(crate) fn publish_stats_now(&self) {
+        self.stats.publish(|p| self.gather_stats(p));
+    }
+
+    /// Reports what the worker's pools, driver and timers hold.
+    fn gather_stats(&self, p: &crate::stats::Publisher<'_>) {
+        {
             {
                 let mut driver = self.driver.borrow_mut();
                 let driver = &mut *driver;
@@ -533,7 +547,7 @@ impl Worker {
             p.op_totals(OpKind::Timer, pending, armed, fired, removed);
             let next_timer = timers.next_deadline().map(clock::ns_at);
             p.executor(self.tasks.len() as u64, next_timer);
-        });
+        }
     }
 
     /// The op table (for the connect/fs futures).
@@ -556,6 +570,8 @@ impl Drop for Worker {
 }
 
 #[cfg(test)]
+// `on_accept` must return a `'static` future, which an `async fn` cannot.
+#[allow(clippy::manual_async_fn)]
 mod tests {
     use std::future::Future;
     use std::pin::Pin;
@@ -608,6 +624,14 @@ mod tests {
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
         *FIFO.lock().unwrap() = Some(fifo);
+        // The FIFO's directory goes when the test ends, whatever it asserts.
+        struct RemoveDir(std::path::PathBuf);
+        impl Drop for RemoveDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let _cleanup = RemoveDir(dir.clone());
 
         let mut config = Config::default();
         config.worker.threads = 1;
@@ -624,23 +648,39 @@ mod tests {
             .launch::<NeverCompletes>()
             .expect("launch");
         for w in workers {
-            w.join().expect("no panic").expect("a clean exit, even when giving up");
+            w.join()
+                .expect("no panic")
+                .expect("a clean exit, even when giving up");
         }
         let took = started.elapsed();
         // Drain timeout, then the forced-cancel grace, then give up.
-        assert!(took >= Duration::from_millis(1200), "gave up too early: {took:?}");
-        assert!(took < Duration::from_secs(4), "shutdown unbounded: {took:?}");
+        assert!(
+            took >= Duration::from_millis(1200),
+            "gave up too early: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(4),
+            "shutdown unbounded: {took:?}"
+        );
+        if !cfg!(feature = "stats") {
+            return;
+        }
         let rt = handle.stats();
         let w = &rt.workers[0];
         let read = w.op("fs_read").expect("fs_read");
         assert_eq!(read.in_flight, 1, "the read never completed: {read:?}");
         assert!(w.graveyard.abandoned >= 1, "{:?}", w.graveyard);
-        assert_eq!(w.graveyard.depth, 1, "its buffer is still parked: {:?}", w.graveyard);
+        assert_eq!(
+            w.graveyard.depth, 1,
+            "its buffer is still parked: {:?}",
+            w.graveyard
+        );
         assert!(
-            w.in_flight.iter().any(|op| op.op == "fs_read" && op.in_graveyard),
+            w.in_flight
+                .iter()
+                .any(|op| op.op == "fs_read" && op.in_graveyard),
             "{:?}",
             w.in_flight
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

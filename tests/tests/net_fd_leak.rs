@@ -19,8 +19,7 @@ use std::time::Duration;
 use ringline::config::BackendChoice;
 use ringline::{AsyncEventHandler, ConnCtx, RinglineBuilder, UdpCtx};
 use ringline_tests::{
-    IO_TIMEOUT, client, echo_round_trip, join_checked, launch_with, test_config,
-    unique_temp_path,
+    IO_TIMEOUT, client, echo_round_trip, join_checked, launch_with, test_config, unique_temp_path,
 };
 
 fn open_fds() -> usize {
@@ -85,7 +84,9 @@ fn serve_everything(backend: BackendChoice, leave_open: bool) {
     let Some((shutdown, workers)) = launch_with::<Everything>(builder, backend) else {
         return;
     };
-    let accepted: Vec<_> = (0..2).map(|_| outbound.accept().expect("outbound")).collect();
+    let accepted: Vec<_> = (0..2)
+        .map(|_| outbound.accept().expect("outbound"))
+        .collect();
     for i in 0..20 {
         let msg = format!("tcp {i}").into_bytes();
         assert_eq!(echo_round_trip(tcp, &msg), msg);

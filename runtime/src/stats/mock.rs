@@ -56,7 +56,15 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn turn_started(&self, _now_ns: u64) {}
     #[inline]
-    pub(crate) fn turn_ended(&self, _now_ns: u64, _gather: impl FnOnce(&Publisher<'_>)) {}
+    pub(crate) fn turn_ended(
+        &self,
+        _now_ns: u64,
+        _force: bool,
+        _gather: impl FnOnce(&Publisher<'_>),
+    ) {
+    }
+    #[inline]
+    pub(crate) fn publish(&self, _gather: impl FnOnce(&Publisher<'_>)) {}
     #[inline]
     pub(crate) fn stamp(&self, _now_ns: u64) {}
     #[inline]

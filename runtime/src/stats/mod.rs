@@ -1,7 +1,7 @@
 //! Lock-free stats: what every worker holds, waits for and how long the
 //! kernel takes — readable from any thread while the workers run.
 //!
-//! Each worker owns one [`WorkerStats`] block, written only by that worker
+//! Each worker owns one `WorkerStats` block, written only by that worker
 //! (see `worker.rs` for the single-writer rules) and mirrored into a
 //! seqlock op registry for stuck-op questions. A process-wide list holds
 //! every live runtime, and [`snapshot`] copies all of it into a plain
@@ -34,6 +34,7 @@ macro_rules! cfg_stats {
 }
 pub(crate) use cfg_stats;
 
+pub mod catalog;
 pub(crate) mod clock;
 pub mod histogram;
 pub(crate) mod kinds;
@@ -47,12 +48,12 @@ mod snapshot;
 #[cfg(feature = "stats")]
 mod worker;
 #[cfg(feature = "stats")]
-pub(crate) use worker::{StatsWriter, WorkerStats};
+pub(crate) use worker::{Publisher, StatsWriter, WorkerStats};
 
 #[cfg(not(feature = "stats"))]
 mod mock;
 #[cfg(not(feature = "stats"))]
-pub(crate) use mock::{StatsWriter, WorkerStats};
+pub(crate) use mock::{Publisher, StatsWriter, WorkerStats};
 
 pub use histogram::{Histogram, Layout};
 pub use snapshot::{
@@ -116,7 +117,9 @@ pub(crate) fn next_runtime_id() -> u64 {
 ///
 /// Cheap enough to call at 10 Hz (it reads atomics and the op registry
 /// tables; it never makes a worker wait), and it answers even while every
-/// worker is wedged inside user code.
+/// worker is wedged inside user code. A busy worker publishes its counts at
+/// most every 250 µs and always before it may sleep indefinitely; the op
+/// registry, the graveyard and the task being polled are live.
 pub fn snapshot() -> Snapshot {
     let now_ns = clock::now_ns();
     let live: Vec<_> = RUNTIMES
@@ -140,12 +143,16 @@ pub fn snapshot() -> Snapshot {
 /// thread (`None` elsewhere): the same data as its entry in [`snapshot`],
 /// without the other runtimes of the process.
 ///
-/// The calling worker's own counts are those it published at the end of
-/// its previous loop iteration (let a turn pass — e.g. `sleep` 1 ms — to
-/// see the effect of what the current task just did); the op registry and
-/// the graveyard are up to date.
+/// The calling worker's counts are published first, so they include what
+/// the current task just did — except ops it submitted in this loop
+/// iteration, which appear in the op registry once the worker enters the
+/// kernel. Other workers' counts are at most a few hundred microseconds
+/// old (see [`snapshot`]).
 pub fn this_runtime() -> Option<RuntimeSnapshot> {
-    crate::executor::context::try_with(|w| w.runtime.snapshot(clock::now_ns()))
+    crate::executor::context::try_with(|w| {
+        w.publish_stats_now();
+        w.runtime.snapshot(clock::now_ns())
+    })
 }
 
 /// The current stats clock reading, for snapshots taken elsewhere.

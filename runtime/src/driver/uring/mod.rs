@@ -25,29 +25,6 @@ use crate::stats::StatsWriter;
 use crate::stats::kinds::SlabUsage;
 use crate::stats::op_registry::Target;
 
-/// Test hook: a worker thread can make its driver drop every cancel, to
-/// exercise the shutdown path where the kernel never finishes an op.
-#[cfg(test)]
-pub(crate) mod test_hooks {
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Set on a worker thread: its cancels are never submitted.
-        pub(crate) static SUPPRESS_CANCELS: Cell<bool> = const { Cell::new(false) };
-    }
-}
-
-#[cfg(test)]
-fn cancels_suppressed() -> bool {
-    test_hooks::SUPPRESS_CANCELS.with(|c| c.get())
-}
-
-#[cfg(not(test))]
-#[inline(always)]
-fn cancels_suppressed() -> bool {
-    false
-}
-
 /// Capacity of the op table: room for one connect per connection, every
 /// fs command, and a margin for internal ops.
 pub(crate) fn op_slots(config: &Config) -> u32 {
@@ -477,4 +454,28 @@ fn ring_setup_error(e: &io::Error) -> Error {
         _ => "",
     };
     Error::RingSetup(format!("io_uring setup failed: {e}{hint}"))
+}
+
+/// Whether this thread's cancels are dropped (`test_hooks`).
+#[cfg(test)]
+fn cancels_suppressed() -> bool {
+    test_hooks::SUPPRESS_CANCELS.with(|c| c.get())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn cancels_suppressed() -> bool {
+    false
+}
+
+/// Test hook: a worker thread can make its driver drop every cancel, to
+/// exercise the shutdown path where the kernel never finishes an op.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set on a worker thread: its cancels are never submitted.
+        pub(crate) static SUPPRESS_CANCELS: Cell<bool> = const { Cell::new(false) };
+    }
 }

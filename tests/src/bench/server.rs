@@ -1,0 +1,113 @@
+//! Server processes under test: started on a free port, waited for, CPU
+//! sampled, stopped with SIGTERM.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `program args… ADDR` (the address is appended) on a free
+    /// loopback port and waits until it accepts connections.
+    pub fn start(program: &Path, args: &[String]) -> io::Result<Server> {
+        let port = crate::free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(program)
+            .args(args)
+            .arg(addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut server = Server { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "{} exited during startup: {status}",
+                    program.display()
+                )));
+            }
+            if Instant::now() > deadline {
+                server.stop();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} did not listen on {addr} within 10 s", program.display()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks it to stop (SIGTERM), then kills it after 5 s.
+    pub fn stop(&mut self) {
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// Builds an example of the `ringline` package in release mode into its
+/// own target directory (so builds with different features never evict
+/// each other) and returns the binary's path.
+pub fn build_example(
+    example: &str,
+    features: &[&str],
+    target_dir: &Path,
+) -> io::Result<std::path::PathBuf> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "ringline",
+        "--example",
+        example,
+    ])
+    .arg("--target-dir")
+    .arg(target_dir)
+    .arg("--no-default-features");
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "cargo build of {example} failed: {status}"
+        )));
+    }
+    Ok(target_dir.join("release").join("examples").join(example))
+}
