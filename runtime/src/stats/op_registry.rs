@@ -26,10 +26,11 @@ use super::snapshot::{InFlightOp, OpTarget};
 use crate::net::PeerAddr;
 use crate::op::{OpKind, UserData};
 
-/// Record words: tag, submitted_at_ns, task, target value, path bytes ×4.
-const WORDS: usize = 8;
+/// Record words: tag, submitted_at_ns, task, target value, path bytes ×3:
+/// with the sequence word, one 64-byte cache line per record.
+const WORDS: usize = 7;
 /// Bytes of a path kept in a record.
-pub(crate) const PATH_PREFIX: usize = 32;
+pub(crate) const PATH_PREFIX: usize = 24;
 
 // Word 0 ("tag") bit layout:
 //   0..8   op kind + 1 (0: empty slot)
@@ -232,7 +233,8 @@ impl OpRegistry {
             return None;
         }
         let submitted_at = record.writer_word(1);
-        record.write(&[0; WORDS]);
+        // An empty tag is enough: readers ignore the other words.
+        record.write_word(0, 0);
         Some(submitted_at)
     }
 
@@ -286,7 +288,7 @@ impl OpRegistry {
             TARGET_PATH => {
                 let n = ((w[0] >> 24) & 0xff) as usize;
                 let mut bytes = Vec::with_capacity(PATH_PREFIX);
-                for word in &w[4..8] {
+                for word in &w[4..WORDS] {
                     bytes.extend_from_slice(&word.to_le_bytes());
                 }
                 bytes.truncate(n.min(PATH_PREFIX));

@@ -39,6 +39,10 @@ use std::{
 ///
 /// `seq` is even while the words are stable and odd while a write is in progress; it grows by 2
 /// per publish.
+///
+/// Aligned to a cache line so a record of up to 7 words never straddles two (the op registry's
+/// records are exactly one line).
+#[repr(C, align(64))]
 pub(crate) struct SeqRecord<const N: usize> {
     seq: AtomicU64,
     words: [AtomicU64; N],
@@ -74,6 +78,19 @@ impl<const N: usize> SeqRecord<N> {
             slot.store(w, Ordering::Relaxed);
         }
         // [B]: a reader that acquires this even value sees all the words above.
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Writer: publish `value` as word `i`, the others unchanged (3 stores instead of a whole
+    /// record's). Same single-writer contract as `write`.
+    #[inline]
+    pub(crate) fn write_word(&self, i: usize, value: u64) {
+        let s = self.seq.load(Ordering::Relaxed);
+        debug_assert!(s & 1 == 0, "SeqRecord written by two threads (seq {s} odd)");
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        // [A] and [B] as in `write`.
+        fence(Ordering::Release);
+        self.words[i].store(value, Ordering::Relaxed);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
@@ -175,6 +192,17 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn write_word_publishes_one_word_and_keeps_the_rest() {
+        let r = SeqRecord::<3>::new();
+        r.write(&[1, 2, 3]);
+        r.write_word(1, 9);
+        assert_eq!(r.read(1), Some([1, 9, 3]));
+        assert_eq!(r.seq.load(Ordering::Relaxed), 4, "one publish: seq + 2");
+        assert_eq!(std::mem::size_of::<SeqRecord<7>>(), 64, "one cache line");
+        assert_eq!(std::mem::align_of::<SeqRecord<3>>(), 64);
+    }
 
     #[test]
     fn write_then_read_and_writer_word() {

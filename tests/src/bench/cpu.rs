@@ -25,6 +25,35 @@ pub fn process_cpu(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_nanos(total))
 }
 
+/// User and system CPU time of process `pid` so far (`/proc/<pid>/stat`,
+/// clock-tick resolution): where a server's time goes.
+pub fn user_system(pid: u32) -> io::Result<(Duration, Duration)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_user_system(&text, clock_ticks_per_sec()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected /proc/{pid}/stat"),
+        )
+    })
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: plain libc call without pointers.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// Fields 14 and 15 (utime, stime), counted after the parenthesised
+/// command name, which may itself contain spaces.
+fn parse_user_system(text: &str, ticks: u64) -> Option<(Duration, Duration)> {
+    let after = &text[text.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let to = |t: u64| Duration::from_nanos(t * 1_000_000_000 / ticks);
+    Some((to(utime), to(stime)))
+}
+
 /// The on-CPU nanoseconds of one `schedstat` line.
 fn parse_schedstat(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
@@ -77,6 +106,11 @@ mod tests {
     fn schedstat_parses_and_our_own_cpu_time_grows() {
         assert_eq!(parse_schedstat("123456 789 10\n"), Some(123_456));
         assert_eq!(parse_schedstat(""), None);
+        let stat = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0";
+        assert_eq!(
+            parse_user_system(stat, 100),
+            Some((Duration::from_millis(2500), Duration::from_millis(300)))
+        );
         let before = process_cpu(std::process::id()).expect("own schedstat");
         let t = std::time::Instant::now();
         let mut x = 0u64;

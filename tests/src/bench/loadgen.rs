@@ -37,9 +37,17 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Runs `load` against a server already listening; `measure` is called at
-/// the start and end of the measured window (to sample server CPU).
-pub fn run(load: &Load, mut measure: impl FnMut()) -> io::Result<Outcome> {
+/// Load being offered: connections open, clients looping.
+pub struct Running {
+    counting: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<io::Result<u64>>>,
+    started_counting: Option<Instant>,
+    counted: Duration,
+}
+
+/// Starts offering `load` to a server already listening.
+pub fn start(load: &Load) -> Running {
     let threads = load.threads.max(1).min(load.connections.max(1));
     let per_thread: Vec<usize> = (0..threads)
         .map(|t| load.connections / threads + usize::from(t < load.connections % threads))
@@ -79,21 +87,56 @@ pub fn run(load: &Load, mut measure: impl FnMut()) -> io::Result<Outcome> {
             Ok(ops)
         }));
     }
+    Running {
+        counting,
+        stop,
+        handles,
+        started_counting: None,
+        counted: Duration::ZERO,
+    }
+}
+
+impl Running {
+    /// Starts the measured window.
+    pub fn begin(&mut self) {
+        self.started_counting = Some(Instant::now());
+        self.counting.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends the measured window.
+    pub fn end(&mut self) {
+        self.counting.store(false, Ordering::Relaxed);
+        if let Some(t) = self.started_counting.take() {
+            self.counted += t.elapsed();
+        }
+    }
+
+    /// Stops the clients and returns what the measured window achieved.
+    pub fn finish(self) -> io::Result<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut ops = 0;
+        for h in self.handles {
+            ops += h
+                .join()
+                .map_err(|_| io::Error::other("client thread panicked"))??;
+        }
+        Ok(Outcome {
+            ops,
+            elapsed: self.counted,
+        })
+    }
+}
+
+/// Runs `load` against a server already listening; `measure` is called at
+/// the start and end of the measured window (to sample server CPU).
+pub fn run(load: &Load, mut measure: impl FnMut()) -> io::Result<Outcome> {
+    let mut running = start(load);
     // Warm-up: connections set up, caches and rings hot.
     std::thread::sleep(Duration::from_millis(300));
     measure();
-    let start = Instant::now();
-    counting.store(true, Ordering::Relaxed);
+    running.begin();
     std::thread::sleep(load.duration);
-    counting.store(false, Ordering::Relaxed);
-    let elapsed = start.elapsed();
+    running.end();
     measure();
-    stop.store(true, Ordering::Relaxed);
-    let mut ops = 0;
-    for h in handles {
-        ops += h
-            .join()
-            .map_err(|_| io::Error::other("client thread panicked"))??;
-    }
-    Ok(Outcome { ops, elapsed })
+    running.finish()
 }
