@@ -116,13 +116,6 @@ impl RegistryLayout {
     }
 }
 
-/// An op registered this iteration, waiting for its batch's time.
-#[derive(Debug, Clone, Copy)]
-struct Queued {
-    slot: u32,
-    words: [u64; WORDS],
-}
-
 /// See the module docs. Written by its worker only; read by anyone.
 pub(crate) struct OpRegistry {
     layout: RegistryLayout,
@@ -131,11 +124,12 @@ pub(crate) struct OpRegistry {
     peers: Box<[SeqRecord<3>]>,
 }
 
-/// The worker-side queue of records to stamp; kept apart from the shared
-/// table so readers never see it.
+/// The worker-side list of records written this iteration and waiting for
+/// their batch's submit time (a record without one reads as not yet
+/// submitted).
 #[derive(Debug, Default)]
 pub(crate) struct RegistryQueue {
-    queued: Vec<Queued>,
+    unstamped: Vec<u32>,
 }
 
 impl OpRegistry {
@@ -183,46 +177,44 @@ impl OpRegistry {
             }
         };
         words[0] |= (kind as u64 + 1) | target_type << 16;
+        // words[1], the submit time, stays 0 until `stamp`.
         words[2] = task.map_or(0, |t| t.wrapping_add(1));
         words[3] = value;
-        queue.queued.push(Queued {
-            slot: slot as u32,
-            words,
-        });
+        self.records[slot].write(&words);
+        queue.unstamped.push(slot as u32);
     }
 
-    /// Publishes every queued record with the batch's submit time.
+    /// Gives every record written this iteration the batch's submit time.
     #[inline]
     pub(crate) fn stamp(&self, queue: &mut RegistryQueue, now_ns: u64) {
-        for mut q in queue.queued.drain(..) {
-            q.words[1] = now_ns;
-            self.records[q.slot as usize].write(&q.words);
+        for slot in queue.unstamped.drain(..) {
+            let record = &self.records[slot as usize];
+            // Completed already (only in the teardown path): stays empty.
+            if record.writer_word(0) != 0 {
+                // A zero time means "not yet submitted"; clock times are
+                // nanoseconds since an epoch in the past, never 0 here.
+                record.write_word(1, now_ns.max(1));
+            }
         }
     }
 
-    /// Sets `flag` on a live or queued record.
-    fn flag(&self, queue: &mut RegistryQueue, slot: usize, flag: u64) {
+    /// Sets `flag` on a live record.
+    fn flag(&self, slot: usize, flag: u64) {
         let record = &self.records[slot];
-        if record.writer_word(0) != 0 {
-            record.update(|w| w[0] |= flag);
-        } else if let Some(q) = queue
-            .queued
-            .iter_mut()
-            .rev()
-            .find(|q| q.slot as usize == slot)
-        {
-            q.words[0] |= flag;
+        let tag = record.writer_word(0);
+        if tag != 0 {
+            record.write_word(0, tag | flag);
         }
     }
 
     /// The op's future was dropped: its buffers are in the graveyard.
-    pub(crate) fn orphaned(&self, queue: &mut RegistryQueue, slot: usize) {
-        self.flag(queue, slot, FLAG_IN_GRAVEYARD);
+    pub(crate) fn orphaned(&self, slot: usize) {
+        self.flag(slot, FLAG_IN_GRAVEYARD);
     }
 
     /// An `ASYNC_CANCEL` was submitted for the op.
-    pub(crate) fn cancel_submitted(&self, queue: &mut RegistryQueue, slot: usize) {
-        self.flag(queue, slot, FLAG_CANCEL);
+    pub(crate) fn cancel_submitted(&self, slot: usize) {
+        self.flag(slot, FLAG_CANCEL);
     }
 
     /// Clears the op's record; returns its submit time when it was live.
@@ -258,7 +250,8 @@ impl OpRegistry {
             let Some(words) = record.read(READ_TRIES) else {
                 continue;
             };
-            if words[0] == 0 {
+            // Empty, or written this iteration and not yet submitted.
+            if words[0] == 0 || words[1] == 0 {
                 continue;
             }
             if let Some(op) = self.decode(runtime, worker, now_ns, &words) {
@@ -414,8 +407,8 @@ mod tests {
         r.registered(&mut q, slot, OpKind::Send, Some(77), Target::Conn(1));
         let mut out = Vec::new();
         r.read_in_flight(1, 0, 1_000, &mut out);
-        assert!(out.is_empty(), "queued, not yet submitted");
-        r.cancel_submitted(&mut q, slot);
+        assert!(out.is_empty(), "written, not yet submitted");
+        r.cancel_submitted(slot);
         r.stamp(&mut q, 400);
         r.read_in_flight(1, 0, 1_000, &mut out);
         assert_eq!(out.len(), 1);
@@ -447,7 +440,7 @@ mod tests {
         r.registered(&mut q, 1, OpKind::FsRead, Some(5), Target::Fd(42));
         r.registered(&mut q, 2, OpKind::FsStatx, None, Target::Path(b"/tmp/x"));
         r.stamp(&mut q, 10);
-        r.orphaned(&mut q, 1);
+        r.orphaned(1);
         let mut out = Vec::new();
         r.read_in_flight(3, 1, 10, &mut out);
         assert_eq!(out.len(), 3);

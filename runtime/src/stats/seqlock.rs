@@ -61,7 +61,7 @@ impl<const N: usize> SeqRecord<N> {
 
     /// Writer: publish `words`.
     ///
-    /// Contract: exactly one thread ever writes a given record (`write` and `update`); the
+    /// Contract: exactly one thread ever writes a given record (`write` and `write_word`); the
     /// protocol relies on it, since `seq` is advanced with plain loads and stores instead of
     /// read-modify-write instructions to keep the hot path cheap. Two writers would corrupt
     /// `seq` (caught in debug builds when it is seen odd on entry).
@@ -92,18 +92,6 @@ impl<const N: usize> SeqRecord<N> {
         fence(Ordering::Release);
         self.words[i].store(value, Ordering::Relaxed);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
-    }
-
-    /// Writer: change some words in place. Loads the writer's own last values, applies `f`,
-    /// then publishes the result with [`write`](Self::write).
-    ///
-    /// `f` runs before the record goes odd, so readers are not held off while it runs, and a
-    /// panic in `f` publishes nothing. Same single-writer contract as `write`.
-    #[inline]
-    pub(crate) fn update(&self, f: impl FnOnce(&mut [u64; N])) {
-        let mut words: [u64; N] = std::array::from_fn(|i| self.writer_word(i));
-        f(&mut words);
-        self.write(&words);
     }
 
     /// Writer only: word `i` as this thread last wrote it. Relaxed is exact here because the
@@ -215,15 +203,6 @@ mod tests {
     }
 
     #[test]
-    fn update_changes_only_what_f_touches() {
-        let r = SeqRecord::<3>::new();
-        r.write(&[1, 2, 3]);
-        r.update(|w| w[1] += 10);
-        assert_eq!(r.read(1), Some([1, 12, 3]));
-        assert_eq!(r.seq.load(Ordering::Relaxed), 4, "one update = one publish");
-    }
-
-    #[test]
     fn read_during_write_gives_up() {
         let r = SeqRecord::<2>::new();
         r.write(&[7, 8]);
@@ -322,9 +301,25 @@ mod loom_tests {
     }
 
     #[test]
-    fn seqlock_update_never_torn() {
-        // Adding 1 to every word goes 0 -> 1 -> 2, the same publishes as above.
-        check(|r, _| r.update(|w| *w = w.map(|x| x + 1)), |r| r.read(3));
+    fn seqlock_write_word_publishes_in_order() {
+        // Word 1 then word 0: a reader that sees the second publish must
+        // see the first too ([9, 0, 0] would be out of order).
+        model(|| {
+            let rec = Arc::new(SeqRecord::<3>::new());
+            let w = rec.clone();
+            let writer = thread::spawn(move || {
+                w.write_word(1, 7);
+                w.write_word(0, 9);
+            });
+            if let Some(v) = rec.read(3) {
+                assert!(
+                    [[0, 0, 0], [0, 7, 0], [9, 7, 0]].contains(&v),
+                    "torn read {v:?}"
+                );
+            }
+            writer.join().unwrap();
+            assert_eq!(rec.read(3), Some([9, 7, 0]), "last write lost after join");
+        });
     }
 
     /// Which ordering a deliberately broken copy of the protocol weakens to `Relaxed`.

@@ -377,7 +377,7 @@ impl StatsWriter {
     pub(crate) fn op_orphaned(&self, kind: OpKind, ud: UserData) {
         let registry = &self.shared.registry;
         if let Some(slot) = registry.layout().slot(kind, ud) {
-            registry.orphaned(&mut self.queue.borrow_mut(), slot);
+            registry.orphaned(slot);
         }
     }
 
@@ -387,7 +387,7 @@ impl StatsWriter {
         if let Some(kind) = ud.kind()
             && let Some(slot) = registry.layout().slot(kind, ud)
         {
-            registry.cancel_submitted(&mut self.queue.borrow_mut(), slot);
+            registry.cancel_submitted(slot);
         }
     }
 
