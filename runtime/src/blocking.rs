@@ -26,6 +26,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::op::OpKind;
 use std::task::{Context, Poll, Waker};
 use std::{fmt, mem, thread};
 
@@ -112,25 +114,89 @@ pub fn resolve(host: &str, port: u16) -> io::Result<ResolveFuture> {
 /// the runtime shut the pool down before the closure started.
 pub struct BlockingJoinHandle<T> {
     slot: Arc<Slot<T>>,
+    op: PoolOp,
 }
 
 impl<T> Future for BlockingJoinHandle<T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        self.slot.poll_outcome(cx).map(|outcome| match outcome {
-            Outcome::Returned(value) => value,
-            Outcome::Panicked(payload) => panic::resume_unwind(payload),
-            Outcome::Abandoned => panic!(
-                "spawn_blocking: the blocking pool shut down before the closure ran (the runtime is exiting)"
-            ),
+        let this = self.get_mut();
+        let outcome = std::task::ready!(this.slot.poll_outcome(cx));
+        Poll::Ready(match outcome {
+            Outcome::Returned(value) => {
+                this.op.finish(0);
+                value
+            }
+            Outcome::Panicked(payload) => {
+                this.op.finish(-libc::EIO);
+                panic::resume_unwind(payload)
+            }
+            Outcome::Abandoned => {
+                this.op.finish(-libc::ECANCELED);
+                panic!(
+                    "spawn_blocking: the blocking pool shut down before the closure ran (the runtime is exiting)"
+                )
+            }
         })
     }
 }
 
 impl<T> Drop for BlockingJoinHandle<T> {
     fn drop(&mut self) {
+        self.op.finish(-libc::ECANCELED);
         self.slot.detach();
+    }
+}
+
+/// A pool job counted as an op of the worker that queued it (op kinds
+/// `blocking` and `resolve`): submitted when queued, completed when its
+/// handle sees the outcome, cancelled when the handle is dropped first.
+/// Its latency is measured from the turn it was queued in to the turn that
+/// saw the outcome (no clock read of its own).
+///
+/// A handle moved to another worker and finished there is counted on that
+/// worker, leaving the first worker's count in flight.
+struct PoolOp {
+    kind: Option<OpKind>,
+    submitted_at_ns: u64,
+}
+
+impl PoolOp {
+    /// Not counted (a handle built off a worker, or before it is queued).
+    const NONE: PoolOp = PoolOp {
+        kind: None,
+        submitted_at_ns: 0,
+    };
+
+    fn start(kind: OpKind) -> PoolOp {
+        crate::executor::context::try_with(|w| {
+            w.driver.borrow_mut().counters.submitted(kind);
+            PoolOp {
+                kind: Some(kind),
+                submitted_at_ns: crate::stats::clock::ns_at(w.now()),
+            }
+        })
+        .unwrap_or(PoolOp::NONE)
+    }
+
+    /// Counts the outcome once (`result` as a CQE's: 0 ok, `-ECANCELED`,
+    /// another negative errno for an error).
+    fn finish(&mut self, result: i32) {
+        let Some(kind) = self.kind.take() else {
+            return;
+        };
+        crate::executor::context::try_with(|w| {
+            w.driver
+                .borrow_mut()
+                .counters
+                .completed(kind, false, result);
+            if result != -libc::ECANCELED {
+                let now = crate::stats::clock::ns_at(w.now());
+                w.stats
+                    .op_latency(kind, now.saturating_sub(self.submitted_at_ns));
+            }
+        });
     }
 }
 
@@ -151,12 +217,25 @@ impl Future for ResolveFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // A lookup cannot be refused once queued, so the shutdown case is a
         // plain error here rather than the panic `BlockingJoinHandle` gives.
-        self.lookup.slot.poll_outcome(cx).map(|outcome| match outcome {
-            Outcome::Returned(result) => result,
-            Outcome::Panicked(payload) => panic::resume_unwind(payload),
-            Outcome::Abandoned => Err(io::Error::other(
-                "resolve: the resolver pool shut down before the lookup ran (the runtime is exiting)",
-            )),
+        let lookup = &mut self.get_mut().lookup;
+        let outcome = std::task::ready!(lookup.slot.poll_outcome(cx));
+        Poll::Ready(match outcome {
+            Outcome::Returned(result) => {
+                lookup
+                    .op
+                    .finish(if result.is_ok() { 0 } else { -libc::ENOENT });
+                result
+            }
+            Outcome::Panicked(payload) => {
+                lookup.op.finish(-libc::EIO);
+                panic::resume_unwind(payload)
+            }
+            Outcome::Abandoned => {
+                lookup.op.finish(-libc::ECANCELED);
+                Err(io::Error::other(
+                    "resolve: the resolver pool shut down before the lookup ran (the runtime is exiting)",
+                ))
+            }
         })
     }
 }
@@ -212,7 +291,11 @@ impl BlockingPool {
     {
         let (job, handle) = job(f);
         match self.pool.submit(job) {
-            Ok(()) => Ok(handle),
+            Ok(()) => {
+                let mut handle = handle;
+                handle.op = PoolOp::start(OpKind::Blocking);
+                Ok(handle)
+            }
             Err(SubmitError::Full { capacity }) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!(
@@ -264,7 +347,11 @@ impl ResolverPool {
     pub(crate) fn resolve(&self, host: String, port: u16) -> io::Result<ResolveFuture> {
         let (job, lookup) = job(move || first_address(&host, port));
         match self.pool.submit(job) {
-            Ok(()) => Ok(ResolveFuture { lookup }),
+            Ok(()) => {
+                let mut lookup = lookup;
+                lookup.op = PoolOp::start(OpKind::Resolve);
+                Ok(ResolveFuture { lookup })
+            }
             Err(SubmitError::Full { capacity }) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!(
@@ -322,7 +409,13 @@ where
         release();
         completer.complete(outcome);
     });
-    (job, BlockingJoinHandle { slot })
+    (
+        job,
+        BlockingJoinHandle {
+            slot,
+            op: PoolOp::NONE,
+        },
+    )
 }
 
 enum Outcome<T> {

@@ -76,6 +76,8 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn op_completed(&self, _kind: OpKind, _ud: UserData) {}
     #[inline]
+    pub(crate) fn op_latency(&self, _kind: OpKind, _latency_ns: u64) {}
+    #[inline]
     pub(crate) fn op_orphaned(&self, _kind: OpKind, _ud: UserData) {}
     #[inline]
     pub(crate) fn op_cancel_submitted(&self, _ud: UserData) {}

@@ -373,6 +373,12 @@ impl StatsWriter {
         }
     }
 
+    /// An op timed by its owner (pool jobs) finished after `latency_ns`.
+    #[inline]
+    pub(crate) fn op_latency(&self, kind: OpKind, latency_ns: u64) {
+        self.shared.ops[kind as usize].latency.record(latency_ns);
+    }
+
     /// The future waiting on the op was dropped; it sits in the graveyard.
     pub(crate) fn op_orphaned(&self, kind: OpKind, ud: UserData) {
         let registry = &self.shared.registry;

@@ -173,3 +173,49 @@ backend_test! {
         run_scenario_stats::<Peak>(test_config(backend));
     }
 }
+
+backend_test! {
+    /// Pool jobs are ops of the worker that queued them: a returned value
+    /// is `ok`, a failed lookup an `error`, a dropped handle `cancelled`,
+    /// and each finished one is timed.
+    fn blocking_and_resolve_jobs_are_counted(backend) {
+        struct Pools;
+        impl Scenario for Pools {
+            async fn run() -> Result<(), String> {
+                let v = ringline::spawn_blocking(|| 6 * 7)
+                    .map_err(|e| format!("spawn_blocking: {e}"))?
+                    .await;
+                ensure!(v == 42, "{v}");
+                let slow = ringline::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)))
+                    .map_err(|e| format!("spawn_blocking: {e}"))?;
+                drop(slow);
+                let addr = ringline::resolve("localhost", 80)
+                    .map_err(|e| format!("resolve: {e}"))?
+                    .await;
+                ensure!(addr.is_ok(), "{addr:?}");
+                let bad = ringline::resolve("no-such-host.invalid", 80)
+                    .map_err(|e| format!("resolve: {e}"))?
+                    .await;
+                ensure!(bad.is_err(), "{bad:?}");
+                Ok(())
+            }
+        }
+        let Some(rt) = run_scenario_stats::<Pools>(test_config(backend)) else {
+            return;
+        };
+        let b = op(&rt, "blocking");
+        assert_eq!(
+            (b.submitted_total, b.completed_ok_total, b.completed_cancelled_total, b.in_flight),
+            (2, 1, 1, 0),
+            "{b:?}"
+        );
+        assert_eq!(b.latency.count, 1, "the returned job is timed");
+        let r = op(&rt, "resolve");
+        assert_eq!(
+            (r.submitted_total, r.completed_ok_total, r.completed_error_total),
+            (2, 1, 1),
+            "{r:?}"
+        );
+        assert_eq!(r.latency.count, 2);
+    }
+}
