@@ -44,6 +44,8 @@ pub(crate) struct RuntimeShared {
     /// One stats block per worker, by index (allocated before the threads
     /// start so a reader sees every worker from the first snapshot).
     worker_stats: Vec<Arc<WorkerStats>>,
+    config_summary: std::collections::BTreeMap<String, String>,
+    config_inspect: bool,
 }
 
 impl RuntimeShared {
@@ -117,6 +119,7 @@ impl RuntimeSource for RuntimeShared {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at_unix_ns: self.started_at_unix_ns,
             shutting_down: self.is_shutdown_requested(),
+            config: self.config_summary.clone(),
             slabs: vec![
                 pool(
                     SlabKind::BlockingQueue,
@@ -305,8 +308,11 @@ impl RinglineBuilder {
             worker_stats: (0..threads)
                 .map(|i| Arc::new(WorkerStats::new(i, layout)))
                 .collect(),
+            config_summary: config.summary(),
+            config_inspect: config.inspect,
         });
         crate::stats::register(Arc::downgrade(&shared) as std::sync::Weak<dyn RuntimeSource>);
+        start_inspect(shared.config_inspect);
         driver::set_current_backend(Backend::IoUring);
 
         let config = Arc::new(config);
@@ -374,6 +380,15 @@ impl RinglineBuilder {
         Ok((ShutdownHandle { shared }, handles))
     }
 }
+
+/// Starts the process's inspect server (once) when the config asks for it.
+#[cfg(feature = "inspect")]
+fn start_inspect(enabled: bool) {
+    crate::inspect::server::start(enabled);
+}
+
+#[cfg(not(feature = "inspect"))]
+fn start_inspect(_enabled: bool) {}
 
 fn join_all(handles: WorkerHandles) {
     for h in handles {

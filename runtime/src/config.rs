@@ -131,6 +131,57 @@ pub struct Config {
     /// an error rather than queueing without bound. Must be positive when
     /// `blocking_threads` is. Default 4096.
     pub blocking_queue_capacity: usize,
+    /// Serve this process's stats on the inspect socket (for
+    /// `ringline-top --pid` and the sidecar exporter). Needs the `inspect`
+    /// feature (on by default); the environment variable
+    /// `RINGLINE_INSPECT=0` turns it off whatever this says. Default true.
+    pub inspect: bool,
+}
+
+impl Config {
+    /// The settings an inspector shows next to the numbers, as text.
+    pub(crate) fn summary(&self) -> std::collections::BTreeMap<String, String> {
+        let mut m = std::collections::BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_owned(), v);
+        };
+        put("worker_threads", self.resolved_threads().to_string());
+        put("sq_entries", self.sq_entries.to_string());
+        put("max_connections", self.max_connections.to_string());
+        put(
+            "recv_buffers",
+            format!(
+                "{} x {} B",
+                self.recv_buffer.ring_size, self.recv_buffer.buffer_size
+            ),
+        );
+        put(
+            "send_copy",
+            format!("{} x {} B", self.send_copy_count, self.send_copy_slot_size),
+        );
+        put("timer_slots", self.timer_slots.to_string());
+        put(
+            "standalone_task_capacity",
+            self.standalone_task_capacity.to_string(),
+        );
+        put("tick_timeout_us", self.tick_timeout_us.to_string());
+        put("blocking_threads", self.blocking_threads.to_string());
+        put("resolver_threads", self.resolver_threads.to_string());
+        put(
+            "fs",
+            self.fs.as_ref().map_or("disabled".into(), |f| {
+                format!(
+                    "{} files, {} commands",
+                    f.max_files, f.max_commands_in_flight
+                )
+            }),
+        );
+        put(
+            "shutdown_drain_timeout_ms",
+            self.shutdown_drain_timeout.as_millis().to_string(),
+        );
+        m
+    }
 }
 
 impl Default for Config {
@@ -163,6 +214,7 @@ impl Default for Config {
             backend: BackendChoice::Auto,
             shutdown_drain_timeout: Duration::from_secs(5),
             blocking_queue_capacity: 4096,
+            inspect: true,
         }
     }
 }
@@ -448,6 +500,12 @@ impl ConfigBuilder {
     /// Sets [`Config::shutdown_drain_timeout`].
     pub fn shutdown_drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_drain_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::inspect`].
+    pub fn inspect(mut self, on: bool) -> Self {
+        self.config.inspect = on;
         self
     }
 

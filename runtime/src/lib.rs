@@ -67,6 +67,8 @@ pub mod fs;
 mod net;
 
 // ── Watching it run ─────────────────────────────────────────────────
+#[cfg(feature = "inspect")]
+pub mod inspect;
 pub mod stats;
 
 // ── Publishing to the `metrics` facade (feature `metrics`) ──────────

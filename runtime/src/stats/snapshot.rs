@@ -46,6 +46,9 @@ pub struct RuntimeSnapshot {
     pub started_at_unix_ns: u64,
     /// True once shutdown was requested.
     pub shutting_down: bool,
+    /// The runtime's main settings, as text (`worker_threads`,
+    /// `max_connections`, `send_copy`, …).
+    pub config: std::collections::BTreeMap<String, String>,
     /// Pools shared by every worker of the runtime (blocking and resolver
     /// queues).
     pub slabs: Vec<SlabStats>,

@@ -1,0 +1,267 @@
+//! Where inspect sockets live and how they are made safe: a private
+//! directory (0700, ours, not a symlink), one socket per process named by
+//! its pid (0600, created under a temporary name and renamed into place),
+//! and stale sockets of dead processes cleaned away.
+//!
+//! Directory, in order: `$RINGLINE_INSPECT_DIR`, `$XDG_RUNTIME_DIR/ringline`,
+//! `/tmp/ringline-<uid>`.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+/// Longest socket path the kernel accepts (`sun_path` is 108 bytes with
+/// its terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The directory inspect sockets of this user live in.
+pub fn socket_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RINGLINE_INSPECT_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return Path::new(&dir).join("ringline");
+    }
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    PathBuf::from(format!("/tmp/ringline-{uid}"))
+}
+
+/// The inspect socket of process `pid`.
+pub fn socket_path(pid: u32) -> PathBuf {
+    socket_dir().join(format!("{pid}.sock"))
+}
+
+/// An inspect socket found in [`socket_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The process it belongs to.
+    pub pid: u32,
+    /// The socket.
+    pub path: PathBuf,
+    /// False when no process with that pid exists any more (a stale socket
+    /// its process could not remove, e.g. after `SIGKILL`).
+    pub alive: bool,
+}
+
+/// Every inspect socket of this user, by pid.
+pub fn list() -> Vec<Endpoint> {
+    list_in(&socket_dir())
+}
+
+fn list_in(dir: &Path) -> Vec<Endpoint> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Endpoint> = entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = pid_of(&e.file_name())?;
+            let meta = std::fs::symlink_metadata(e.path()).ok()?;
+            meta.file_type().is_socket().then(|| Endpoint {
+                pid,
+                path: e.path(),
+                alive: pid_alive(pid),
+            })
+        })
+        .collect();
+    found.sort_by_key(|e| e.pid);
+    found
+}
+
+/// The pid of a `<pid>.sock` name.
+fn pid_of(name: &OsStr) -> Option<u32> {
+    name.to_str()?.strip_suffix(".sock")?.parse().ok()
+}
+
+/// True when a process with `pid` exists (even one we may not signal).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Creates `dir` (0700) if missing, then checks it is safe to put a socket
+/// in: a real directory (not a symlink), owned by us, with no access for
+/// group or others. The error says what is wrong, for the log line.
+pub(crate) fn prepare_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot stat {}: {e}", dir.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{} is a symlink", dir.display()));
+    }
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Err(format!(
+            "{} belongs to uid {}, not to us (uid {uid})",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} has mode {mode:03o}; it must be 0700 (no access for group or others)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Binds this process's socket at `dir/<pid>.sock`: under a temporary
+/// name, restricted to 0600, then renamed into place (so nobody can ever
+/// connect to a socket with wider permissions, and a stale socket of a
+/// recycled pid is replaced atomically).
+pub(crate) fn bind_socket(dir: &Path, pid: u32) -> io::Result<(UnixListener, PathBuf)> {
+    let path = dir.join(format!("{pid}.sock"));
+    let temp = dir.join(format!(".{pid}.sock.{}", std::process::id() ^ nonce()));
+    for p in [&path, &temp] {
+        if p.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "socket path {} is longer than {MAX_SOCKET_PATH} bytes; set RINGLINE_INSPECT_DIR to a shorter directory",
+                    p.display()
+                ),
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(&temp);
+    let listener = UnixListener::bind(&temp)?;
+    let placed = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&temp, &path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    listener.set_nonblocking(true)?;
+    Ok((listener, path))
+}
+
+/// A value that differs between calls, for temporary names.
+fn nonce() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    t ^ N.fetch_add(0x9e37_79b9, Ordering::Relaxed)
+}
+
+/// Removes the sockets of processes that no longer exist.
+pub(crate) fn clean_stale(dir: &Path) -> usize {
+    let own = std::process::id();
+    let mut removed = 0;
+    for e in list_in(dir) {
+        if e.pid != own && !e.alive && std::fs::remove_file(&e.path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The inode of `path` if it is a socket (to notice it was replaced).
+pub(crate) fn socket_inode(path: &Path) -> Option<u64> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    meta.file_type().is_socket().then(|| meta.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ringline-sockdir-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn a_fresh_dir_is_created_private_and_accepted() {
+        let d = temp_dir("fresh");
+        prepare_dir(&d).unwrap();
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn open_dirs_symlinks_and_files_are_refused() {
+        let d = temp_dir("open");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = prepare_dir(&d).unwrap_err();
+        assert!(err.contains("mode 777"), "{err}");
+
+        let real = temp_dir("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = temp_dir("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = prepare_dir(&link).unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
+
+        let file = temp_dir("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = prepare_dir(&file).unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+        for p in [&d, &real] {
+            std::fs::remove_dir_all(p).unwrap();
+        }
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn socket_is_0600_and_stale_ones_are_cleaned_but_not_live_ones() {
+        let d = temp_dir("sock");
+        prepare_dir(&d).unwrap();
+        let own = std::process::id();
+        let (_l, path) = bind_socket(&d, own).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(socket_inode(&path), Some(meta.ino()));
+        // A dead pid's socket (pid_max is at most 2^22).
+        let dead = 4_194_999;
+        let (_d, stale) = bind_socket(&d, dead).unwrap();
+        let listed = list_in(&d);
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed.iter().any(|e| e.pid == own && e.alive));
+        assert!(listed.iter().any(|e| e.pid == dead && !e.alive));
+        assert_eq!(clean_stale(&d), 1);
+        assert!(!stale.exists() && path.exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_overlong_path_is_refused_with_the_fix() {
+        let d = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
+        let err = bind_socket(&d, 1).unwrap_err();
+        assert!(err.to_string().contains("RINGLINE_INSPECT_DIR"), "{err}");
+    }
+
+    #[test]
+    fn pid_names() {
+        assert_eq!(pid_of(OsStr::new("4242.sock")), Some(4242));
+        assert_eq!(pid_of(OsStr::new(".4242.sock.123")), None);
+        assert_eq!(pid_of(OsStr::new("x.sock")), None);
+        assert!(pid_alive(std::process::id()));
+    }
+}
