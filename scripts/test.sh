@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the end-to-end tests use. Empty for now; later suites add
-# real tools (prometheus, tmux, socat) here, never to a shell history.
-packages=()
+# System packages the end-to-end tests use: a real Prometheus (and promtool)
+# for the exporter and the alert rules, tmux to drive ringline-top, socat for
+# the documented by-hand inspect session.
+packages=(prometheus tmux socat)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
