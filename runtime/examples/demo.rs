@@ -112,10 +112,11 @@ async fn stuck_read() {
 async fn file_io() {
     let Some(dir) = DIR.get() else { return };
     let path = dir.join("data.bin");
-    let Ok(creating) = fs::create(&path) else {
+    let flags = OpenFlags::READ_WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let Ok(opening) = fs::open(&path, flags, 0o600) else {
         return;
     };
-    let Ok(f) = creating.await else { return };
+    let Ok(f) = opening.await else { return };
     let mut offset = 0u64;
     loop {
         let buf = BytesMut::from(&[0x42u8; 4096][..]);

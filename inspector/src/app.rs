@@ -1,0 +1,80 @@
+//! The TUI's loop: takes events from the feed thread and the keyboard,
+//! updates the [`Model`], performs the effects (quit) and redraws on
+//! change, on resize, and at least once a second (cheap, and it repairs a
+//! screen something else wrote on). Exits on `q`, Ctrl-C, a termination
+//! signal or a hung-up terminal.
+
+use std::sync::mpsc::{self, TryRecvError};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event as TermEvent};
+
+use crate::model::{Effect, Event, Model};
+use crate::target::Target;
+use crate::terminal::{TerminalGuard, signals};
+use crate::ui::{self, Theme};
+use crate::{feed, input};
+
+/// Longest wait for a key before looking at the feed again.
+const TICK: Duration = Duration::from_millis(100);
+/// Redraw at least this often.
+const REDRAW: Duration = Duration::from_secs(1);
+
+/// Runs the TUI against `target` until the user quits.
+pub fn run(target: &Target, interval: Duration, stuck_after: Duration) -> Result<(), String> {
+    let mut model = Model::new(target.label.clone(), interval, stuck_after);
+    let (tx, rx) = mpsc::channel::<Event>();
+    feed::spawn(target.socket.clone(), interval, tx)
+        .map_err(|e| format!("cannot start the feed thread: {e}"))?;
+    let theme = Theme::from_env();
+    let mut guard = TerminalGuard::enter().map_err(|e| e.to_string())?;
+    crate::terminal::spawn_watchdog();
+    let mut dirty = true;
+    let mut drawn_at = Instant::now();
+    loop {
+        if signals::requested() {
+            return Ok(());
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => {
+                    model.apply(ev);
+                    dirty = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    return Err("the feed thread stopped".into());
+                }
+            }
+        }
+        if dirty || drawn_at.elapsed() >= REDRAW {
+            guard
+                .terminal
+                .draw(|frame| ui::draw(frame, &model, theme))
+                .map_err(|e| format!("cannot draw: {e}"))?;
+            dirty = false;
+            drawn_at = Instant::now();
+        }
+        // EINTR from a signal surfaces as an error here: treat it as a tick.
+        match event::poll(TICK) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read the terminal: {e}")),
+        }
+        match event::read() {
+            Ok(TermEvent::Key(key)) => {
+                if let Some(action) = input::action(&model, key) {
+                    if model.update(action) == Effect::Quit {
+                        return Ok(());
+                    }
+                    dirty = true;
+                }
+            }
+            Ok(TermEvent::Resize(..)) => dirty = true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read the terminal: {e}")),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The help screen, rendered from `input::KEYS` so it can never disagree
+//! with the keys that work.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::Theme;
+use crate::input::KEYS;
+
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, theme: Theme) {
+    let width = KEYS
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines = vec![Line::styled("keys", theme.column())];
+    for b in KEYS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<width$}", b.label), theme.header()),
+            Span::raw(format!("  {}", b.help)),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "alerts: worker stalled (no loop iteration for ≥ 1s while not parked), op stuck (≥ threshold),",
+        theme.dim(),
+    ));
+    lines.push(Line::styled(
+        "graveyard growing, slab ≥ 90% used, completion-queue overflow",
+        theme.dim(),
+    ));
+    frame.render_widget(Paragraph::new(lines), area);
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the real `ringline-top` binary against a real demo
+//! process (`runtime/examples/demo.rs`, built on first use): `--once
+//! --json`, `--list`, `--demo`, and the TUI driven in tmux.
+
+mod e2e {
+    pub mod once;
+    pub mod tmux;
+    pub mod util;
+}
