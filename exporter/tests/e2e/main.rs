@@ -2,6 +2,7 @@
 //! (real scrapes of a real runtime, the application's `metrics`, the
 //! sidecar binary, a real Prometheus), helpers in `util`.
 
+mod dashboards_live;
 mod prometheus;
 mod recorder;
 mod scrape;

@@ -4,8 +4,7 @@
 //! installed.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -13,34 +12,14 @@ use ringline_exporter::Builder;
 use serde_json::Value;
 
 use crate::util::{
-    PrivateDir, Proc, eventually, free_port, get, inspect_target_bin, launch, spawn_sidecar,
-    spawn_target, traffic,
+    PrivateDir, eventually, get, inspect_target_bin, launch, percent_encode, prometheus_binary,
+    spawn_prometheus, spawn_sidecar, spawn_target, traffic,
 };
-
-/// The `prometheus` binary on `PATH`, if any.
-fn prometheus_bin() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("prometheus"))
-        .find(|p| p.is_file())
-}
-
-/// `s` with everything but unreserved characters percent-encoded.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The result vector of an instant query, `None` while Prometheus is not
 /// answering yet.
 fn query(prom: SocketAddr, q: &str) -> Option<Vec<Value>> {
-    let (status, body) = get(prom, &format!("/api/v1/query?query={}", url_encode(q))).ok()?;
+    let (status, body) = get(prom, &format!("/api/v1/query?query={}", percent_encode(q))).ok()?;
     let v: Value = serde_json::from_str(&body).ok()?;
     assert_eq!(status, 200, "query {q}: {body}");
     assert_eq!(v["status"], "success", "query {q}: {body}");
@@ -55,33 +34,9 @@ fn value_of(v: &Value) -> f64 {
         .expect("a sample value")
 }
 
-/// Prometheus with a config scraping `targets` (job name, address) every
-/// second, on a free loopback port, its data in `work`.
-fn start_prometheus(bin: &Path, work: &Path, targets: &[(&str, SocketAddr)]) -> (Proc, SocketAddr) {
-    let mut config =
-        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
-    for (job, addr) in targets {
-        config +=
-            &format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{addr}']\n");
-    }
-    let config_path = work.join("prometheus.yml");
-    std::fs::write(&config_path, config).expect("write the Prometheus config");
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let log = std::fs::File::create(work.join("prometheus.log")).expect("create the log");
-    let mut cmd = Command::new(bin);
-    cmd.arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            work.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stderr(Stdio::from(log));
-    (Proc::spawn(cmd), addr)
-}
-
 #[test]
 fn prometheus_scrapes_the_embedded_exporter_and_the_sidecar() {
-    let Some(bin) = prometheus_bin() else {
+    let Some(bin) = prometheus_binary() else {
         eprintln!("SKIPPED: no `prometheus` binary on PATH (Debian: apt-get install prometheus)");
         return;
     };
@@ -108,7 +63,7 @@ fn prometheus_scrapes_the_embedded_exporter_and_the_sidecar() {
 
     let work = PrivateDir::new("prometheus");
     let targets = [("embedded", embedded.local_addr()), ("sidecar", sidecar)];
-    let (prometheus, prom) = start_prometheus(&bin, work.path(), &targets);
+    let (prometheus, prom) = spawn_prometheus(&bin, work.path(), &targets);
     let log = || std::fs::read_to_string(work.path().join("prometheus.log")).unwrap_or_default();
     let wait = Duration::from_secs(60);
 

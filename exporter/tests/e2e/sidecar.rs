@@ -80,7 +80,7 @@ fn sidecar_follows_processes_that_come_and_go() {
     });
 
     // Killed: its series leave, the other's stay.
-    a.kill();
+    a.terminate(Duration::from_secs(5));
     eventually("the killed target's series to go", wait, || {
         (pids_served(addr) == [pb]).then_some(())
     });

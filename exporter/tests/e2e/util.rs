@@ -120,6 +120,61 @@ pub struct Running {
 /// Launches a runtime with `workers` workers (io_uring when the kernel
 /// allows it, else whatever `Auto` picks) and no inspect socket.
 pub fn launch(workers: usize) -> Running {
+    launch_as::<Load>(workers)
+}
+
+/// [`launch`], plus on every worker a read of a FIFO nobody writes to: an
+/// op in flight for as long as the runtime runs, so stuck once older than
+/// the stuck threshold (1 s). Cancelled at shutdown; the FIFOs live in the
+/// load directory, which [`Running`] removes.
+pub fn launch_with_stuck_read(workers: usize) -> Running {
+    launch_as::<LoadAndStuck>(workers)
+}
+
+/// The [`Load`] of [`launch`] plus a stuck FIFO read per worker.
+struct LoadAndStuck;
+
+impl AsyncEventHandler for LoadAndStuck {
+    fn on_accept(&self, conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+        Load.on_accept(conn)
+    }
+
+    fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+        Some(Box::pin(async {
+            ringline::join(fs_load(), stuck_read()).await;
+        }))
+    }
+
+    fn create_for_worker(_worker: usize) -> Self {
+        LoadAndStuck
+    }
+}
+
+/// Reads a fresh FIFO in the load directory; never completes (opened
+/// read-write, so the open does not wait for a writer and no writer ever
+/// comes).
+async fn stuck_read() {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let id = ringline::stats::this_runtime().map_or(0, |rt| rt.id);
+    let dir = load_dir(id);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join(format!("stuck-{}.fifo", N.fetch_add(1, Ordering::Relaxed)));
+    let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).expect("no NUL");
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo {path:?}: {}", io::Error::last_os_error());
+    let Ok(opening) = fs::open(&path, OpenFlags::READ_WRITE, 0) else {
+        return;
+    };
+    let Ok(f) = opening.await else { return };
+    if let Ok(read) = fs::read_into(f, 0, BytesMut::with_capacity(512)) {
+        let _ = read.await;
+    }
+}
+
+fn launch_as<H: AsyncEventHandler>(workers: usize) -> Running {
     let config = Config {
         backend: BackendChoice::Auto,
         worker: ringline::WorkerConfig {
@@ -142,7 +197,7 @@ pub fn launch(workers: usize) -> Running {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         match RinglineBuilder::new(config.clone())
             .bind(addr)
-            .launch::<Load>()
+            .launch::<H>()
         {
             Ok((shutdown, workers)) => {
                 let id = shutdown.stats().id;
@@ -535,15 +590,44 @@ impl Proc {
         }
     }
 
-    /// SIGKILL, and reaped.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// SIGTERM, reaped within `timeout` (SIGKILL after it): a clean exit,
+    /// so the child removes what it made (`inspect-target` its temp dir).
+    pub fn terminate(mut self, timeout: Duration) {
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return;
+        };
+        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our
+        // child, not yet reaped (`Child::wait` has not returned).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Drop kills and reaps it.
     }
 }
 
 impl Drop for Proc {
+    /// SIGTERM first (half a second to exit cleanly and remove what it
+    /// made), then SIGKILL; always reaped.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait()
+            && let Ok(pid) = libc::pid_t::try_from(self.child.id())
+        {
+            // SAFETY: `kill` has no memory-safety preconditions; `pid` is
+            // our child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -612,4 +696,71 @@ pub fn spawn_sidecar(dir: &Path, args: &[&str]) -> (Proc, SocketAddr) {
         .parse()
         .expect("an address");
     (p, addr)
+}
+
+/// [`spawn_target`], also returning the address its echo listener serves.
+pub fn spawn_target_with_echo(bin: &Path, dir: &Path) -> (Proc, SocketAddr) {
+    let mut cmd = Command::new(bin);
+    cmd.env("RINGLINE_INSPECT_DIR", dir)
+        .env_remove("RINGLINE_INSPECT");
+    let p = Proc::spawn(cmd);
+    let ready = p.line_after("ready pid=", Duration::from_secs(20));
+    let (pid, echo) = ready
+        .split_once(" echo=")
+        .unwrap_or_else(|| panic!("`ready pid=PID echo=ADDR`: {ready:?}"));
+    assert_eq!(pid.parse::<u32>().expect("a pid"), p.pid());
+    (p, echo.parse().expect("an echo address"))
+}
+
+// ── Prometheus ──
+
+/// The `prometheus` binary on `PATH`, if any.
+pub fn prometheus_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("prometheus"))
+        .find(|p| p.is_file())
+}
+
+/// `s` with everything but unreserved characters percent-encoded (a
+/// query-string value).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A real Prometheus scraping `targets` (job name, address) every second
+/// on a free loopback port, its config, data and log (`prometheus.log`) in
+/// `work`: the process (killed when dropped; drop it before `work`) and
+/// the address of its HTTP API.
+pub fn spawn_prometheus(
+    bin: &Path,
+    work: &Path,
+    targets: &[(&str, SocketAddr)],
+) -> (Proc, SocketAddr) {
+    let mut config =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+    for (job, addr) in targets {
+        config +=
+            &format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{addr}']\n");
+    }
+    let config_path = work.join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("write the Prometheus config");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = std::fs::File::create(work.join("prometheus.log")).expect("create the log");
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            work.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stderr(Stdio::from(log));
+    (Proc::spawn(cmd), addr)
 }
