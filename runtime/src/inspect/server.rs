@@ -667,10 +667,17 @@ mod tests {
         ));
         assert!(matches!(
             ask(&mut w, &mut r, "{\"cmd\":\"hello\"}\n"),
-            Response::Hello(Hello { protocol_version: 1, .. })
+            Response::Hello(Hello {
+                protocol_version: 1,
+                ..
+            })
         ));
         assert!(matches!(
-            ask(&mut w, &mut r, "{\"cmd\":\"ops\",\"min_age_ms\":0,\"limit\":5}\n"),
+            ask(
+                &mut w,
+                &mut r,
+                "{\"cmd\":\"ops\",\"min_age_ms\":0,\"limit\":5}\n"
+            ),
             Response::Ops { min_age_ms: 0, .. }
         ));
         running.stop();
@@ -689,13 +696,20 @@ mod tests {
         big_r.read_line(&mut out).unwrap();
         let resp: Response = serde_json::from_str(&out).unwrap();
         assert_eq!(error_code(&resp), "oversize");
-        assert!(eof_within(&mut big_r, Duration::from_secs(2)), "closed after oversize");
+        assert!(
+            eof_within(&mut big_r, Duration::from_secs(2)),
+            "closed after oversize"
+        );
         assert!(matches!(
             ask(&mut ok, &mut ok_r, "{\"cmd\":\"snapshot\"}\n"),
             Response::Snapshot { .. }
         ));
         let server = running.stop();
-        assert_eq!(server.client_count(), 1, "only the well-behaved client is left");
+        assert_eq!(
+            server.client_count(),
+            1,
+            "only the well-behaved client is left"
+        );
     }
 
     #[test]
@@ -753,7 +767,8 @@ mod tests {
         let mut server = Server::new(None);
         let (mut w, mut r) = pair(&mut server);
         let running = Running::start(server);
-        w.write_all(b"{\"cmd\":\"subscribe\",\"interval_ms\":50}\n").unwrap();
+        w.write_all(b"{\"cmd\":\"subscribe\",\"interval_ms\":50}\n")
+            .unwrap();
         let start = Instant::now();
         let mut line = String::new();
         for _ in 0..4 {
@@ -761,7 +776,10 @@ mod tests {
             r.read_line(&mut line).unwrap();
             assert!(line.starts_with("{\"type\":\"snapshot\""), "{line}");
         }
-        assert!(start.elapsed() >= Duration::from_millis(140), "paced by the interval");
+        assert!(
+            start.elapsed() >= Duration::from_millis(140),
+            "paced by the interval"
+        );
         // Another request ends the stream: its answer is the next line
         // once any snapshot already in flight is read.
         w.write_all(b"{\"cmd\":\"hello\"}\n").unwrap();

@@ -54,6 +54,29 @@ fn parse_user_system(text: &str, ticks: u64) -> Option<(Duration, Duration)> {
     Some((to(utime), to(stime)))
 }
 
+/// Machine-wide `(steal, total)` clock ticks so far (`/proc/stat`, first
+/// line): the share of time the hypervisor gave our vCPUs to someone else.
+pub fn steal_ticks() -> io::Result<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    parse_steal(&text)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/stat"))
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal …`.
+fn parse_steal(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    // guest and guest_nice (9th, 10th) are already inside user and nice.
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    Some((*ticks.get(7)?, ticks.iter().sum()))
+}
+
 /// The on-CPU nanoseconds of one `schedstat` line.
 fn parse_schedstat(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
@@ -62,33 +85,45 @@ fn parse_schedstat(text: &str) -> Option<u64> {
 /// Pins the calling thread to `cpu` (best effort: returns false when the
 /// CPU does not exist or the call is refused).
 pub fn pin_current_thread(cpu: usize) -> bool {
-    pin(0, cpu)
+    pin(0, &[cpu])
+}
+
+/// Pins the calling thread to the set `cpus`.
+pub fn pin_current_thread_to(cpus: &[usize]) -> bool {
+    pin(0, cpus)
 }
 
 /// Pins every thread of process `pid` to `cpu` (threads created later by
 /// those threads inherit it).
 pub fn pin_process(pid: u32, cpu: usize) -> bool {
+    pin_process_to(pid, &[cpu])
+}
+
+/// Pins every thread of process `pid` to the set `cpus`.
+pub fn pin_process_to(pid: u32, cpus: &[usize]) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
     let mut all = true;
     for t in tasks.flatten() {
         if let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
-            all &= pin(tid, cpu);
+            all &= pin(tid, cpus);
         }
     }
     all
 }
 
-fn pin(tid: i32, cpu: usize) -> bool {
-    if cpu >= libc::CPU_SETSIZE as usize {
+fn pin(tid: i32, cpus: &[usize]) -> bool {
+    if cpus.is_empty() || cpus.iter().any(|&c| c >= libc::CPU_SETSIZE as usize) {
         return false;
     }
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes one bit
-    // inside it (cpu is below CPU_SETSIZE).
+    // SAFETY: a zeroed cpu_set_t is an empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        // SAFETY: CPU_SET writes one bit inside `set` (cpu is below
+        // CPU_SETSIZE, checked above).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: plain syscall on a valid, initialised set of the right size.
     unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
 }
@@ -105,6 +140,13 @@ mod tests {
     #[test]
     fn schedstat_parses_and_our_own_cpu_time_grows() {
         assert_eq!(parse_schedstat("123456 789 10\n"), Some(123_456));
+        assert_eq!(
+            parse_steal("cpu  100 0 50 800 10 0 5 35 7 0\ncpu0 1 2 3\n"),
+            Some((35, 1000))
+        );
+        assert_eq!(parse_steal("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        let (steal, total) = steal_ticks().expect("own /proc/stat");
+        assert!(steal <= total && total > 0);
         assert_eq!(parse_schedstat(""), None);
         let stat = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0";
         assert_eq!(

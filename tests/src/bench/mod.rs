@@ -8,9 +8,19 @@
 //! spread, in ops per server-core-second (server CPU time from
 //! `/proc/<pid>/task/*/schedstat`, which is steadier than ops/s when the
 //! load generator shares the machine).
+//!
+//! - `loadgen`: closed- and open-loop echo clients on std sockets.
+//! - `server`: server processes (start, pin, stop) and their builds.
+//! - `cpu`: CPU time and pinning.
+//! - `matrix`: the echo matrix and its command-line selection.
+//! - `echo`: the `echo` subcommand's concurrent pairs.
+//! - `report`: per-run numbers, ratios, verdict lines and the JSON.
 
 pub mod cpu;
+pub mod echo;
 pub mod loadgen;
+pub mod matrix;
+pub mod report;
 pub mod server;
 
 /// Median of `values` (sorted copy; the mean of the middle two for an

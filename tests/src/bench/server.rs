@@ -18,10 +18,20 @@ impl Server {
     /// Starts `program args… ADDR` (the address is appended) on a free
     /// loopback port and waits until it accepts connections.
     pub fn start(program: &Path, args: &[String]) -> io::Result<Server> {
+        Server::start_with_env(program, args, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with_env(
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> io::Result<Server> {
         let port = crate::free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .arg(addr.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -55,10 +65,18 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends SIGTERM without waiting (to stop several servers at once;
+    /// [`stop`](Self::stop) then waits).
+    pub fn signal_stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: plain syscall on our own, not yet reaped, child's pid.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        }
+    }
+
     /// Asks it to stop (SIGTERM), then kills it after 5 s.
     pub fn stop(&mut self) {
-        // SAFETY: plain syscall on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.signal_stop();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -110,4 +128,52 @@ pub fn build_example(
         )));
     }
     Ok(target_dir.join("release").join("examples").join(example))
+}
+
+/// Builds binaries of workspace packages (`-p` each) in release mode into
+/// `target_dir` and returns their paths, in the order of `bins`
+/// (`(package, binary)`).
+pub fn build_workspace_bins(
+    bins: &[(&str, &str)],
+    target_dir: &Path,
+) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "--release", "--quiet"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    for (package, bin) in bins {
+        cmd.args(["-p", package, "--bin", bin]);
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "cargo build of {bins:?} failed: {status}"
+        )));
+    }
+    Ok(bins
+        .iter()
+        .map(|(_, bin)| target_dir.join("release").join(bin))
+        .collect())
+}
+
+/// Builds binary `bin` of the standalone (workspace-excluded) crate at
+/// `manifest` in release mode into `target_dir`; returns its path.
+pub fn build_standalone(
+    manifest: &Path,
+    bin: &str,
+    target_dir: &Path,
+) -> io::Result<std::path::PathBuf> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "cargo build of {} failed: {status}",
+            manifest.display()
+        )));
+    }
+    Ok(target_dir.join("release").join(bin))
 }
