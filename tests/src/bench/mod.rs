@@ -14,10 +14,14 @@
 //! - `cpu`: CPU time and pinning.
 //! - `matrix`: the echo matrix and its command-line selection.
 //! - `echo`: the `echo` subcommand's concurrent pairs.
+//! - `fs`: the `fs` subcommand: ringline fs against fio and tokio::fs.
+//! - `attach`: the `attach-overhead` subcommand: inspector/exporter at 10 Hz.
 //! - `report`: per-run numbers, ratios, verdict lines and the JSON.
 
+pub mod attach;
 pub mod cpu;
 pub mod echo;
+pub mod fs;
 pub mod loadgen;
 pub mod matrix;
 pub mod report;

@@ -5,6 +5,8 @@
 //! cargo run --release -p ringline-tests --bin ringline-bench -- echo [--pairs 5] [--secs 3] [--json PATH]
 //! cargo run --release -p ringline-tests --bin ringline-bench -- load ADDR [--rate 20000] [--server-pid PID]
 //! cargo run --release -p ringline-tests --bin ringline-bench -- stats-overhead [--pairs 6] [--secs 3]
+//! cargo run --release -p ringline-tests --bin ringline-bench -- fs [--dir /var/tmp] [--io buffered,direct] [--json PATH]
+//! cargo run --release -p ringline-tests --bin ringline-bench -- attach-overhead [--pairs 6] [--control]
 //! ```
 
 use std::io;
@@ -15,7 +17,10 @@ use clap::{Parser, Subcommand};
 use ringline_tests::bench::echo::{self, Binaries, EchoPlan};
 use ringline_tests::bench::matrix::{self, ServerKind};
 use ringline_tests::bench::report::{EchoReport, Machine, RunReport, ServerCpu, Settings};
-use ringline_tests::bench::{cpu, loadgen, median, server::Server, server::build_example};
+use ringline_tests::bench::server::build_workspace_bins;
+use ringline_tests::bench::{
+    attach, cpu, fs, loadgen, median, server::Server, server::build_example,
+};
 
 #[derive(Parser)]
 #[command(about = "Paired, interleaved benchmarks of ringline")]
@@ -36,6 +41,101 @@ enum Cmd {
     /// Echo with the `stats` feature on vs off: per-pair ratios of ops per
     /// server-core-second and the overhead of the stats hooks.
     StatsOverhead(EchoArgs),
+    /// File I/O: ringline fs (io_uring) against fio --ioengine=io_uring and
+    /// tokio::fs at the same queue depth; 4 KiB random reads and 1 MiB
+    /// sequential writes, interleaved pairs, throughput and CPU per op.
+    Fs(FsArgs),
+    /// Echo with one of two identical ringline servers watched at 10 Hz by
+    /// an inspect client (what `ringline-top --interval 100` does) or by the
+    /// sidecar exporter scraped at 10 Hz: the overhead on the watched one.
+    AttachOverhead(AttachArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct FsArgs {
+    /// Directory for the files; disk-backed, not tmpfs (default: the temp
+    /// dir, or /var/tmp when the temp dir is tmpfs).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Size of each file (`256m`, `1g`…).
+    #[arg(long, default_value = "256m", value_parser = parse_file_size)]
+    size: u64,
+    /// Block of the random reads.
+    #[arg(long, default_value = "4k", value_parser = matrix::parse_size)]
+    read_bs: usize,
+    /// Block of the sequential writes.
+    #[arg(long, default_value = "1m", value_parser = matrix::parse_size)]
+    write_bs: usize,
+    /// Operations in flight on every side.
+    #[arg(long, default_value_t = 32)]
+    qd: usize,
+    /// Seconds of I/O per run.
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Pairs per comparison.
+    #[arg(long, default_value_t = 5)]
+    pairs: usize,
+    /// Workloads: randread, seqwrite.
+    #[arg(long, default_value = "randread,seqwrite")]
+    workloads: String,
+    /// I/O modes: buffered (page-cached file: what each side costs),
+    /// direct (O_DIRECT: the device).
+    #[arg(long, default_value = "buffered")]
+    io: String,
+    /// What ringline is compared with: fio, tokio (tokio::fs),
+    /// tokio-pread (spawn_blocking pread); `ringline` adds an A/A control.
+    #[arg(long, default_value = "fio,tokio,tokio-pread")]
+    against: String,
+    /// ringline's fs calls: owned (read_into/write_from) or raw (the
+    /// unsafe pointer calls).
+    #[arg(long, default_value = "owned", value_parser = ["owned", "raw"])]
+    ringline_api: String,
+    /// Run fio with its defaults instead of tuned to its fastest
+    /// (gtod_reduce, batched submit and reap).
+    #[arg(long)]
+    fio_defaults: bool,
+    /// concurrent (both at once, same CPU), alternating, or auto
+    /// (concurrent when buffered, alternating with O_DIRECT).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "concurrent", "alternating"])]
+    mode: String,
+    /// Keep the files afterwards.
+    #[arg(long)]
+    keep_files: bool,
+    /// Write every result as JSON here (rewritten after each cell).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct AttachArgs {
+    /// Pairs per comparison.
+    #[arg(long, default_value_t = 6)]
+    pairs: usize,
+    /// Seconds measured per pair.
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Client connections per server.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Client threads per server.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Message size (`64`, `4k`, …).
+    #[arg(long, default_value = "64", value_parser = matrix::parse_size)]
+    size: usize,
+    /// Watchers: inspector (an inspect client subscribed at the
+    /// interval), exporter (the sidecar at the interval, scraped as often).
+    #[arg(long, default_value = "inspector,exporter")]
+    watchers: String,
+    /// Snapshot (and scrape) interval in milliseconds: 100 = 10 Hz.
+    #[arg(long, default_value_t = 100)]
+    interval_ms: u64,
+    /// Add an A/A control: the same pairs with nobody watching.
+    #[arg(long)]
+    control: bool,
+    /// Write every result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -507,12 +607,258 @@ fn load(args: &LoadArgs) -> io::Result<()> {
     Ok(())
 }
 
+/// `256m`, `1g`, `4096`: binary units up to GiB.
+fn parse_file_size(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (n, scale) = match t.strip_suffix("gib").or_else(|| t.strip_suffix('g')) {
+        Some(n) => (n, 1u64 << 30),
+        None => return matrix::parse_size(text).map(|b| b as u64),
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("not a size: {text:?}"))
+}
+
+fn fs_bench(args: &FsArgs) -> io::Result<()> {
+    let started = Instant::now();
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if args.pairs == 0 || args.qd == 0 || !positive(args.secs) {
+        return Err(bad_arg("--pairs, --qd and --secs must be positive".into()));
+    }
+    let block = args.read_bs.max(args.write_bs) as u64;
+    if args.size < block
+        || !args.size.is_multiple_of(args.read_bs as u64)
+        || !args.size.is_multiple_of(args.write_bs as u64)
+    {
+        return Err(bad_arg(
+            "--size must be a multiple of both block sizes (and at least one block)".into(),
+        ));
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            let tmp = std::env::temp_dir();
+            let var_tmp = PathBuf::from("/var/tmp");
+            if fs::filesystem_type(&tmp) == "tmpfs"
+                && var_tmp.is_dir()
+                && fs::filesystem_type(&var_tmp) != "tmpfs"
+            {
+                println!(
+                    "{} is tmpfs (page cache only, no device behind it): using /var/tmp instead",
+                    tmp.display()
+                );
+                var_tmp
+            } else {
+                tmp
+            }
+        }
+    };
+    let filesystem = fs::filesystem_type(&dir);
+    if filesystem == "tmpfs" {
+        println!(
+            "warning: {} is tmpfs: reads never reach a device and O_DIRECT means nothing; \
+             pass --dir on a disk-backed filesystem",
+            dir.display()
+        );
+    }
+    let mode = match args.mode.as_str() {
+        "concurrent" => Some(fs::PairMode::Concurrent),
+        "alternating" => Some(fs::PairMode::Alternating),
+        _ => None,
+    };
+    let plan = fs::FsPlan {
+        dir: dir.clone(),
+        size: args.size,
+        read_bs: args.read_bs,
+        write_bs: args.write_bs,
+        qd: args.qd,
+        secs: args.secs,
+        pairs: args.pairs,
+        workloads: matrix::parse_list(&args.workloads, fs::Workload::parse).map_err(bad_arg)?,
+        io: matrix::parse_list(&args.io, fs::Io::parse).map_err(bad_arg)?,
+        opponents: matrix::parse_list(&args.against, fs::Side::parse).map_err(bad_arg)?,
+        ringline_api: args.ringline_api.clone(),
+        fio_tuned: !args.fio_defaults,
+        mode,
+        keep_files: args.keep_files,
+    };
+    let fio = fs::find_fio();
+    if fio.is_none() && plan.opponents.contains(&fs::Side::Fio) {
+        println!("fio not found on PATH (Debian package `fio`): the fio comparison is skipped");
+    }
+    eprintln!("building fs-ringline and fs-tokio…");
+    let bins = build_workspace_bins(
+        &[("fs-ringline", "fs-ringline"), ("fs-tokio", "fs-tokio")],
+        &target_dir("fs"),
+    )?;
+    let programs = fs::Programs {
+        ringline: bins[0].clone(),
+        tokio: bins[1].clone(),
+        fio: fio.clone(),
+    };
+    println!(
+        "fs: {} on {} ({filesystem}), {} pair runs of {} s, QD {}, ringline api {}, fio {} ({}), {} CPUs; mio backend not measured (not available yet); about {:.0} s after the builds ({:.0} s so far)",
+        fs_size_label(plan.size),
+        dir.display(),
+        plan.runs(),
+        plan.secs,
+        plan.qd,
+        plan.ringline_api,
+        fio.as_ref().map_or("absent", |f| f.1.as_str()),
+        if plan.fio_tuned { "tuned" } else { "defaults" },
+        cpu::available_cpus(),
+        plan.estimate().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    if fio.is_some() {
+        println!(
+            "fio options: {}",
+            fs::fio_common_options(plan.qd, plan.fio_tuned).join(" ")
+        );
+    }
+    let mut report = fs::FsReport {
+        benchmark: "fs",
+        version: 1,
+        machine: Machine::current(),
+        settings: fs::FsSettings {
+            pairs: plan.pairs,
+            secs: plan.secs,
+            queue_depth: plan.qd,
+            file_size: plan.size,
+            dir: dir.display().to_string(),
+            filesystem,
+            ringline_api: plan.ringline_api.clone(),
+            fio_options: fs::fio_common_options(plan.qd, plan.fio_tuned),
+            fio_version: fio.map(|f| f.1),
+        },
+        started_unix_secs: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        wall_secs: 0.0,
+        cells: Vec::new(),
+    };
+    let save = |r: &fs::FsReport| -> io::Result<()> {
+        match &args.json {
+            Some(path) => write_json(path, r),
+            None => Ok(()),
+        }
+    };
+    fs::run(&plan, &programs, &mut report, started, save)?;
+    report.wall_secs = started.elapsed().as_secs_f64();
+    save(&report)?;
+    println!("\n== summary (ringline ÷ other, median of pairs)");
+    for cell in &report.cells {
+        let unit = if cell.workload == "randread" {
+            "IOPS"
+        } else {
+            "MB/s"
+        };
+        for c in &cell.comparisons {
+            for line in c.summary_lines(&cell.label, unit) {
+                println!("{line}");
+            }
+        }
+    }
+    println!("\n{}", fs::markdown_table(&report));
+    println!("wall time {:.0} s", report.wall_secs);
+    Ok(())
+}
+
+fn attach_overhead(args: &AttachArgs) -> io::Result<()> {
+    let started = Instant::now();
+    if args.pairs == 0 || !(args.secs.is_finite() && args.secs > 0.0) || args.interval_ms < 50 {
+        return Err(bad_arg(
+            "--pairs and --secs must be positive, --interval-ms at least 50 (the inspect floor)"
+                .into(),
+        ));
+    }
+    let mut watchers =
+        matrix::parse_list(&args.watchers, attach::Watcher::parse).map_err(bad_arg)?;
+    if args.control && !watchers.contains(&attach::Watcher::None) {
+        watchers.push(attach::Watcher::None);
+    }
+    eprintln!("building echo_server (stats, inspect) and ringline-exporter…");
+    let server = build_example(
+        "echo_server",
+        &["stats", "inspect"],
+        &target_dir("echo-ringline-inspect"),
+    )?;
+    let exporter = if watchers.contains(&attach::Watcher::Exporter) {
+        Some(
+            build_workspace_bins(
+                &[("ringline-exporter", "ringline-exporter")],
+                &target_dir("exporter"),
+            )?
+            .remove(0),
+        )
+    } else {
+        None
+    };
+    let plan = attach::AttachPlan {
+        server,
+        exporter,
+        watchers,
+        pairs: args.pairs,
+        secs: Duration::from_secs_f64(args.secs),
+        connections: args.connections,
+        threads: args.threads.max(1),
+        message_size: args.size,
+        interval: Duration::from_millis(args.interval_ms),
+    };
+    println!(
+        "attach-overhead: echo, 1 worker, {} connections × {} B per server, {} client threads, two servers (same build, stats+inspect) at once on one CPU, one watched every {} ms; {} pairs × {} s per watcher ({}), {} CPUs; about {:.0} s after the builds ({:.0} s so far)",
+        plan.connections,
+        plan.message_size,
+        plan.threads,
+        args.interval_ms,
+        plan.pairs,
+        args.secs,
+        plan.watchers
+            .iter()
+            .map(|w| w.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cpu::available_cpus(),
+        plan.estimate().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let comparisons = attach::run(&plan)?;
+    let report = attach::AttachReport {
+        benchmark: "attach-overhead",
+        version: 1,
+        machine: Machine::current(),
+        interval_ms: args.interval_ms,
+        connections: plan.connections,
+        message_size: plan.message_size,
+        secs: args.secs,
+        wall_secs: started.elapsed().as_secs_f64(),
+        comparisons,
+    };
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    println!("wall time {:.0} s", report.wall_secs);
+    Ok(())
+}
+
+fn fs_size_label(bytes: u64) -> String {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
+        format!("{}GiB", bytes >> 30)
+    } else {
+        matrix::size_label(bytes as usize)
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Cmd::Echo(args) => echo_matrix(args),
         Cmd::Load(args) => load(args),
         Cmd::StatsOverhead(args) => stats_overhead(args),
+        Cmd::Fs(args) => fs_bench(args),
+        Cmd::AttachOverhead(args) => attach_overhead(args),
     };
     if let Err(e) = result {
         eprintln!("ringline-bench: {e}");
