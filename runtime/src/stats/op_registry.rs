@@ -21,6 +21,8 @@
 //! record with that batch's time and publishes it (`stamp`); the CQE
 //! clears it (`completed`), feeding the latency histogram.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::seqlock::{SeqRecord, zeroed_table};
 use super::snapshot::{InFlightOp, OpTarget};
 use crate::net::PeerAddr;
@@ -44,6 +46,9 @@ const TARGET_NONE: u64 = 0;
 const TARGET_CONN: u64 = 1;
 const TARGET_FD: u64 = 2;
 const TARGET_PATH: u64 = 3;
+
+/// Regions of the table: op slots, sends, closes, shutdowns, UDP sends.
+const REGIONS: usize = 5;
 
 /// How many times a reader retries a record the worker is rewriting.
 const READ_TRIES: u32 = 8;
@@ -75,6 +80,19 @@ impl RegistryLayout {
         self.op_slots as usize
             + 3 * self.conns as usize
             + self.udp_sockets as usize * self.udp_slots as usize
+    }
+
+    /// The regions as (first slot, length), in slot order.
+    fn regions(&self) -> [(usize, usize); REGIONS] {
+        let (ops, conns) = (self.op_slots as usize, self.conns as usize);
+        let udp = self.udp_sockets as usize * self.udp_slots as usize;
+        [
+            (0, ops),
+            (ops, conns),
+            (ops + conns, conns),
+            (ops + 2 * conns, conns),
+            (ops + 3 * conns, udp),
+        ]
     }
 
     /// The slot of an op, or `None` for kinds the registry does not track
@@ -119,6 +137,12 @@ impl RegistryLayout {
 /// See the module docs. Written by its worker only; read by anyone.
 pub(crate) struct OpRegistry {
     layout: RegistryLayout,
+    /// Per region, one past the highest slot index ever used: readers scan
+    /// only that far, not the whole table (sized for every possible
+    /// connection, most of which a process never has at once).
+    used: [AtomicUsize; REGIONS],
+    /// `layout.regions()`, computed once.
+    regions: [(usize, usize); REGIONS],
     records: Box<[SeqRecord<WORDS>]>,
     /// Per connection slot: its peer (family/port word, two address words).
     peers: Box<[SeqRecord<3>]>,
@@ -136,6 +160,8 @@ impl OpRegistry {
     pub(crate) fn new(layout: RegistryLayout) -> OpRegistry {
         OpRegistry {
             layout,
+            used: Default::default(),
+            regions: layout.regions(),
             records: zeroed_table(layout.len()),
             peers: zeroed_table(layout.conns as usize),
         }
@@ -143,6 +169,18 @@ impl OpRegistry {
 
     pub(crate) fn layout(&self) -> &RegistryLayout {
         &self.layout
+    }
+
+    /// The region of `slot` and the slot's index within it.
+    #[inline]
+    fn region_of(&self, slot: usize) -> (usize, usize) {
+        for (i, &(start, len)) in self.regions.iter().enumerate() {
+            if slot < start + len {
+                return (i, slot - start);
+            }
+        }
+        debug_assert!(false, "slot {slot} outside the registry");
+        (REGIONS - 1, 0)
     }
 
     /// Queues the record of an op just pushed (worker only).
@@ -182,6 +220,13 @@ impl OpRegistry {
         words[3] = value;
         self.records[slot].write(&words);
         queue.unstamped.push(slot as u32);
+        let (region, index) = self.region_of(slot);
+        let used = &self.used[region];
+        // Single writer: a plain load and store; Release so a reader that
+        // sees the new bound also sees the record written above.
+        if index >= used.load(Ordering::Relaxed) {
+            used.store(index + 1, Ordering::Release);
+        }
     }
 
     /// Gives every record written this iteration the batch's submit time.
@@ -246,7 +291,15 @@ impl OpRegistry {
         now_ns: u64,
         out: &mut Vec<InFlightOp>,
     ) {
-        for record in self.records.iter() {
+        let live = self
+            .regions
+            .iter()
+            .zip(&self.used)
+            .flat_map(|(&(start, len), used)| {
+                let n = used.load(Ordering::Acquire).min(len);
+                &self.records[start..start + n]
+            });
+        for record in live {
             let Some(words) = record.read(READ_TRIES) else {
                 continue;
             };
@@ -462,6 +515,30 @@ mod tests {
             }
         );
         assert!(out.iter().all(|o| o.runtime == 3 && o.worker == 1));
+    }
+
+    #[test]
+    fn readers_find_records_in_every_region_up_to_the_highest_used() {
+        let l = layout();
+        let r = OpRegistry::new(l);
+        let mut q = RegistryQueue::default();
+        let uds = [
+            (OpKind::FsWrite, UserData::new(OpKind::FsWrite, 0, 3)),
+            (OpKind::Send, UserData::new(OpKind::Send, 0, 2)),
+            (OpKind::Close, UserData::new(OpKind::Close, 0, 0)),
+            (OpKind::Shutdown, UserData::new(OpKind::Shutdown, 0, 1)),
+            (OpKind::UdpSend, UserData::new(OpKind::UdpSend, 1, 1)),
+        ];
+        for (kind, ud) in uds {
+            let slot = l.slot(kind, ud).unwrap();
+            r.registered(&mut q, slot, kind, None, Target::None);
+        }
+        r.stamp(&mut q, 5);
+        let mut out = Vec::new();
+        r.read_in_flight(1, 0, 10, &mut out);
+        let mut ops: Vec<_> = out.iter().map(|o| o.op.as_str()).collect();
+        ops.sort();
+        assert_eq!(ops, ["close", "fs_write", "send", "shutdown", "udp_send"]);
     }
 
     #[test]
