@@ -101,15 +101,8 @@ impl RegistryLayout {
     pub(crate) fn slot(&self, kind: OpKind, ud: UserData) -> Option<usize> {
         let index = ud.index();
         let (base, i, len) = match kind {
-            OpKind::Connect
-            | OpKind::FsOpen
-            | OpKind::FsRead
-            | OpKind::FsWrite
-            | OpKind::FsFsync
-            | OpKind::FsStatx
-            | OpKind::FsRename
-            | OpKind::FsUnlink
-            | OpKind::FsMkdir => (0, index, self.op_slots),
+            // Ops a future waits on live in the op table.
+            k if k == OpKind::Connect || k.is_fs() => (0, index, self.op_slots),
             OpKind::Send => (self.op_slots as usize, index, self.conns),
             OpKind::Close => (
                 self.op_slots as usize + self.conns as usize,
