@@ -50,6 +50,12 @@ impl OpenFlags {
     /// Every write appends at the end of the file, whatever its offset
     /// (`O_APPEND`).
     pub const APPEND: Self = Self(libc::O_APPEND);
+    /// Bypass the page cache (`O_DIRECT`). Buffers, offsets and lengths
+    /// must then be aligned to the device's logical block size (512 B or
+    /// 4 KiB), or the kernel fails the op with `EINVAL`: use the unsafe
+    /// [`read`](super::read)/[`write`](super::write) with aligned memory
+    /// (`read_into`'s `BytesMut` has no alignment guarantee).
+    pub const DIRECT: Self = Self(libc::O_DIRECT);
 }
 
 impl BitOr for OpenFlags {
