@@ -26,9 +26,15 @@ struct Target {
 impl Target {
     /// Starts it with `RINGLINE_INSPECT_DIR=dir` and waits for it to serve.
     fn spawn(dir: &Path, log_dir: &Path) -> Target {
+        Target::spawn_with(dir, log_dir, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables.
+    fn spawn_with(dir: &Path, log_dir: &Path, env: &[(&str, &str)]) -> Target {
         let stderr = log_dir.join(format!("target-{}.log", ringline_tests::free_port()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_inspect-target"))
             .env("RINGLINE_INSPECT_DIR", dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
@@ -279,6 +285,20 @@ fn unsafe_directories_disable_inspection_but_not_the_process() {
         assert!(!target.socket(dir).exists() && !target.socket(&real).exists());
         assert!(target.stop().success());
     }
+}
+
+#[test]
+fn ringline_inspect_0_turns_inspection_off() {
+    let dir = private_dir("inspect-off");
+    let mut target = Target::spawn_with(dir.path(), dir.path(), &[("RINGLINE_INSPECT", "0")]);
+    assert_eq!(echo_round_trip(target.echo, b"serving"), b"serving");
+    // Long enough for a server that did start to have bound its socket.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !target.socket(dir.path()).exists(),
+        "RINGLINE_INSPECT=0 must not serve an inspect socket"
+    );
+    assert!(target.stop().success());
 }
 
 /// Run as a child with another uid by `a_peer_of_another_uid_is_refused`:
