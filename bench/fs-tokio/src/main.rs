@@ -25,36 +25,29 @@
 
 use std::io::{self, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use fs_common::{AlignedBuf, CommonArgs, Outcome, Workload, process_cpu, xorshift};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-/// Alignment of `O_DIRECT` buffers.
-const ALIGN: usize = 4096;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Workload {
-    RandRead,
-    SeqWrite,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 enum Api {
+    /// `tokio::fs::File` per task: seek, then `read_exact` / `write_all`.
     Fs,
+    /// `spawn_blocking` of `pread` / `pwrite` on a shared file.
     Pread,
 }
 
-#[derive(Clone, Debug)]
+/// The command line: the shared one plus `--api`.
+#[derive(clap::Parser, Clone, Debug)]
 struct Args {
-    file: PathBuf,
-    workload: Workload,
-    bs: usize,
-    qd: usize,
-    secs: f64,
-    direct: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Which tokio spelling of file I/O the tasks use.
+    #[arg(long, value_enum, default_value_t = Api::Fs)]
     api: Api,
 }
 
@@ -70,11 +63,11 @@ struct Shared {
 
 impl Shared {
     fn next_offset(&self, rng: &mut u64) -> u64 {
-        let block = match self.args.workload {
+        let block = match self.args.common.workload {
             Workload::RandRead => xorshift(rng) % self.blocks,
             Workload::SeqWrite => self.cursor.fetch_add(1, Ordering::Relaxed) % self.blocks,
         };
-        block * self.args.bs as u64
+        block * u64::from(self.args.common.bs)
     }
 
     fn record(&self, n: usize) {
@@ -89,13 +82,13 @@ impl Shared {
 
 /// `tokio::fs::File` per task: seek, then read_exact / write_all.
 async fn fs_task(s: Arc<Shared>, mut rng: u64) -> io::Result<()> {
-    let bs = s.args.bs;
-    let mut file = match s.args.workload {
-        Workload::RandRead => tokio::fs::File::open(&s.args.file).await?,
+    let bs = s.args.common.bs as usize;
+    let mut file = match s.args.common.workload {
+        Workload::RandRead => tokio::fs::File::open(&s.args.common.file).await?,
         Workload::SeqWrite => {
             tokio::fs::OpenOptions::new()
                 .write(true)
-                .open(&s.args.file)
+                .open(&s.args.common.file)
                 .await?
         }
     };
@@ -103,7 +96,7 @@ async fn fs_task(s: Arc<Shared>, mut rng: u64) -> io::Result<()> {
     while !s.stopped() {
         let offset = s.next_offset(&mut rng);
         file.seek(SeekFrom::Start(offset)).await?;
-        match s.args.workload {
+        match s.args.common.workload {
             Workload::RandRead => {
                 file.read_exact(&mut buf).await?;
             }
@@ -116,12 +109,12 @@ async fn fs_task(s: Arc<Shared>, mut rng: u64) -> io::Result<()> {
 
 /// `spawn_blocking` of `read_at` / `write_at` on a shared `std::fs::File`.
 async fn pread_task(s: Arc<Shared>, file: Arc<std::fs::File>, mut rng: u64) -> io::Result<()> {
-    let bs = s.args.bs;
+    let bs = s.args.common.bs as usize;
     let mut buf = AlignedBuf::new(bs);
     while !s.stopped() {
         let offset = s.next_offset(&mut rng);
         let f = file.clone();
-        let workload = s.args.workload;
+        let workload = s.args.common.workload;
         let (result, back) = tokio::task::spawn_blocking(move || {
             let r = match workload {
                 Workload::RandRead => f.read_at(buf.as_mut_slice(), offset),
@@ -137,66 +130,25 @@ async fn pread_task(s: Arc<Shared>, file: Arc<std::fs::File>, mut rng: u64) -> i
     Ok(())
 }
 
-/// Heap memory aligned to `ALIGN`, movable across threads.
-struct AlignedBuf {
-    ptr: *mut u8,
-    layout: std::alloc::Layout,
-}
-
-// SAFETY: the buffer owns its allocation exclusively (no aliasing), like a
-// `Box<[u8]>`; moving it to another thread moves that ownership.
-unsafe impl Send for AlignedBuf {}
-
-impl AlignedBuf {
-    fn new(len: usize) -> AlignedBuf {
-        let layout = std::alloc::Layout::from_size_align(len.max(1), ALIGN).expect("layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc(layout) };
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        // SAFETY: `ptr` is valid for `layout.size()` bytes, just allocated.
-        unsafe { std::ptr::write_bytes(ptr, 0x5a, layout.size()) };
-        AlignedBuf { ptr, layout }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        // SAFETY: valid, initialised (written in `new`) and owned by self.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.layout.size()) }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as `as_slice`, borrowed mutably through `&mut self`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout, freed once.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) };
-    }
-}
-
-async fn run(args: Args) -> io::Result<(u64, u64, f64, f64)> {
-    let size = std::fs::metadata(&args.file)?.len();
-    let blocks = size / args.bs as u64;
+async fn run(args: Args) -> io::Result<Outcome> {
+    let size = std::fs::metadata(&args.common.file)?.len();
+    let blocks = size / (args.common.bs as usize) as u64;
     if blocks == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{} is smaller than one block", args.file.display()),
+            format!("{} is smaller than one block", args.common.file.display()),
         ));
     }
     let std_file = if args.api == Api::Pread {
         let mut options = std::fs::OpenOptions::new();
-        match args.workload {
+        match args.common.workload {
             Workload::RandRead => options.read(true),
             Workload::SeqWrite => options.write(true),
         };
-        if args.direct {
+        if args.common.direct {
             options.custom_flags(libc::O_DIRECT);
         }
-        Some(Arc::new(options.open(&args.file)?))
+        Some(Arc::new(options.open(&args.common.file)?))
     } else {
         None
     };
@@ -210,8 +162,8 @@ async fn run(args: Args) -> io::Result<(u64, u64, f64, f64)> {
     });
     let cpu0 = process_cpu();
     let start = Instant::now();
-    let mut tasks = Vec::with_capacity(args.qd);
-    for i in 0..args.qd {
+    let mut tasks = Vec::with_capacity(args.common.qd as usize);
+    for i in 0..(args.common.qd as usize) {
         let s = shared.clone();
         let seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1) | 1;
         tasks.push(match &std_file {
@@ -221,7 +173,7 @@ async fn run(args: Args) -> io::Result<(u64, u64, f64, f64)> {
     }
     let stopper = {
         let s = shared.clone();
-        let secs = args.secs;
+        let secs = args.common.secs;
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs_f64(secs));
             s.stop.store(true, Ordering::Relaxed);
@@ -241,111 +193,20 @@ async fn run(args: Args) -> io::Result<(u64, u64, f64, f64)> {
     if let Some(e) = first_error {
         return Err(e);
     }
-    Ok((
-        shared.ops.load(Ordering::Relaxed),
-        shared.bytes.load(Ordering::Relaxed),
+    Ok(Outcome {
+        ops: shared.ops.load(Ordering::Relaxed),
+        bytes: shared.bytes.load(Ordering::Relaxed),
         io_secs,
         window_cpu_secs,
-    ))
-}
-
-fn xorshift(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    x
-}
-
-fn process_cpu() -> Duration {
-    // SAFETY: a zeroed timespec is valid; clock_gettime writes it.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: valid clock id and pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn parse_args() -> Args {
-    let mut file = None;
-    let mut workload = Workload::RandRead;
-    let mut bs = 4096usize;
-    let mut qd = 32usize;
-    let mut secs = 3.0f64;
-    let mut direct = false;
-    let mut api = Api::Fs;
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
-        };
-        match arg.as_str() {
-            "--file" => file = Some(PathBuf::from(value("--file"))),
-            "--workload" => {
-                workload = match value("--workload").as_str() {
-                    "randread" => Workload::RandRead,
-                    "seqwrite" => Workload::SeqWrite,
-                    other => usage(&format!("unknown workload {other:?}")),
-                }
-            }
-            "--bs" => bs = number(&value("--bs")),
-            "--qd" => qd = number(&value("--qd")),
-            "--secs" => {
-                secs = value("--secs")
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .unwrap_or_else(|| usage("--secs needs a positive number"))
-            }
-            "--direct" => direct = true,
-            "--api" => {
-                api = match value("--api").as_str() {
-                    "fs" => Api::Fs,
-                    "pread" => Api::Pread,
-                    other => usage(&format!("unknown api {other:?}")),
-                }
-            }
-            "-h" | "--help" => usage(""),
-            other => usage(&format!("unknown argument {other:?}")),
-        }
-    }
-    if bs == 0 || qd == 0 {
-        usage("--bs and --qd must be positive");
-    }
-    if direct && api == Api::Fs {
-        eprintln!("fs-tokio: --direct needs --api pread (tokio::fs::File buffers are unaligned)");
-        std::process::exit(3);
-    }
-    Args {
-        file: file.unwrap_or_else(|| usage("--file is required")),
-        workload,
-        bs,
-        qd,
-        secs,
-        direct,
-        api,
-    }
-}
-
-fn number(text: &str) -> usize {
-    text.parse()
-        .unwrap_or_else(|_| usage(&format!("not a number: {text:?}")))
-}
-
-fn usage(problem: &str) -> ! {
-    if !problem.is_empty() {
-        eprintln!("fs-tokio: {problem}");
-    }
-    eprintln!(
-        "usage: fs-tokio --file PATH [--workload randread|seqwrite] [--bs BYTES] [--qd N] \
-         [--secs S] [--direct] [--api fs|pread]"
-    );
-    std::process::exit(2);
+    })
 }
 
 fn main() {
-    let args = parse_args();
+    let args = Args::parse();
+    if args.common.direct && args.api == Api::Fs {
+        eprintln!("fs-tokio: --direct needs --api pread (tokio::fs::File buffers are unaligned)");
+        std::process::exit(3);
+    }
     let api = args.api;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -354,12 +215,12 @@ fn main() {
             std::process::exit(1);
         });
     match rt.block_on(run(args)) {
-        Ok((ops, bytes, io_secs, window_cpu_secs)) => println!(
-            "{{\"ops\":{ops},\"bytes\":{bytes},\"io_secs\":{io_secs:.6},\"window_cpu_secs\":{window_cpu_secs:.6},\"backend\":\"{}\"}}",
-            match api {
+        Ok(o) => println!(
+            "{}",
+            o.line(match api {
                 Api::Fs => "tokio-fs",
                 Api::Pread => "tokio-pread",
-            }
+            })
         ),
         Err(e) => {
             eprintln!("fs-tokio: {e}");
