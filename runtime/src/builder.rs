@@ -39,7 +39,10 @@ pub(crate) struct RuntimeShared {
     pub(crate) resolver: Option<Arc<ResolverPool>>,
     /// Process-unique id, for stats.
     id: u64,
-    backend: Backend,
+    /// The backend every worker of this runtime runs.
+    pub(crate) backend: Backend,
+    /// The mio backend's file I/O threads (none on io_uring).
+    pub(crate) disk: Option<Arc<driver::mio::DiskPool>>,
     started_at_unix_ns: u64,
     /// One stats block per worker, by index (allocated before the threads
     /// start so a reader sees every worker from the first snapshot).
@@ -258,14 +261,7 @@ impl RinglineBuilder {
     pub fn launch<H: AsyncEventHandler>(self) -> Result<(ShutdownHandle, WorkerHandles), Error> {
         let RinglineBuilder { config, tcp, unix } = self;
         config.validate()?;
-        match backend_choice(&config)? {
-            Backend::IoUring => {}
-            Backend::Mio => {
-                return Err(Error::ResourceLimit(
-                    "the mio backend is not available in this build; use io_uring".into(),
-                ));
-            }
-        }
+        let backend = choose_backend(&config)?;
         let mut listeners = Vec::new();
         let mut listener_kinds = Vec::new();
         for addr in &tcp {
@@ -286,8 +282,14 @@ impl RinglineBuilder {
             "ringline-blocking",
         )?;
         let resolver = ResolverPool::new(config.resolver_threads, "ringline-resolver")?;
+        let disk = match backend {
+            Backend::Mio if config.fs.is_some() && config.disk_io_threads > 0 => {
+                Some(driver::mio::DiskPool::new(config.disk_io_threads)?)
+            }
+            _ => None,
+        };
         let layout = RegistryLayout {
-            op_slots: driver::uring::op_slots(&config),
+            op_slots: driver::op_slots(&config),
             conns: config.max_connections,
             udp_sockets: config.udp_bind.len() as u32,
             udp_slots: u32::from(config.udp_send_slots),
@@ -303,7 +305,8 @@ impl RinglineBuilder {
             blocking,
             resolver,
             id: crate::stats::next_runtime_id(),
-            backend: Backend::IoUring,
+            backend,
+            disk,
             started_at_unix_ns: crate::stats::unix_now_ns(),
             worker_stats: (0..threads)
                 .map(|i| Arc::new(WorkerStats::new(i, layout)))
@@ -313,7 +316,7 @@ impl RinglineBuilder {
         });
         crate::stats::register(Arc::downgrade(&shared) as std::sync::Weak<dyn RuntimeSource>);
         start_inspect(shared.config_inspect);
-        driver::set_current_backend(Backend::IoUring);
+        driver::set_current_backend(backend);
 
         let config = Arc::new(config);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Error>>();
@@ -396,8 +399,40 @@ fn join_all(handles: WorkerHandles) {
     }
 }
 
+/// The backend to run on: feature `force-mio` first, then the
+/// `RINGLINE_BACKEND` override, then `config.backend`. `Auto` takes
+/// io_uring when the probe passes and mio otherwise, saying why once per
+/// process; an explicit `IoUring` that cannot run fails in worker setup
+/// with the cause.
+fn choose_backend(config: &Config) -> Result<Backend, Error> {
+    if cfg!(feature = "force-mio") {
+        return Ok(Backend::Mio);
+    }
+    Ok(match backend_choice(config)? {
+        BackendChoice::IoUring => Backend::IoUring,
+        BackendChoice::Mio => Backend::Mio,
+        BackendChoice::Auto => match probe_io_uring() {
+            Ok(()) => Backend::IoUring,
+            Err(()) => Backend::Mio,
+        },
+    })
+}
+
+/// Probes io_uring once per process; the first failure is logged.
+fn probe_io_uring() -> Result<(), ()> {
+    static PROBED: std::sync::OnceLock<Result<(), ()>> = std::sync::OnceLock::new();
+    *PROBED.get_or_init(|| {
+        driver::uring::probe().map_err(|unavailable| {
+            eprintln!(
+                "ringline: io_uring unavailable, falling back to the mio backend: {}",
+                unavailable.reason
+            );
+        })
+    })
+}
+
 /// The backend `config` asks for, after the `RINGLINE_BACKEND` override.
-fn backend_choice(config: &Config) -> Result<Backend, Error> {
+fn backend_choice(config: &Config) -> Result<BackendChoice, Error> {
     let choice = match std::env::var("RINGLINE_BACKEND") {
         Ok(v) => match v.trim() {
             "io_uring" | "uring" => BackendChoice::IoUring,
@@ -411,10 +446,7 @@ fn backend_choice(config: &Config) -> Result<Backend, Error> {
         },
         Err(_) => config.backend,
     };
-    Ok(match choice {
-        BackendChoice::Auto | BackendChoice::IoUring => Backend::IoUring,
-        BackendChoice::Mio => Backend::Mio,
-    })
+    Ok(choice)
 }
 
 macro_rules! syscall {

@@ -383,15 +383,18 @@ fn check_index_capacity(field: &str, slots: u32) -> Result<(), Error> {
 /// recognise with [`Error::RingSetup`] (message `invalid config: …`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
-    /// Let the runtime choose; it picks io_uring whenever io_uring can be
-    /// set up.
+    /// Let the runtime choose: io_uring when a probe at launch can set up
+    /// a ring with every feature and opcode the driver uses; otherwise mio,
+    /// with one line on stderr naming the cause (seccomp, a disabled or
+    /// too old kernel, `RLIMIT_MEMLOCK`).
     #[default]
     Auto,
-    /// io_uring; launch fails if the ring cannot be set up.
+    /// io_uring; launch fails with [`Error::RingSetup`](crate::Error::RingSetup),
+    /// naming the cause, if the ring cannot be set up.
     IoUring,
-    /// The readiness-based mio backend. [`Config::validate`] accepts it;
-    /// launch returns an error when this build does not include the mio
-    /// backend, rather than silently running another one.
+    /// The readiness-based mio backend (epoll): sockets on readiness, file
+    /// I/O on `disk_io_threads` threads. Cargo feature `force-mio` selects
+    /// it whatever this field or the environment says.
     Mio,
 }
 

@@ -1,9 +1,9 @@
-//! One worker thread: its executor, its io_uring driver and its event loop.
+//! One worker thread: its executor, its I/O driver and its event loop.
 //!
 //! ```text
 //!   ┌──────────────────────────── loop ───────────────────────────────┐
 //!   │ poll ready tasks (those queued at the start of the turn)        │
-//!   │ submit SQEs + wait in io_uring_enter (until the nearest timer,  │
+//!   │ submit ops + wait in the driver (until the nearest timer,       │
 //!   │   the tick, a CQE, or the eventfd)                              │
 //!   │ reap CQEs → one dispatcher keyed by OpKind → wake tasks         │
 //!   │ accept new connections → on_accept tasks                        │
@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use crate::builder::RuntimeShared;
 use crate::config::Config;
-use crate::driver::uring::Driver;
-use crate::driver::uring::ops::{Completed, OpSlot, OpTable, Orphaned};
-use crate::driver::uring::ring::Cqe;
+use crate::driver::Cqe;
+use crate::driver::Driver;
+use crate::driver::ops::{Completed, OpSlot, OpTable, Orphaned};
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
@@ -85,10 +85,12 @@ impl Worker {
         let stats = Rc::new(StatsWriter::new(runtime.worker_stats(id), clock::now_ns()));
         let driver = Driver::new(
             &config,
+            runtime.backend,
             handle.eventfd(),
             &listeners,
             !udp.is_empty(),
             stats.clone(),
+            runtime.disk.clone(),
         );
         let driver = match driver {
             Ok(d) => d,
@@ -266,7 +268,7 @@ impl Worker {
             self.publish_stats(now, timeout.is_none());
             self.driver.borrow_mut().wait(timeout, now)?;
             cqes.clear();
-            self.driver.borrow_mut().ring.reap(&mut cqes);
+            self.driver.borrow_mut().reap(&mut cqes);
             // The turn's first clock read: the reap batch's time.
             let now = Instant::now();
             self.now.set(now);
@@ -318,7 +320,7 @@ impl Worker {
             debug_assert!(false, "CQE with unknown tag: {ud:?}");
             return;
         };
-        let more = io_uring::cqueue::more(cqe.flags);
+        let more = cqe.more();
         self.driver
             .borrow_mut()
             .counters
@@ -525,7 +527,7 @@ impl Worker {
                 let mut driver = self.driver.borrow_mut();
                 let driver = &mut *driver;
                 p.ops(&mut driver.counters);
-                p.ring(&driver.ring.counters);
+                p.ring(driver.ring_totals());
                 p.slab(SlabKind::OpSlots, driver.ops.usage());
                 let (recv, udp_recv) = driver.buffer_usage();
                 p.slab(SlabKind::RecvBuffers, recv);
@@ -577,7 +579,7 @@ mod tests {
     use std::pin::Pin;
     use std::time::{Duration, Instant};
 
-    use crate::driver::uring::test_hooks::SUPPRESS_CANCELS;
+    use crate::driver::test_hooks::SUPPRESS_CANCELS;
     use crate::fs::{self, FsConfig, OpenFlags};
     use crate::{AsyncEventHandler, Config, ConnCtx, RinglineBuilder};
 

@@ -42,9 +42,8 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Generates one `#[test]` per backend for a scenario:
 /// `backend_test! { fn name(backend) { body } }` becomes the module `name`
-/// with one test per backend (`name::uring` today; `name::mio` once the
-/// mio backend exists), each running `body` with `backend` bound to its
-/// [`BackendChoice`].
+/// with one test per backend (`name::uring` and `name::mio`), each running
+/// `body` with `backend` bound to its [`BackendChoice`].
 ///
 /// The body is expanded once per test, so the handler types and the
 /// statics declared inside it are distinct per backend and tests that run
@@ -63,9 +62,11 @@ macro_rules! backend_test {
                 $body
             }
 
-            // The `mio` variant joins here when the mio backend lands; until
-            // then it could only skip, and a test that cannot fail is not
-            // committed.
+            #[test]
+            fn mio() {
+                let $backend = ::ringline::config::BackendChoice::Mio;
+                $body
+            }
         }
     };
 }

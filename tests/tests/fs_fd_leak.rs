@@ -13,12 +13,20 @@ mod util;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use ringline::config::BackendChoice;
 use ringline::fs::{self, FsConfig, OpenFlags};
 
 use util::{Context, TempDir, config, mkfifo, open_fds, run};
 
 #[test]
 fn fs_scenarios_leave_no_descriptor_behind() {
+    // In turn, not as two tests: the count is the whole process's.
+    for backend in [BackendChoice::IoUring, BackendChoice::Mio] {
+        scenarios(backend);
+    }
+}
+
+fn scenarios(backend: BackendChoice) {
     let dir = TempDir::new("fd-leak");
     let file = dir.join("f");
     std::fs::write(&file, vec![1u8; 8192]).expect("seed");
@@ -27,18 +35,18 @@ fn fs_scenarios_leave_no_descriptor_behind() {
 
     // One runtime first, so anything created once per process is counted
     // in the baseline rather than as a leak.
-    run(config(), || async { Ok(()) });
+    run(config(backend), || async { Ok(()) });
     let baseline = open_fds();
     let check = |what: &str| {
         let now = open_fds();
         assert_eq!(
             now, baseline,
-            "{what}: {now} descriptors open, {baseline} before"
+            "{backend:?}: {what}: {now} descriptors open, {baseline} before"
         );
     };
 
     let f = file.clone();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         for _ in 0..100 {
             let h = fs::open(&f, OpenFlags::READ, 0)
                 .ctx("open")?
@@ -55,7 +63,7 @@ fn fs_scenarios_leave_no_descriptor_behind() {
     check("open, read and close");
 
     let f = file.clone();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         // Left open: the worker's file table closes them at shutdown.
         for _ in 0..10 {
             fs::open(&f, OpenFlags::READ, 0)
@@ -68,7 +76,7 @@ fn fs_scenarios_leave_no_descriptor_behind() {
     check("files left open at shutdown");
 
     let f = file.clone();
-    let mut c = config();
+    let mut c = config(backend);
     c.fs = Some(FsConfig {
         max_files: 8,
         max_commands_in_flight: 32,
@@ -92,7 +100,7 @@ fn fs_scenarios_leave_no_descriptor_behind() {
     check("dropped opens");
 
     let (f, p) = (file.clone(), fifo.clone());
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         // Close with reads in flight (deferred close), a cancelled FIFO
         // read, and dropped reads on a regular file.
         let h = fs::open(&p, OpenFlags::READ_WRITE, 0)

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ringline::config::BackendChoice;
 use ringline::inspect::{Client, MAX_CLIENTS};
 use ringline::stats::OpTarget;
-use ringline_tests::{TempDir, echo_round_trip, wait_for};
+use ringline_tests::{TempDir, backend_test, echo_round_trip, wait_for};
 
 /// A running `inspect-target` process.
 struct Target {
@@ -96,6 +97,15 @@ impl Drop for Target {
 }
 
 /// A fresh private directory for sockets (0700, like the runtime wants).
+/// The environment that runs the target on `backend`.
+fn backend_env(backend: BackendChoice) -> (&'static str, &'static str) {
+    let name = match backend {
+        BackendChoice::Mio => "mio",
+        _ => "io_uring",
+    };
+    ("RINGLINE_BACKEND", name)
+}
+
 fn private_dir(tag: &str) -> TempDir {
     let d = TempDir::new(tag);
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
@@ -108,10 +118,10 @@ fn connect(path: &Path) -> Client {
     })
 }
 
-#[test]
-fn attach_and_find_the_stuck_read() {
+backend_test! {
+fn attach_and_find_the_stuck_read(backend) {
     let dir = private_dir("inspect-attach");
-    let mut target = Target::spawn(dir.path(), dir.path());
+    let mut target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
     let mut client = connect(&target.socket(dir.path()));
     let hello = client.hello().expect("hello");
     assert_eq!(hello.pid, target.pid);
@@ -142,6 +152,7 @@ fn attach_and_find_the_stuck_read() {
     let snap = client.snapshot().expect("snapshot");
     assert_eq!(snap.pid, target.pid);
     assert_eq!(snap.runtimes.len(), 1);
+    assert_eq!(snap.runtimes[0].backend, backend_env(backend).1);
     assert_eq!(
         echo_round_trip(target.echo, b"still serving"),
         b"still serving"
@@ -152,11 +163,12 @@ fn attach_and_find_the_stuck_read() {
         "the socket must be removed at exit"
     );
 }
+}
 
-#[test]
-fn bad_clients_do_not_disturb_the_process() {
+backend_test! {
+fn bad_clients_do_not_disturb_the_process(backend) {
     let dir = private_dir("inspect-bad");
-    let target = Target::spawn(dir.path(), dir.path());
+    let target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
     let path = target.socket(dir.path());
     let mut good = connect(&path);
     let polls = |c: &mut Client| {
@@ -242,6 +254,7 @@ fn bad_clients_do_not_disturb_the_process() {
         closed,
         "the non-reading subscriber was not dropped ({total} bytes buffered)"
     );
+}
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! The per-worker I/O driver.
+//! The per-worker I/O driver: one [`Driver`] per worker, running on one of
+//! two backends chosen at launch (`Io::Uring` or `Io::Mio`).
 //!
-//! Contract every backend keeps (io_uring today, mio next):
+//! Contract every backend keeps:
 //! - it is owned by one worker thread and never touched from another;
 //! - every operation it starts is accounted by [`OpKind`](crate::op::OpKind)
 //!   at submission and again at completion, through one function each;
@@ -8,13 +9,60 @@
 //!   reused before its completion is seen: dropped futures park it in their
 //!   op slot (the graveyard) until then;
 //! - resources are fixed-capacity slabs and exhaustion is an error value;
-//! - waiting honours the nearest timer deadline and the worker's eventfd.
+//! - waiting honours the nearest timer deadline and the worker's eventfd;
+//! - completions look the same whatever the backend: a [`Cqe`] with the
+//!   op's `user_data`, a result (`-errno` on failure) and io_uring's flag
+//!   bits for "more to come" and "data in buffer N".
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::Backend;
 
+mod core;
+pub(crate) mod mio;
+pub(crate) mod ops;
+pub(crate) mod sqe;
 pub(crate) mod uring;
+
+#[cfg(test)]
+pub(crate) use self::core::test_hooks;
+pub(crate) use self::core::{Driver, op_slots};
+
+/// One reaped completion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cqe {
+    pub(crate) user_data: u64,
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+impl Cqe {
+    /// `IORING_CQE_F_BUFFER`: the upper 16 flag bits name a buffer.
+    pub(crate) const F_BUFFER: u32 = 1 << 0;
+    /// `IORING_CQE_F_MORE`: a multishot op stays armed after this one.
+    pub(crate) const F_MORE: u32 = 1 << 1;
+    const BUFFER_SHIFT: u32 = 16;
+
+    /// True when a multishot op stays armed after this completion.
+    #[inline]
+    pub(crate) fn more(&self) -> bool {
+        self.flags & Self::F_MORE != 0
+    }
+
+    /// The buffer holding this completion's data, if any.
+    #[inline]
+    pub(crate) fn buffer(&self) -> Option<u16> {
+        (self.flags & Self::F_BUFFER != 0).then_some((self.flags >> Self::BUFFER_SHIFT) as u16)
+    }
+
+    /// The flags of a completion whose data is in buffer `bid`.
+    #[inline]
+    pub(crate) fn buffer_flags(bid: u16, more: bool) -> u32 {
+        Self::F_BUFFER
+            | (u32::from(bid) << Self::BUFFER_SHIFT)
+            | if more { Self::F_MORE } else { 0 }
+    }
+}
 
 /// The backend the most recently launched runtime chose; io_uring until
 /// one launches.

@@ -7,8 +7,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::driver::sqe::Sqe;
 use bytes::BytesMut;
-use io_uring::{opcode, types};
 
 use super::File;
 use super::op::{DiskIoFuture, FsHold, check, submit, with_fs};
@@ -40,10 +40,11 @@ pub unsafe fn read(file: File, offset: u64, buf: *mut u8, len: u32) -> io::Resul
         // SAFETY: the caller keeps `buf` valid for `len` bytes until the
         // CQE (this function's contract); the fd is kept open by the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsRead, hold, |h| {
-                opcode::Read::new(types::Fd(h.raw_fd()), buf, len)
-                    .offset(offset)
-                    .build()
+            submit(w, OpKind::FsRead, hold, |h| Sqe::Read {
+                fd: h.raw_fd(),
+                buf,
+                len,
+                offset,
             })
         }?;
         Ok(DiskIoFuture { pending })
@@ -71,10 +72,11 @@ pub unsafe fn write(file: File, offset: u64, buf: *const u8, len: u32) -> io::Re
         // SAFETY: the caller keeps `buf` valid for `len` bytes until the
         // CQE (this function's contract); the fd is kept open by the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsWrite, hold, |h| {
-                opcode::Write::new(types::Fd(h.raw_fd()), buf, len)
-                    .offset(offset)
-                    .build()
+            submit(w, OpKind::FsWrite, hold, |h| Sqe::Write {
+                fd: h.raw_fd(),
+                buf,
+                len,
+                offset,
             })
         }?;
         Ok(DiskIoFuture { pending })
@@ -121,9 +123,12 @@ pub fn read_into(file: File, offset: u64, buf: BytesMut) -> io::Result<ReadFutur
                 let fd = h.raw_fd();
                 let buf = h.buf.as_mut().expect("set above");
                 let spare = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-                opcode::Read::new(types::Fd(fd), spare, len)
-                    .offset(offset)
-                    .build()
+                Sqe::Read {
+                    fd,
+                    buf: spare,
+                    len,
+                    offset,
+                }
             })
         }?;
         Ok(ReadFuture {
@@ -161,9 +166,12 @@ pub fn write_from(file: File, offset: u64, buf: BytesMut) -> io::Result<WriteFut
             submit(w, OpKind::FsWrite, hold, |h| {
                 let fd = h.raw_fd();
                 let ptr = h.buf.as_ref().expect("set above").as_ptr();
-                opcode::Write::new(types::Fd(fd), ptr, len)
-                    .offset(offset)
-                    .build()
+                Sqe::Write {
+                    fd,
+                    buf: ptr,
+                    len,
+                    offset,
+                }
             })
         }?;
         Ok(WriteFuture {
@@ -182,11 +190,8 @@ pub fn fsync(file: File) -> io::Result<DiskIoFuture> {
     with_fs(|w| {
         let hold = FsHold::new(&w.fs.borrow(), Some(file))?;
         // SAFETY: an fsync points at no memory; the hold keeps the fd open.
-        let pending = unsafe {
-            submit(w, OpKind::FsFsync, hold, |h| {
-                opcode::Fsync::new(types::Fd(h.raw_fd())).build()
-            })
-        }?;
+        let pending =
+            unsafe { submit(w, OpKind::FsFsync, hold, |h| Sqe::Fsync { fd: h.raw_fd() }) }?;
         Ok(DiskIoFuture { pending })
     })
 }

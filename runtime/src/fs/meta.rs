@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use io_uring::{opcode, types};
+use crate::driver::sqe::Sqe;
 
 use super::op::{FsHold, Pending, check, cstring, submit, with_fs};
 use crate::op::OpKind;
@@ -84,9 +84,7 @@ pub fn stat(path: impl AsRef<Path>) -> io::Result<StatFuture> {
             submit(w, OpKind::FsStatx, hold, |h| {
                 let path = h.path.as_ref().expect("set above").as_ptr();
                 let out: *mut libc::statx = &mut **h.statx.as_mut().expect("set above");
-                opcode::Statx::new(types::Fd(libc::AT_FDCWD), path, out.cast())
-                    .mask(libc::STATX_BASIC_STATS)
-                    .build()
+                Sqe::Statx { path, out }
             })
         }?;
         Ok(StatFuture { pending })

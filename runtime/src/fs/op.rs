@@ -11,12 +11,12 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use crate::driver::sqe::Sqe;
 use bytes::BytesMut;
-use io_uring::squeue;
 
 use super::File;
 use super::table::{FsState, Permit, Reserved};
-use crate::driver::uring::ops::{Hold, OpSlot};
+use crate::driver::ops::{Hold, OpSlot};
 use crate::error::Error;
 use crate::executor::context;
 use crate::op::OpKind;
@@ -103,7 +103,7 @@ pub(super) unsafe fn submit(
     w: &Worker,
     kind: OpKind,
     hold: FsHold,
-    build: impl FnOnce(&mut FsHold) -> squeue::Entry,
+    build: impl FnOnce(&mut FsHold) -> Sqe,
 ) -> io::Result<Pending> {
     let table = w.fs.borrow().id();
     let held_bytes = hold.buf.as_ref().map_or(0, BytesMut::capacity);
@@ -122,7 +122,7 @@ pub(super) unsafe fn submit(
         unreachable!("inserted as Boxed")
     };
     let hold = any.downcast_mut::<FsHold>().expect("inserted an FsHold");
-    let sqe = build(hold).user_data(ud.raw());
+    let sqe = build(hold);
     // The registry keeps a prefix of the path: copy one byte more than it
     // keeps (so it can tell a truncated path) out of the hold, which the
     // push below must not see borrowed.
@@ -145,7 +145,7 @@ pub(super) unsafe fn submit(
     // SAFETY: forwarded from the caller: what the SQE points to is in the
     // boxed hold, owned by the op slot until the CQE, or kept valid by the
     // caller until then.
-    unsafe { driver.push_to(kind, sqe, target) };
+    unsafe { driver.push_to(kind, ud, sqe, target) };
     Ok(Pending {
         op,
         table,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use io_uring::{opcode, types};
+use crate::driver::sqe::Sqe;
 
 use super::op::{FsHold, Pending, check, cstring, submit, with_fs};
 use super::{File, OpenFlags};
@@ -44,10 +44,11 @@ pub fn open(path: impl AsRef<Path>, flags: OpenFlags, mode: u32) -> io::Result<O
         let submitted = unsafe {
             submit(w, OpKind::FsOpen, hold, |h| {
                 let path = h.path.as_ref().expect("set above");
-                opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
-                    .flags(flags)
-                    .mode(mode)
-                    .build()
+                Sqe::OpenAt {
+                    path: path.as_ptr(),
+                    flags,
+                    mode,
+                }
             })
         };
         match submitted {

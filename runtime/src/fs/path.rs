@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use io_uring::{opcode, types};
+use crate::driver::sqe::Sqe;
 
 use super::op::{DiskIoFuture, FsHold, cstring, submit, with_fs};
 use crate::op::OpKind;
@@ -29,8 +29,7 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<DiskIo
             submit(w, OpKind::FsRename, hold, |h| {
                 let from = h.path.as_ref().expect("set above").as_ptr();
                 let to = h.path2.as_ref().expect("set above").as_ptr();
-                let cwd = types::Fd(libc::AT_FDCWD);
-                opcode::RenameAt::new(cwd, from, cwd, to).build()
+                Sqe::RenameAt { from, to }
             })
         }?;
         Ok(DiskIoFuture { pending })
@@ -45,8 +44,8 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<DiskIo
 /// As [`rename`]; the future fails with the `unlinkat(2)` error (a
 /// directory gives `IsADirectory`).
 pub fn remove(path: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
-    single_path_op(path.as_ref(), OpKind::FsUnlink, |p| {
-        opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), p).build()
+    single_path_op(path.as_ref(), OpKind::FsUnlink, |p| Sqe::UnlinkAt {
+        path: p,
     })
 }
 
@@ -58,10 +57,9 @@ pub fn remove(path: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
 /// As [`rename`]; the future fails with the `mkdirat(2)` error
 /// (`AlreadyExists`, `NotFound` for a missing parent, …).
 pub fn mkdir(path: impl AsRef<Path>, mode: u32) -> io::Result<DiskIoFuture> {
-    single_path_op(path.as_ref(), OpKind::FsMkdir, |p| {
-        opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), p)
-            .mode(mode)
-            .build()
+    single_path_op(path.as_ref(), OpKind::FsMkdir, |p| Sqe::MkdirAt {
+        path: p,
+        mode,
     })
 }
 
@@ -70,7 +68,7 @@ pub fn mkdir(path: impl AsRef<Path>, mode: u32) -> io::Result<DiskIoFuture> {
 fn single_path_op(
     path: &Path,
     kind: OpKind,
-    build: impl FnOnce(*const libc::c_char) -> io_uring::squeue::Entry,
+    build: impl FnOnce(*const libc::c_char) -> Sqe,
 ) -> io::Result<DiskIoFuture> {
     with_fs(|w| {
         let c_path = cstring(path)?;

@@ -5,11 +5,9 @@
 
 use std::os::fd::RawFd;
 
-use io_uring::cqueue;
-
 use super::conn::{Conn, SockKind};
 use super::ctx::{ConnCtx, query_peer};
-use crate::driver::uring::ring::Cqe;
+use crate::driver::Cqe;
 use crate::op::UserData;
 use crate::worker::Worker;
 
@@ -19,7 +17,7 @@ impl Worker {
         if cqe.result >= 0 {
             self.adopt_accepted(cqe.result, index);
         }
-        if !cqueue::more(cqe.flags) {
+        if !cqe.more() {
             self.driver
                 .borrow_mut()
                 .accept_ended(index, cqe.result, self.now());

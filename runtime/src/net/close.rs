@@ -6,10 +6,9 @@
 //!                      reads see EOF)                    close SQE sent)
 //! ```
 
-use io_uring::{opcode, types};
-
 use super::conn::ConnState;
-use crate::driver::uring::ring::Cqe;
+use crate::driver::Cqe;
+use crate::driver::sqe::Sqe;
 use crate::executor::waker::TaskRef;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
@@ -65,11 +64,9 @@ impl Worker {
         if recv_armed {
             driver.cancel(UserData::new(OpKind::Recv, key.generation, key.index));
         }
-        let sqe = opcode::Close::new(types::Fd(fd))
-            .build()
-            .user_data(UserData::new(OpKind::Close, key.generation, key.index).raw());
+        let ud = UserData::new(OpKind::Close, key.generation, key.index);
         // SAFETY: close points at no memory of ours.
-        unsafe { driver.push(OpKind::Close, sqe) };
+        unsafe { driver.push(OpKind::Close, ud, Sqe::Close { fd }) };
     }
 
     /// Half-closes connection `key` once the bytes queued before it are out.
@@ -103,11 +100,13 @@ impl Worker {
             conn.pending_cqes += 1;
             conn.fd
         };
-        let sqe = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
-            .build()
-            .user_data(UserData::new(OpKind::Shutdown, key.generation, key.index).raw());
+        let ud = UserData::new(OpKind::Shutdown, key.generation, key.index);
+        let sqe = Sqe::Shutdown {
+            fd,
+            how: libc::SHUT_WR,
+        };
         // SAFETY: shutdown points at no memory of ours.
-        unsafe { self.driver.borrow_mut().push(OpKind::Shutdown, sqe) };
+        unsafe { self.driver.borrow_mut().push(OpKind::Shutdown, ud, sqe) };
     }
 
     /// A close or shutdown completed.

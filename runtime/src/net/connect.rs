@@ -14,14 +14,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use io_uring::{opcode, types};
-
 use super::PeerAddr;
 use super::accept::{close_fd, set_nodelay};
 use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
 use super::sockaddr;
-use crate::driver::uring::ops::{Hold, OpSlot};
+use crate::driver::ops::{Hold, OpSlot};
+use crate::driver::sqe::{Sqe, Timespec};
 use crate::error::Error;
 use crate::executor::context;
 use crate::op::{OpKind, UserData};
@@ -32,7 +31,7 @@ use crate::worker::Worker;
 struct ConnectHold {
     addr: libc::sockaddr_storage,
     addr_len: libc::socklen_t,
-    timeout: types::Timespec,
+    timeout: Timespec,
     conn: Key,
     timeout_ms: Option<u64>,
 }
@@ -182,7 +181,7 @@ impl Worker {
         let hold = Box::new(ConnectHold {
             addr,
             addr_len,
-            timeout: types::Timespec::from(timeout.unwrap_or_default()),
+            timeout: Timespec::from(timeout.unwrap_or_default()),
             conn,
             timeout_ms,
         });
@@ -207,25 +206,25 @@ impl Worker {
             .downcast_ref::<ConnectHold>()
             .expect("inserted a ConnectHold");
         let addr_ptr = (&hold.addr as *const libc::sockaddr_storage).cast::<libc::sockaddr>();
-        let ts_ptr: *const types::Timespec = &hold.timeout;
-        let sqe = opcode::Connect::new(types::Fd(fd), addr_ptr, hold.addr_len)
-            .build()
-            .user_data(ud.raw());
+        let ts_ptr: *const Timespec = &hold.timeout;
+        let sqe = Sqe::Connect {
+            fd,
+            addr: addr_ptr,
+            len: hold.addr_len,
+        };
         match timeout {
             None => {
                 // SAFETY: the address lives in the boxed hold, owned by the
                 // op slot until the connect's CQE (parked if the future is
                 // dropped; leaked if the driver is).
-                unsafe { driver.push(OpKind::Connect, sqe) };
+                unsafe { driver.push(OpKind::Connect, ud, sqe) };
             }
             Some(_) => {
                 // SAFETY: the timespec lives in the boxed hold as above,
                 // until the op's second (timeout) CQE.
-                let link = opcode::LinkTimeout::new(ts_ptr)
-                    .build()
-                    .user_data(UserData::new(OpKind::LinkTimeout, op.generation, op.index).raw());
-                // SAFETY: as above, for both SQEs.
-                unsafe { driver.push_linked(OpKind::Connect, sqe, link) };
+                let link = UserData::new(OpKind::LinkTimeout, op.generation, op.index);
+                // SAFETY: as above, for both ops.
+                unsafe { driver.push_linked(OpKind::Connect, ud, sqe, link, ts_ptr) };
             }
         }
         Ok(ConnectFuture { op, done: false })

@@ -5,10 +5,9 @@
 //! with `ENOBUFS` and no bytes taken; it is re-armed after the batch
 //! publishes its recycled buffers, so nothing is lost or reordered.
 
-use io_uring::{cqueue, opcode, types};
-
 use super::conn::ConnState;
-use crate::driver::uring::ring::Cqe;
+use crate::driver::Cqe;
+use crate::driver::sqe::Sqe;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::worker::Worker;
@@ -36,18 +35,16 @@ impl Worker {
             conn.fd
         };
         let mut driver = self.driver.borrow_mut();
-        let sqe = opcode::RecvMulti::new(types::Fd(fd), driver.bufs.bgid())
-            .build()
-            .user_data(UserData::new(OpKind::Recv, key.generation, key.index).raw());
+        let ud = UserData::new(OpKind::Recv, key.generation, key.index);
         // SAFETY: the receive writes only into provided buffers, which live
         // as long as the driver (leaked, never freed, while any op is
         // armed); the fd stays open until this op's final CQE (close waits).
-        unsafe { driver.push(OpKind::Recv, sqe) };
+        unsafe { driver.push(OpKind::Recv, ud, Sqe::RecvMulti { fd }) };
     }
 
     pub(crate) fn on_recv_cqe(&self, ud: UserData, cqe: Cqe) {
-        let more = cqueue::more(cqe.flags);
-        let bid = cqueue::buffer_select(cqe.flags);
+        let more = cqe.more();
+        let bid = cqe.buffer();
         let key = self.conn_key(ud);
         if let Some(key) = key {
             let mut net = self.net.borrow_mut();
@@ -62,7 +59,7 @@ impl Worker {
                             // SAFETY: `bid` comes from this CQE and is
                             // recycled only below, after the copy; `n` is
                             // the byte count the kernel wrote.
-                            let data = unsafe { driver.bufs.data(bid, n as usize) };
+                            let data = unsafe { driver.recv_data(bid, n as usize) };
                             conn.acc.extend_from_slice(data);
                             self.stats.bytes_received(n as u64);
                         }
@@ -72,7 +69,7 @@ impl Worker {
                         conn.eof = true;
                         conn.wake_recv();
                     }
-                    e if e == -libc::ENOBUFS => self.driver.borrow_mut().bufs.note_exhausted(),
+                    e if e == -libc::ENOBUFS => self.driver.borrow_mut().note_recv_exhausted(),
                     e if e == -libc::ECANCELED => {}
                     e => {
                         conn.eof = true;
@@ -91,7 +88,7 @@ impl Worker {
             }
         }
         if let Some(bid) = bid {
-            self.driver.borrow_mut().bufs.recycle(bid);
+            self.driver.borrow_mut().recycle_recv(bid);
         }
         if let Some(key) = key
             && !more

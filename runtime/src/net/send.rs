@@ -5,10 +5,9 @@
 
 use std::io;
 
-use io_uring::{opcode, types};
-
 use super::conn::{Chunk, ConnState};
-use crate::driver::uring::ring::Cqe;
+use crate::driver::Cqe;
+use crate::driver::sqe::Sqe;
 use crate::error::Error;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
@@ -107,14 +106,12 @@ impl Worker {
             conn.pending_cqes += 1;
             (conn.fd, ptr, len)
         };
-        let sqe = opcode::Send::new(types::Fd(fd), ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(UserData::new(OpKind::Send, key.generation, key.index).raw());
+        let ud = UserData::new(OpKind::Send, key.generation, key.index);
+        let sqe = Sqe::Send { fd, buf: ptr, len };
         // SAFETY: `ptr..ptr+len` lies in a send-pool slot that stays queued
         // (not released, not rewritten in that range) until this CQE, and
         // the pool is leaked rather than freed while sends are in flight.
-        unsafe { self.driver.borrow_mut().push(OpKind::Send, sqe) };
+        unsafe { self.driver.borrow_mut().push(OpKind::Send, ud, sqe) };
     }
 
     pub(crate) fn on_send_cqe(&self, ud: UserData, cqe: Cqe) {

@@ -15,10 +15,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use io_uring::{cqueue, opcode, types};
+use io_uring::types;
 
 use super::sockaddr;
-use crate::driver::uring::ring::Cqe;
+use crate::driver::Cqe;
+use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
 use crate::executor::context;
 use crate::op::{OpKind, UserData};
@@ -163,23 +164,18 @@ impl Worker {
             (socket.fd.as_raw_fd(), msghdr)
         };
         let mut driver = self.driver.borrow_mut();
-        let Some(bgid) = driver.udp_bgid() else {
-            return;
-        };
-        let sqe = opcode::RecvMsgMulti::new(types::Fd(fd), msghdr, bgid)
-            .build()
-            .user_data(UserData::new(OpKind::UdpRecv, 0, index as u32).raw());
+        let ud = UserData::new(OpKind::UdpRecv, 0, index as u32);
         // SAFETY: the msghdr template is boxed in the socket state, which
         // lives (with the socket) until the worker is dropped after its ops
         // drained, or is leaked with the driver; datagrams land in provided
         // buffers that live as long.
-        unsafe { driver.push(OpKind::UdpRecv, sqe) };
+        unsafe { driver.push(OpKind::UdpRecv, ud, Sqe::RecvMsgMulti { fd, msghdr }) };
     }
 
     pub(crate) fn on_udp_recv_cqe(&self, ud: UserData, cqe: Cqe) {
         let index = ud.index() as usize;
-        let more = cqueue::more(cqe.flags);
-        let bid = cqueue::buffer_select(cqe.flags);
+        let more = cqe.more();
+        let bid = cqe.buffer();
         let rearm = {
             let mut net = self.net.borrow_mut();
             let Some(socket) = net.udp.get_mut(index) else {
@@ -277,13 +273,12 @@ impl Worker {
             socket.send_high_water = socket.send_high_water.max(in_use);
             (socket.fd.as_raw_fd(), slot, msg)
         };
-        let sqe = opcode::SendMsg::new(types::Fd(fd), msg)
-            .build()
-            .user_data(UserData::new(OpKind::UdpSend, slot as u32, index as u32).raw());
+        let ud = UserData::new(OpKind::UdpSend, slot as u32, index as u32);
+        let sqe = Sqe::SendMsg { fd, msghdr: msg };
         // SAFETY: the msghdr, iovec, address and payload all live in the
         // boxed slot, which is freed only by this send's CQE (or leaked
         // with the driver).
-        unsafe { self.driver.borrow_mut().push(OpKind::UdpSend, sqe) };
+        unsafe { self.driver.borrow_mut().push(OpKind::UdpSend, ud, sqe) };
         Ok(())
     }
 

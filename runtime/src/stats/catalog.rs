@@ -192,11 +192,11 @@ pub const METRICS: &[MetricDef] = &[
         "Age of the oldest parked op (0 when none). Growing means the kernel is neither finishing nor cancelling it."),
     // ── Ring ──
     m("ringline_ring_sqes_submitted_total", C, Count, W,
-        "SQEs the kernel accepted. Per enter call, it is the submit batching: near 1 means a syscall per op."),
+        "SQEs the kernel accepted (mio: ops started). Per enter call, it is the submit batching: near 1 means a syscall per op."),
     m("ringline_ring_enter_calls_total", C, Count, W,
         "io_uring_enter calls (mio: poll calls). A high rate relative to ops means little batching: syscall overhead."),
     m("ringline_ring_cqes_reaped_total", C, Count, W,
-        "CQEs reaped (mio: readiness events). The rate is the completions the worker handles."),
+        "CQEs reaped (mio: completions the backend produced). The rate is the completions the worker handles."),
     m("ringline_ring_cq_overflow_total", C, Count, W,
         "Loop iterations that found the completion queue overflowed. Any increase means the ring is too small for the load."),
     m("ringline_ring_sq_full_total", C, Count, W,

@@ -1,6 +1,7 @@
 //! The happy paths: open/create, write, fsync, read (raw and owned
 //! buffers), stat, rename, remove, mkdir.
 
+use ringline_tests::backend_test;
 use std::io;
 
 use bytes::{BufMut, BytesMut};
@@ -8,11 +9,11 @@ use ringline::fs::{self, OpenFlags};
 
 use crate::util::{Context, TempDir, config, expect_err, run};
 
-#[test]
-fn create_write_fsync_then_read_back() {
+backend_test! {
+fn create_write_fsync_then_read_back(backend) {
     let dir = TempDir::new("round-trip");
     let path = dir.join("data.bin");
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let f = fs::create(&path).ctx("create")?.await.ctx("create await")?;
         let mut out = BytesMut::new();
         out.put_slice(b"hello, ringline");
@@ -69,13 +70,14 @@ fn create_write_fsync_then_read_back() {
         b"hello, RINGline"
     );
 }
+}
 
-#[test]
-fn append_flag_writes_at_the_end() {
+backend_test! {
+fn append_flag_writes_at_the_end(backend) {
     let dir = TempDir::new("append");
     let path = dir.join("log");
     std::fs::write(&path, b"one;").expect("seed file");
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let f = fs::open(&path, OpenFlags::WRITE | OpenFlags::APPEND, 0)
             .ctx("open")?
             .await
@@ -89,14 +91,15 @@ fn append_flag_writes_at_the_end() {
     });
     assert_eq!(std::fs::read(dir.join("log")).expect("read"), b"one;two;");
 }
+}
 
-#[test]
-fn stat_reports_files_and_directories() {
+backend_test! {
+fn stat_reports_files_and_directories(backend) {
     let dir = TempDir::new("stat");
     let file = dir.join("f");
     std::fs::write(&file, vec![7u8; 1234]).expect("seed file");
     let root = dir.path().to_path_buf();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let m = fs::stat(&file).ctx("stat")?.await.ctx("stat file")?;
         ensure!(m.size == 1234, "size {}", m.size);
         ensure!(m.is_file && !m.is_dir && !m.is_symlink, "kind {m:?}");
@@ -117,13 +120,14 @@ fn stat_reports_files_and_directories() {
         )
     });
 }
+}
 
-#[test]
-fn rename_moves_and_remove_unlinks() {
+backend_test! {
+fn rename_moves_and_remove_unlinks(backend) {
     let dir = TempDir::new("rename");
     let (a, b) = (dir.join("a"), dir.join("b"));
     std::fs::write(&a, b"x").expect("seed file");
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let r = fs::rename(&a, &b).ctx("rename")?.await.ctx("rename")?;
         ensure!(r == 0, "rename gave {r}");
         expect_err(
@@ -158,12 +162,13 @@ fn rename_moves_and_remove_unlinks() {
         )
     });
 }
+}
 
-#[test]
-fn mkdir_creates_and_refuses_an_existing_directory() {
+backend_test! {
+fn mkdir_creates_and_refuses_an_existing_directory(backend) {
     let dir = TempDir::new("mkdir");
     let sub = dir.join("sub");
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         fs::mkdir(&sub, 0o755).ctx("mkdir")?.await.ctx("mkdir")?;
         let m = fs::stat(&sub).ctx("stat")?.await.ctx("stat")?;
         ensure!(m.is_dir, "not a dir: {m:?}");
@@ -181,13 +186,14 @@ fn mkdir_creates_and_refuses_an_existing_directory() {
         )
     });
 }
+}
 
-#[test]
-fn owned_buffers_use_spare_capacity_only() {
+backend_test! {
+fn owned_buffers_use_spare_capacity_only(backend) {
     let dir = TempDir::new("owned");
     let path = dir.join("digits");
     std::fs::write(&path, b"0123456789abcdefghij").expect("seed file");
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let f = fs::open(&path, OpenFlags::READ_WRITE, 0)
             .ctx("open")?
             .await
@@ -229,9 +235,10 @@ fn owned_buffers_use_spare_capacity_only() {
         Ok(())
     });
 }
+}
 
-#[test]
-fn non_utf8_file_names_work() {
+backend_test! {
+fn non_utf8_file_names_work(backend) {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let dir = TempDir::new("non-utf8");
@@ -240,7 +247,7 @@ fn non_utf8_file_names_work() {
     let path = dir.join(name);
     let renamed = dir.join(OsStr::from_bytes(b"\xc0\xc1-renamed"));
     let (p, r) = (path.clone(), renamed.clone());
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let f = fs::create(&p).ctx("create")?.await.ctx("create")?;
         let (n, _) = fs::write_from(f, 0, BytesMut::from(&b"bytes"[..]))
             .ctx("write_from")?
@@ -264,9 +271,10 @@ fn non_utf8_file_names_work() {
     );
     assert_eq!(std::fs::read(&renamed).expect("std read"), b"bytes");
 }
+}
 
-#[test]
-fn direct_reads_bypass_the_cache_with_aligned_buffers() {
+backend_test! {
+fn direct_reads_bypass_the_cache_with_aligned_buffers(backend) {
     /// 4 KiB, 4 KiB-aligned: what O_DIRECT asks of buffers on any device.
     #[repr(C, align(4096))]
     struct Block([u8; 4096]);
@@ -277,7 +285,7 @@ fn direct_reads_bypass_the_cache_with_aligned_buffers() {
     std::fs::write(&path, &data).expect("seed");
     let skipped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let skip = skipped.clone();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let f = match fs::open(&path, OpenFlags::READ | OpenFlags::DIRECT, 0)
             .ctx("open")?
             .await
@@ -318,4 +326,5 @@ fn direct_reads_bypass_the_cache_with_aligned_buffers() {
     if skipped.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!("SKIPPED: the temp dir's filesystem refuses O_DIRECT");
     }
+}
 }

@@ -1,6 +1,7 @@
 //! Futures dropped before their completion: buffers parked, cancels sent,
 //! commands and file slots given back, and a clean, prompt shutdown.
 
+use ringline_tests::backend_test;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
@@ -15,14 +16,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A clean shutdown takes milliseconds; this leaves room for a slow CI.
 const PROMPT_SHUTDOWN: Duration = Duration::from_secs(5);
 
-#[test]
-fn dropped_fifo_read_is_parked_then_cancelled_and_shutdown_is_prompt() {
+backend_test! {
+fn dropped_fifo_read_is_parked_then_cancelled_and_shutdown_is_prompt(backend) {
     let dir = TempDir::new("fifo-drop");
     let fifo = dir.join("fifo");
     crate::util::mkfifo(&fifo);
     let file = dir.join("f");
     std::fs::write(&file, b"still correct").expect("seed");
-    let mut c = config();
+    let mut c = config(backend);
     c.shutdown_drain_timeout = DRAIN_TIMEOUT;
     let took = run(c, move || async move {
         // Read-write on a FIFO opens without blocking; we are its only
@@ -68,14 +69,15 @@ fn dropped_fifo_read_is_parked_then_cancelled_and_shutdown_is_prompt() {
         "shutdown took {took:?}: parked FIFO reads were not cancelled and reaped"
     );
 }
+}
 
-#[test]
-fn ten_thousand_dropped_reads_give_every_command_back() {
+backend_test! {
+fn ten_thousand_dropped_reads_give_every_command_back(backend) {
     let dir = TempDir::new("many-drops");
     let path = dir.join("f");
     let data: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&path, &data).expect("seed");
-    let mut c = config();
+    let mut c = config(backend);
     c.shutdown_drain_timeout = DRAIN_TIMEOUT;
     let commands = 64u16;
     c.fs = Some(FsConfig {
@@ -122,13 +124,14 @@ fn ten_thousand_dropped_reads_give_every_command_back() {
     });
     assert!(took < PROMPT_SHUTDOWN, "shutdown took {took:?}");
 }
+}
 
-#[test]
-fn dropped_opens_give_their_file_slots_back() {
+backend_test! {
+fn dropped_opens_give_their_file_slots_back(backend) {
     let dir = TempDir::new("dropped-opens");
     let path = dir.join("f");
     std::fs::write(&path, b"x").expect("seed");
-    let mut c = config();
+    let mut c = config(backend);
     c.fs = Some(FsConfig {
         max_files: 2,
         max_commands_in_flight: 16,
@@ -162,15 +165,16 @@ fn dropped_opens_give_their_file_slots_back() {
         fs::close(b).ctx("close b")
     });
 }
+}
 
-#[test]
-fn close_with_a_read_in_flight_keeps_the_descriptor_until_it_completes() {
+backend_test! {
+fn close_with_a_read_in_flight_keeps_the_descriptor_until_it_completes(backend) {
     let dir = TempDir::new("close-in-flight");
     let fifo = dir.join("fifo");
     crate::util::mkfifo(&fifo);
     let other = dir.join("other");
     std::fs::write(&other, b"OTHER FILE").expect("seed");
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let p = fs::open(&fifo, OpenFlags::READ_WRITE, 0)
             .ctx("open fifo")?
             .await
@@ -211,4 +215,5 @@ fn close_with_a_read_in_flight_keeps_the_descriptor_until_it_completes() {
         );
         fs::close(o).ctx("close other")
     });
+}
 }

@@ -1,17 +1,19 @@
 //! Errors, not panics: stale and foreign handles, exhausted limits, bad
 //! paths, permissions, a disabled fs layer, calls off a worker.
 
+use ringline_tests::backend_test;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use ringline::config::BackendChoice;
 use ringline::fs::{self, File, FsConfig, OpenFlags};
 
 use crate::util::{Context, TempDir, config, expect_err, mkfifo, run, run_each};
 
-fn limits(max_files: u16, max_commands_in_flight: u16) -> ringline::Config {
-    let mut c = config();
+fn limits(backend: BackendChoice, max_files: u16, max_commands_in_flight: u16) -> ringline::Config {
+    let mut c = config(backend);
     c.fs = Some(FsConfig {
         max_files,
         max_commands_in_flight,
@@ -19,13 +21,13 @@ fn limits(max_files: u16, max_commands_in_flight: u16) -> ringline::Config {
     c
 }
 
-#[test]
-fn closed_handle_is_stale_and_never_reaches_the_next_file() {
+backend_test! {
+fn closed_handle_is_stale_and_never_reaches_the_next_file(backend) {
     let dir = TempDir::new("stale");
     let (a, b) = (dir.join("a"), dir.join("b"));
     std::fs::write(&a, b"AAAA").expect("seed a");
     std::fs::write(&b, b"BBBB").expect("seed b");
-    run(limits(1, 8), move || async move {
+    run(limits(backend, 1, 8), move || async move {
         let fa = fs::open(&a, OpenFlags::READ, 0)
             .ctx("open a")?
             .await
@@ -59,13 +61,14 @@ fn closed_handle_is_stale_and_never_reaches_the_next_file() {
         fs::close(fb).ctx("close b")
     });
 }
+}
 
-#[test]
-fn file_table_exhaustion_is_an_error_until_a_file_is_closed() {
+backend_test! {
+fn file_table_exhaustion_is_an_error_until_a_file_is_closed(backend) {
     let dir = TempDir::new("max-files");
     let path = dir.join("f");
     std::fs::write(&path, b"x").expect("seed");
-    run(limits(2, 8), move || async move {
+    run(limits(backend, 2, 8), move || async move {
         let f1 = fs::open(&path, OpenFlags::READ, 0)
             .ctx("open 1")?
             .await
@@ -110,15 +113,16 @@ fn file_table_exhaustion_is_an_error_until_a_file_is_closed() {
         fs::close(f4).ctx("close 4")
     });
 }
+}
 
-#[test]
-fn command_exhaustion_is_an_error_until_an_op_finishes() {
+backend_test! {
+fn command_exhaustion_is_an_error_until_an_op_finishes(backend) {
     let dir = TempDir::new("max-commands");
     let fifo = dir.join("fifo");
     mkfifo(&fifo);
     let file = dir.join("f");
     std::fs::write(&file, b"x").expect("seed");
-    run(limits(4, 3), move || async move {
+    run(limits(backend, 4, 3), move || async move {
         // Read-write on a FIFO opens without blocking and makes reads wait
         // (we are the only writer and never write).
         let p = fs::open(&fifo, OpenFlags::READ_WRITE, 0)
@@ -163,12 +167,13 @@ fn command_exhaustion_is_an_error_until_an_op_finishes() {
         fs::close(p).ctx("close fifo")
     });
 }
+}
 
-#[test]
-fn bad_paths_fail_with_the_right_kind() {
+backend_test! {
+fn bad_paths_fail_with_the_right_kind(backend) {
     let dir = TempDir::new("bad-paths");
     let root = dir.path().to_path_buf();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let nul = root.join("a\0b");
         let kind = io::ErrorKind::InvalidInput;
         let needle = "NUL";
@@ -219,9 +224,10 @@ fn bad_paths_fail_with_the_right_kind() {
         )
     });
 }
+}
 
-#[test]
-fn permission_denied_is_reported() {
+backend_test! {
+fn permission_denied_is_reported(backend) {
     // SAFETY: plain getter.
     let root = unsafe { libc::geteuid() } == 0;
     let dir = TempDir::new("perm");
@@ -246,7 +252,7 @@ fn permission_denied_is_reported() {
         println!("skipping the sysfs half of permission_denied_is_reported: no {sysfs:?}");
     }
     let inside = locked.clone();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         if !root {
             expect_err(
                 fs::open(inside.join("f"), OpenFlags::READ, 0)
@@ -276,12 +282,13 @@ fn permission_denied_is_reported() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
 }
+}
 
-#[test]
-fn disabled_fs_refuses_every_call() {
+backend_test! {
+fn disabled_fs_refuses_every_call(backend) {
     let dir = TempDir::new("disabled");
     let path = dir.join("f");
-    let mut c = config();
+    let mut c = config(backend);
     c.fs = None;
     run(c, move || async move {
         let kind = io::ErrorKind::Unsupported;
@@ -294,13 +301,14 @@ fn disabled_fs_refuses_every_call() {
     });
     assert!(!dir.join("f").exists(), "nothing was created");
 }
+}
 
-#[test]
-fn handles_are_worker_local() {
+backend_test! {
+fn handles_are_worker_local(backend) {
     let dir = TempDir::new("worker-local");
     let path = dir.join("f");
     std::fs::write(&path, b"data").expect("seed");
-    let mut c = config();
+    let mut c = config(backend);
     c.worker.threads = 2;
     // Worker 0 opens and publishes its handle; worker 1 tries it and says
     // when it is done, so worker 0 closes only afterwards.
@@ -343,19 +351,21 @@ fn handles_are_worker_local() {
         }
     });
 }
+}
 
-#[test]
-fn calls_off_a_worker_thread_fail_instead_of_panicking() {
+backend_test! {
+fn calls_off_a_worker_thread_fail_instead_of_panicking(backend) {
     let e = fs::stat("/").err().expect("no worker here");
     assert!(e.to_string().contains("outside a ringline worker"), "{e}");
     assert!(fs::create("/nonexistent/x").is_err());
-    assert!(fs::close(ended_runtime_handle()).is_err());
+    assert!(fs::close(ended_runtime_handle(backend)).is_err());
+}
 }
 
-#[test]
-fn handle_from_an_ended_runtime_is_refused() {
-    let f = ended_runtime_handle();
-    run(config(), move || async move {
+backend_test! {
+fn handle_from_an_ended_runtime_is_refused(backend) {
+    let f = ended_runtime_handle(backend);
+    run(config(backend), move || async move {
         expect_err(
             fs::close(f),
             io::ErrorKind::InvalidInput,
@@ -364,14 +374,15 @@ fn handle_from_an_ended_runtime_is_refused() {
         )
     });
 }
+}
 
 /// A real handle, left open, from a runtime that has since shut down.
-fn ended_runtime_handle() -> File {
+fn ended_runtime_handle(backend: BackendChoice) -> File {
     let dir = TempDir::new("fake");
     let path = dir.join("f");
     let out = Arc::new(Mutex::new(None));
     let slot = out.clone();
-    run(config(), move || async move {
+    run(config(backend), move || async move {
         let f = fs::create(&path).ctx("create")?.await.ctx("create")?;
         *slot.lock().expect("lock") = Some(f);
         Ok(())

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ringline::config::BackendChoice;
 use ringline::{AsyncEventHandler, Config, ConnCtx, RinglineBuilder};
 
 /// What a scenario reports: `Err` carries the failed check.
@@ -71,8 +72,11 @@ impl AsyncEventHandler for Runner {
 }
 
 /// A small config for one worker: few connection slots, no pools.
-pub fn config() -> Config {
-    let mut c = Config::default();
+pub fn config(backend: BackendChoice) -> Config {
+    let mut c = Config {
+        backend,
+        ..Config::default()
+    };
     c.worker.threads = 1;
     c.max_connections = 64;
     c.blocking_threads = 0;

@@ -12,15 +12,8 @@ use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, squeue, types};
 
+use crate::driver::Cqe;
 use crate::stats::RingTotals;
-
-/// One reaped completion.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Cqe {
-    pub(crate) user_data: u64,
-    pub(crate) result: i32,
-    pub(crate) flags: u32,
-}
 
 /// See the module docs.
 pub(crate) struct Ring {

@@ -1,0 +1,477 @@
+//! The backend-independent half of a worker's driver: the one accounting
+//! point every submission and completion passes through, the slab of
+//! one-shot ops in flight (and its graveyard), the listeners, the eventfd
+//! read that carries cross-thread wakes, and the teardown rule that memory
+//! an op may still write is never freed.
+
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Cqe;
+use super::mio;
+use super::ops::OpTable;
+use super::sqe::{Sqe, Timespec};
+use super::uring;
+use crate::Backend;
+use crate::config::Config;
+use crate::error::Error;
+use crate::op::{OpCounters, OpKind, UserData};
+use crate::stats::kinds::SlabUsage;
+use crate::stats::op_registry::Target;
+use crate::stats::{RingTotals, StatsWriter};
+
+/// Capacity of the op table: room for one connect per connection, every
+/// fs command, and a margin for internal ops.
+pub(crate) fn op_slots(config: &Config) -> u32 {
+    let fs_commands = config
+        .fs
+        .as_ref()
+        .map_or(0, |f| f.max_commands_in_flight as u32);
+    config
+        .max_connections
+        .saturating_add(fs_commands)
+        .saturating_add(64)
+}
+
+/// The backend half of a driver.
+pub(crate) enum Io {
+    Uring(uring::Io),
+    Mio(mio::Io),
+}
+
+/// Forwards a call to whichever backend runs.
+macro_rules! io {
+    ($self:ident . $($call:tt)*) => {
+        match &mut *$self.io {
+            Io::Uring(io) => io.$($call)*,
+            Io::Mio(io) => io.$($call)*,
+        }
+    };
+}
+
+/// As `io!`, through a shared reference.
+macro_rules! io_ref {
+    ($self:ident . $($call:tt)*) => {
+        match &*$self.io {
+            Io::Uring(io) => io.$($call)*,
+            Io::Mio(io) => io.$($call)*,
+        }
+    };
+}
+
+/// An armed (or re-armable) listener of this worker.
+struct ListenerSlot {
+    fd: Arc<OwnedFd>,
+    armed: bool,
+    /// Set after a resource error (EMFILE, ENOBUFS, …): re-arm no sooner.
+    retry_at: Option<Instant>,
+}
+
+/// How long a listener rests after an accept failed for lack of resources,
+/// so fd exhaustion does not turn into a busy loop.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(10);
+
+/// See the module docs.
+pub(crate) struct Driver {
+    /// The backend. Dropped only when nothing is in flight; leaked (with
+    /// the kernel's or a pool thread's view of its memory) otherwise.
+    io: ManuallyDrop<Io>,
+    pub(crate) ops: ManuallyDrop<OpTable>,
+    pub(crate) counters: OpCounters,
+    /// The worker's stats writer (the registry mirrors every one-shot op
+    /// pushed here).
+    pub(crate) stats: Rc<StatsWriter>,
+    listeners: Vec<ListenerSlot>,
+    eventfd: i32,
+    /// The eventfd read's 8-byte target; boxed so it never moves.
+    wake_buf: ManuallyDrop<Box<u64>>,
+    pub(crate) wake_armed: bool,
+    /// Set at the end of shutdown: the eventfd read is being cancelled and
+    /// must not be re-armed.
+    pub(crate) quiescing: bool,
+    /// Set when shutdown gave up on in-flight ops: never free their memory.
+    pub(crate) leak_on_drop: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        config: &Config,
+        backend: Backend,
+        eventfd: i32,
+        listeners: &[Arc<OwnedFd>],
+        with_udp: bool,
+        stats: Rc<StatsWriter>,
+        disk: Option<Arc<mio::DiskPool>>,
+    ) -> Result<Driver, Error> {
+        let io = match backend {
+            Backend::IoUring => Io::Uring(uring::Io::new(config, with_udp)?),
+            Backend::Mio => Io::Mio(mio::Io::new(config, with_udp, disk)?),
+        };
+        let ops = OpTable::new(op_slots(config));
+        Ok(Driver {
+            io: ManuallyDrop::new(io),
+            ops: ManuallyDrop::new(ops),
+            counters: OpCounters::default(),
+            stats,
+            listeners: listeners
+                .iter()
+                .map(|fd| ListenerSlot {
+                    fd: fd.clone(),
+                    armed: false,
+                    retry_at: None,
+                })
+                .collect(),
+            eventfd,
+            wake_buf: ManuallyDrop::new(Box::new(0)),
+            wake_armed: false,
+            quiescing: false,
+            leak_on_drop: false,
+        })
+    }
+
+    /// The one submission point: counts the op, mirrors it into the op
+    /// registry and hands it to the backend. Connection ops name their
+    /// connection; [`push_to`](Self::push_to) names anything else.
+    ///
+    /// # Safety
+    ///
+    /// Everything `sqe` points to stays valid and unmoved until its final
+    /// completion is reaped.
+    #[inline]
+    pub(crate) unsafe fn push(&mut self, kind: OpKind, ud: UserData, sqe: Sqe) {
+        let target = match kind {
+            OpKind::Send | OpKind::Close | OpKind::Shutdown => Target::Conn(ud.index()),
+            _ => Target::None,
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.push_to(kind, ud, sqe, target) };
+    }
+
+    /// [`push`](Self::push) with the op's target named by the caller.
+    ///
+    /// # Safety
+    ///
+    /// As `push`.
+    #[inline]
+    pub(crate) unsafe fn push_to(
+        &mut self,
+        kind: OpKind,
+        ud: UserData,
+        sqe: Sqe,
+        target: Target<'_>,
+    ) {
+        self.counters.submitted(kind);
+        self.stats.op_submitted(kind, ud, target);
+        // SAFETY: forwarded from the caller.
+        unsafe { io!(self.push(ud, sqe)) };
+    }
+
+    /// [`push`](Self::push) for an op and a timeout of `*ts` linked to it,
+    /// which completes as `timeout_ud`.
+    ///
+    /// # Safety
+    ///
+    /// As `push`, and `ts` stays valid until the timeout's completion.
+    pub(crate) unsafe fn push_linked(
+        &mut self,
+        kind: OpKind,
+        ud: UserData,
+        sqe: Sqe,
+        timeout_ud: UserData,
+        ts: *const Timespec,
+    ) {
+        self.counters.submitted(kind);
+        self.counters.submitted(OpKind::LinkTimeout);
+        self.stats.op_submitted(kind, ud, Target::None);
+        // SAFETY: forwarded from the caller.
+        unsafe { io!(self.push_linked(ud, sqe, timeout_ud, ts)) };
+    }
+
+    /// Bytes of stream buffer `bid`.
+    ///
+    /// # Safety
+    ///
+    /// `bid` and `len` come from one receive completion and the buffer has
+    /// not been recycled since.
+    pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
+        // SAFETY: forwarded from the caller.
+        unsafe { io_ref!(self.recv_data(bid, len)) }
+    }
+
+    /// Hands stream buffer `bid` back (visible after `publish_buffers`).
+    pub(crate) fn recycle_recv(&mut self, bid: u16) {
+        io!(self.recycle_recv(bid))
+    }
+
+    /// Counts a receive that found no buffer.
+    pub(crate) fn note_recv_exhausted(&mut self) {
+        io!(self.note_recv_exhausted())
+    }
+
+    /// Bytes of UDP buffer `bid`.
+    ///
+    /// # Safety
+    ///
+    /// As [`recv_data`](Self::recv_data), for a UDP receive completion.
+    pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
+        // SAFETY: forwarded from the caller.
+        unsafe { io_ref!(self.udp_data(bid, len)) }
+    }
+
+    /// Hands UDP buffer `bid` back.
+    pub(crate) fn recycle_udp(&mut self, bid: u16) {
+        io!(self.recycle_udp(bid))
+    }
+
+    /// Counts a UDP receive that found no buffer.
+    pub(crate) fn note_udp_exhausted(&mut self) {
+        io!(self.note_udp_exhausted())
+    }
+
+    /// Occupancy of the stream and UDP buffers.
+    pub(crate) fn buffer_usage(&self) -> (SlabUsage, SlabUsage) {
+        io_ref!(self.buffer_usage())
+    }
+
+    /// Makes every recycled buffer of both pools available again.
+    pub(crate) fn publish_buffers(&mut self) {
+        io!(self.publish_buffers())
+    }
+
+    /// The backend's syscall totals (ring enters or polls, completions).
+    pub(crate) fn ring_totals(&self) -> &RingTotals {
+        io_ref!(self.totals())
+    }
+
+    /// Appends every available completion to `out`.
+    pub(crate) fn reap(&mut self, out: &mut Vec<Cqe>) {
+        io!(self.reap(out))
+    }
+
+    /// Submits an `ASYNC_CANCEL` for the op carrying `target`.
+    pub(crate) fn cancel(&mut self, target: UserData) {
+        if cancels_suppressed() {
+            return;
+        }
+        self.stats.op_cancel_submitted(target);
+        let ud = UserData::new(OpKind::Cancel, 0, 0);
+        // SAFETY: a cancel points at no memory of ours.
+        unsafe { self.push(OpKind::Cancel, ud, Sqe::Cancel { target }) };
+    }
+
+    /// Cancels every request on the ring (forced shutdown).
+    pub(crate) fn cancel_everything(&mut self) {
+        if cancels_suppressed() {
+            return;
+        }
+        let ud = UserData::new(OpKind::Cancel, 0, 0);
+        // SAFETY: a cancel points at no memory of ours.
+        unsafe { self.push(OpKind::Cancel, ud, Sqe::CancelAll) };
+    }
+
+    /// Keeps a read armed on the eventfd so other threads can wake us.
+    pub(crate) fn arm_wake(&mut self) {
+        if self.wake_armed || self.quiescing {
+            return;
+        }
+        let buf: *mut u64 = &mut **self.wake_buf;
+        let sqe = Sqe::WakeRead {
+            fd: self.eventfd,
+            buf,
+        };
+        let ud = UserData::new(OpKind::Wake, 0, 0);
+        // SAFETY: `wake_buf` is boxed (never moves) and lives as long as the
+        // driver, which is leaked rather than dropped while ops are pending.
+        unsafe { self.push(OpKind::Wake, ud, sqe) };
+        self.wake_armed = true;
+    }
+
+    pub(crate) fn cancel_wake(&mut self) {
+        if self.wake_armed {
+            self.cancel(UserData::new(OpKind::Wake, 0, 0));
+        }
+    }
+
+    fn accept_user_data(index: usize) -> UserData {
+        UserData::new(OpKind::Accept, 0, index as u32)
+    }
+
+    /// Arms a multishot accept on every listener.
+    pub(crate) fn arm_accepts(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.arm_accept(i);
+        }
+    }
+
+    fn arm_accept(&mut self, index: usize) {
+        let l = &mut self.listeners[index];
+        if l.armed {
+            return;
+        }
+        l.armed = true;
+        l.retry_at = None;
+        let sqe = Sqe::AcceptMulti {
+            fd: l.fd.as_raw_fd(),
+        };
+        // SAFETY: multishot accept without an address buffer points at no
+        // memory of ours; the listener fd is kept open by `l.fd`.
+        unsafe { self.push(OpKind::Accept, Self::accept_user_data(index), sqe) };
+    }
+
+    /// Notes that the accept on listener `index` ended; a resource error
+    /// delays the re-arm.
+    pub(crate) fn accept_ended(&mut self, index: usize, result: i32, now: Instant) {
+        if let Some(l) = self.listeners.get_mut(index) {
+            l.armed = false;
+            if matches!(
+                -result,
+                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
+            ) {
+                l.retry_at = Some(now + ACCEPT_RETRY_DELAY);
+            }
+        }
+    }
+
+    /// Re-arms listeners whose multishot accept ended (unless shutting down).
+    pub(crate) fn rearm_accepts(&mut self, now: Instant, shutting_down: bool) {
+        if shutting_down {
+            return;
+        }
+        for i in 0..self.listeners.len() {
+            let l = &self.listeners[i];
+            if !l.armed && l.retry_at.is_none_or(|t| now >= t) {
+                self.arm_accept(i);
+            }
+        }
+    }
+
+    /// The earliest delayed accept re-arm, for the wait timeout.
+    pub(crate) fn next_accept_retry(&self) -> Option<Instant> {
+        self.listeners.iter().filter_map(|l| l.retry_at).min()
+    }
+
+    /// Cancels every armed accept (shutdown); the listeners stay open until
+    /// every worker is done with them.
+    pub(crate) fn cancel_accepts(&mut self) {
+        for i in 0..self.listeners.len() {
+            if self.listeners[i].armed {
+                self.cancel(Self::accept_user_data(i));
+            }
+            self.listeners[i].retry_at = None;
+        }
+    }
+
+    /// Ops still waiting for their final CQE, not counting the eventfd read.
+    pub(crate) fn in_flight_except_wake(&self) -> u64 {
+        self.counters.total_in_flight() - self.counters.in_flight[OpKind::Wake as usize]
+    }
+
+    /// Submits and waits up to `timeout` (`Some(ZERO)`: do not block).
+    /// `now` is the caller's clock reading for this turn.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>, now: Instant) -> io::Result<()> {
+        let timeout = match (timeout, self.next_accept_retry()) {
+            (t, Some(at)) => {
+                let until = at.saturating_duration_since(now);
+                Some(t.map_or(until, |t| t.min(until)))
+            }
+            (t, None) => t,
+        };
+        io!(self.wait(timeout))
+    }
+}
+
+impl Driver {
+    /// Last-chance drain when a worker is dropped with ops in flight (a
+    /// panic unwound out of the loop): cancel everything and reap for up to
+    /// `limit`. Returns true when nothing is in flight any more; otherwise
+    /// the driver marks itself leaking and its memory is never freed.
+    pub(crate) fn drain_for_drop(&mut self, limit: Duration) -> bool {
+        if self.leak_on_drop {
+            return false;
+        }
+        if self.counters.total_in_flight() == 0 {
+            return true;
+        }
+        self.quiescing = true;
+        self.cancel_everything();
+        let deadline = Instant::now() + limit;
+        let mut cqes = Vec::new();
+        while self.counters.total_in_flight() > 0 && Instant::now() < deadline {
+            self.stats.stamp(crate::stats::now_ns());
+            if self
+                .wait(Some(Duration::from_millis(10)), Instant::now())
+                .is_err()
+            {
+                break;
+            }
+            cqes.clear();
+            self.reap(&mut cqes);
+            for cqe in &cqes {
+                let ud = UserData::from_raw(cqe.user_data);
+                let Some(kind) = ud.kind() else { continue };
+                if matches!(kind, OpKind::Accept | OpKind::FsOpen) && cqe.result >= 0 {
+                    // SAFETY: a freshly accepted or opened fd that nobody
+                    // will ever adopt: the worker is going away.
+                    unsafe { libc::close(cqe.result) };
+                }
+                let more = cqe.more();
+                self.counters.completed(kind, more, cqe.result);
+                if !more {
+                    self.stats.op_completed(kind, ud);
+                }
+            }
+        }
+        let drained = self.counters.total_in_flight() == 0;
+        self.leak_on_drop = !drained;
+        drained
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.leak_on_drop || self.counters.total_in_flight() > 0 {
+            // The kernel (or a disk pool thread) may still write into the
+            // receive buffers, an op's hold or the eventfd buffer: the
+            // `ManuallyDrop` fields keep all of it, and the ring fd, alive
+            // for the life of the process rather than free memory an op
+            // could complete into.
+            return;
+        }
+        // SAFETY: nothing is in flight, so neither the kernel nor a pool
+        // thread holds a pointer into these; each is dropped exactly once,
+        // here, and never used again.
+        unsafe {
+            ManuallyDrop::drop(&mut self.io);
+            ManuallyDrop::drop(&mut self.ops);
+            ManuallyDrop::drop(&mut self.wake_buf);
+        }
+    }
+}
+
+/// Whether this thread's cancels are dropped (`test_hooks`).
+#[cfg(test)]
+fn cancels_suppressed() -> bool {
+    test_hooks::SUPPRESS_CANCELS.with(|c| c.get())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn cancels_suppressed() -> bool {
+    false
+}
+
+/// Test hook: a worker thread can make its driver drop every cancel, to
+/// exercise the shutdown path where the kernel never finishes an op.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set on a worker thread: its cancels are never submitted.
+        pub(crate) static SUPPRESS_CANCELS: Cell<bool> = const { Cell::new(false) };
+    }
+}

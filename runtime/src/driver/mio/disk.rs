@@ -1,0 +1,226 @@
+//! The disk I/O pool of the mio backend: readiness cannot watch files, so
+//! file ops run as plain blocking syscalls on `Config::disk_io_threads`
+//! threads shared by the runtime's workers. Each finished op is posted to
+//! its worker's completion queue and the worker's `Poll` is woken.
+//!
+//! The graveyard rule holds as with the kernel: a job's buffers and paths
+//! live in the worker's op slot, which is freed only after the job's
+//! completion is reaped, even when the future waiting on it was dropped.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+
+use crate::driver::Cqe;
+use crate::driver::sqe::Sqe;
+use crate::op::UserData;
+
+/// A worker's end of the pool: finished ops, and the waker of its `Poll`.
+pub(crate) struct Completions {
+    done: Mutex<Vec<Cqe>>,
+    /// Set with `done` non-empty, so the worker checks without locking.
+    ready: AtomicBool,
+    waker: mio::Waker,
+}
+
+impl Completions {
+    pub(crate) fn new(waker: mio::Waker) -> Completions {
+        Completions {
+            done: Mutex::new(Vec::new()),
+            ready: AtomicBool::new(false),
+            waker,
+        }
+    }
+
+    fn post(&self, cqe: Cqe) {
+        lock(&self.done).push(cqe);
+        self.ready.store(true, Ordering::Release);
+        // A failed wake leaves the completion queued; the worker's next
+        // wait (bounded by its tick or timers) still finds it.
+        let _ = self.waker.wake();
+    }
+
+    /// Moves every posted completion to `out`.
+    pub(crate) fn take(&self, out: &mut Vec<Cqe>) {
+        if self.ready.swap(false, Ordering::Acquire) {
+            out.append(&mut lock(&self.done));
+        }
+    }
+}
+
+/// One file op handed to a pool thread.
+struct Job {
+    ud: UserData,
+    sqe: Sqe,
+    to: Arc<Completions>,
+}
+
+// SAFETY: a job's raw pointers name memory in its op slot's hold on the
+// submitting worker, which keeps it alive and untouched until the job's
+// completion is reaped there (a dropped future parks the slot in the
+// graveyard); only the one pool thread running the job uses them.
+unsafe impl Send for Job {}
+
+/// See the module docs.
+pub(crate) struct DiskPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    jobs: Mutex<(VecDeque<Job>, bool)>,
+    job_ready: Condvar,
+}
+
+impl DiskPool {
+    /// Starts `threads` threads (at least one).
+    pub(crate) fn new(threads: usize) -> io::Result<Arc<DiskPool>> {
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new((VecDeque::new(), false)),
+            job_ready: Condvar::new(),
+        });
+        for index in 0..threads.max(1) {
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name(format!("ringline-disk-{index}"))
+                .spawn(move || run(&shared))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot start ringline-disk-{index}: {e}"))
+                })?;
+        }
+        Ok(Arc::new(DiskPool { shared }))
+    }
+
+    /// Queues `sqe` (a disk op); its completion goes to `to`.
+    ///
+    /// # Safety
+    ///
+    /// Everything `sqe` points to stays valid, and is not otherwise
+    /// accessed, until its completion has been taken from `to`.
+    pub(crate) unsafe fn submit(&self, ud: UserData, sqe: Sqe, to: &Arc<Completions>) {
+        let job = Job {
+            ud,
+            sqe,
+            to: to.clone(),
+        };
+        lock(&self.shared.jobs).0.push_back(job);
+        self.shared.job_ready.notify_one();
+    }
+}
+
+impl Drop for DiskPool {
+    fn drop(&mut self) {
+        // Threads finish the job in hand, then exit; a job stuck in the
+        // kernel (a FIFO nobody writes) must not hang the process's exit,
+        // so they are not joined.
+        lock(&self.shared.jobs).1 = true;
+        self.shared.job_ready.notify_all();
+    }
+}
+
+fn run(shared: &Shared) {
+    loop {
+        let job = {
+            let mut jobs = lock(&shared.jobs);
+            loop {
+                if let Some(job) = jobs.0.pop_front() {
+                    break job;
+                }
+                if jobs.1 {
+                    return;
+                }
+                jobs = shared
+                    .job_ready
+                    .wait(jobs)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        // SAFETY: as `Job`'s `Send`: the memory lives until this
+        // completion is reaped, and only this thread uses it meanwhile.
+        let result = unsafe { run_disk_op(job.sqe) };
+        job.to.post(Cqe {
+            user_data: job.ud.raw(),
+            result,
+            flags: 0,
+        });
+    }
+}
+
+/// Runs one disk op as a blocking syscall: the result as io_uring reports
+/// it (a count or fd, or `-errno`). `EINTR` is retried.
+///
+/// # Safety
+///
+/// `sqe`'s pointers are valid for the op (its buffer for `len` bytes, its
+/// paths NUL-terminated) and nothing else touches them meanwhile.
+pub(crate) unsafe fn run_disk_op(sqe: Sqe) -> i32 {
+    loop {
+        // SAFETY: forwarded from the caller; each call gets the pointers
+        // and lengths the op was built with.
+        let res: libc::c_long = unsafe {
+            match sqe {
+                // io_uring ignores the offset of a file that cannot seek
+                // (a pipe, a FIFO, a tty); so do we.
+                Sqe::Read {
+                    fd,
+                    buf,
+                    len,
+                    offset,
+                } => {
+                    (match libc::pread(fd, buf.cast(), len as usize, offset as libc::off_t) {
+                        -1 if last_errno() == libc::ESPIPE => {
+                            libc::read(fd, buf.cast(), len as usize)
+                        }
+                        n => n,
+                    }) as _
+                }
+                Sqe::Write {
+                    fd,
+                    buf,
+                    len,
+                    offset,
+                } => {
+                    (match libc::pwrite(fd, buf.cast(), len as usize, offset as libc::off_t) {
+                        -1 if last_errno() == libc::ESPIPE => {
+                            libc::write(fd, buf.cast(), len as usize)
+                        }
+                        n => n,
+                    }) as _
+                }
+                Sqe::Fsync { fd } => libc::fsync(fd) as _,
+                Sqe::Statx { path, out } => {
+                    libc::statx(libc::AT_FDCWD, path, 0, libc::STATX_BASIC_STATS, out) as _
+                }
+                Sqe::OpenAt { path, flags, mode } => {
+                    libc::openat(libc::AT_FDCWD, path, flags, mode) as _
+                }
+                Sqe::RenameAt { from, to } => {
+                    libc::renameat(libc::AT_FDCWD, from, libc::AT_FDCWD, to) as _
+                }
+                Sqe::UnlinkAt { path } => libc::unlinkat(libc::AT_FDCWD, path, 0) as _,
+                Sqe::MkdirAt { path, mode } => {
+                    libc::mkdirat(libc::AT_FDCWD, path, mode as libc::mode_t) as _
+                }
+                _ => return -libc::EINVAL,
+            }
+        };
+        if res >= 0 {
+            return res.min(i32::MAX as libc::c_long) as i32;
+        }
+        let errno = last_errno();
+        if errno != libc::EINTR {
+            return -errno;
+        }
+    }
+}
+
+fn last_errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,779 @@
+//! The mio backend: io_uring's completion model emulated over readiness.
+//!
+//! The layers above see the same thing on both backends: ops go in as
+//! [`Sqe`]s and come back as [`Cqe`]s with io_uring's result and flag
+//! conventions (multishot "more", the buffer id of a receive). Here:
+//!
+//! ```text
+//!  push ──► queued ──wait──► start: try the syscall now
+//!                              │ done          │ EAGAIN           │ file op
+//!                              ▼               ▼                  ▼
+//!                            done ◄─ready── parked on its fd   disk pool thread
+//!                              ▲                                  │
+//!                              └──────────── Completions ◄────────┘ (+ Waker)
+//!  reap ◄── done
+//! ```
+//!
+//! Sockets are non-blocking and registered edge-triggered for both
+//! directions the first time an op parks on them. Receives take a buffer
+//! from a [`BufPool`] exactly as the kernel takes one from a provided
+//! buffer ring, so `ENOBUFS`, recycling and publishing behave the same.
+//! A cancel finds a parked or queued op and completes it with
+//! `-ECANCELED`; an op running on the disk pool cannot be stopped and
+//! answers `-EALREADY`, and its memory stays held until it completes.
+
+mod bufs;
+mod disk;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use self::bufs::BufPool;
+pub(crate) use self::disk::DiskPool;
+use self::disk::{Completions, run_disk_op};
+use super::Cqe;
+use super::sqe::{Sqe, Timespec};
+use crate::config::Config;
+use crate::error::Error;
+use crate::op::UserData;
+use crate::stats::RingTotals;
+use crate::stats::kinds::SlabUsage;
+
+/// The token of the disk pool's waker; sockets use their fd as token.
+const WAKER: Token = Token(usize::MAX);
+
+/// Most completions one multishot op produces per readiness before the
+/// other fds get their turn (the fd stays hot and is retried next wait).
+const MULTISHOT_BUDGET: usize = 32;
+
+/// Size of `io_uring_recvmsg_out`, the header of each received datagram.
+const RECVMSG_HEADER: usize = 16;
+
+/// An op parked until its fd is ready.
+#[derive(Clone, Copy)]
+struct Parked {
+    ud: UserData,
+    sqe: Sqe,
+}
+
+/// The ops parked on one fd.
+#[derive(Default)]
+struct Waiters {
+    /// Multishot receives and accepts, and the eventfd read.
+    readers: Vec<Parked>,
+    /// Sends and connects, in submission order.
+    writers: VecDeque<Parked>,
+}
+
+/// A connect's linked timeout.
+struct LinkTimeout {
+    deadline: Instant,
+    connect: UserData,
+    timeout: UserData,
+}
+
+/// See the module docs.
+pub(crate) struct Io {
+    poll: Poll,
+    events: Events,
+    queued: VecDeque<Parked>,
+    fds: HashMap<RawFd, Waiters>,
+    /// Where each parked op waits: `user_data` → fd.
+    parked: HashMap<u64, RawFd>,
+    /// Fds whose readers stopped on their budget, not on `EAGAIN`.
+    hot: Vec<RawFd>,
+    timeouts: Vec<LinkTimeout>,
+    done: Vec<Cqe>,
+    disk: Option<Arc<DiskPool>>,
+    completions: Arc<Completions>,
+    /// Ops running on the disk pool.
+    on_pool: std::collections::HashSet<u64>,
+    bufs: BufPool,
+    udp_bufs: Option<BufPool>,
+    totals: RingTotals,
+}
+
+impl Io {
+    pub(crate) fn new(
+        config: &Config,
+        with_udp: bool,
+        disk: Option<Arc<DiskPool>>,
+    ) -> Result<Io, Error> {
+        let poll =
+            Poll::new().map_err(|e| Error::RingSetup(format!("mio poll setup failed: {e}")))?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)
+            .map_err(|e| Error::RingSetup(format!("mio waker setup failed: {e}")))?;
+        Ok(Io {
+            poll,
+            events: Events::with_capacity(1024),
+            queued: VecDeque::new(),
+            fds: HashMap::new(),
+            parked: HashMap::new(),
+            hot: Vec::new(),
+            timeouts: Vec::new(),
+            done: Vec::with_capacity(256),
+            disk,
+            completions: Arc::new(Completions::new(waker)),
+            on_pool: std::collections::HashSet::new(),
+            bufs: BufPool::new(config.recv_buffer.ring_size, config.recv_buffer.buffer_size),
+            udp_bufs: with_udp.then(|| {
+                BufPool::new(
+                    config.udp_recv_buffer.ring_size,
+                    config.udp_recv_buffer.buffer_size,
+                )
+            }),
+            totals: RingTotals::default(),
+        })
+    }
+
+    /// Queues `sqe`; it starts at the next wait.
+    ///
+    /// # Safety
+    ///
+    /// Everything `sqe` points to stays valid and unmoved until its final
+    /// completion is reaped.
+    pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe) {
+        self.queued.push_back(Parked { ud, sqe });
+    }
+
+    /// Queues a connect that fails with `-ECANCELED` if still pending
+    /// after `*ts` (its timeout then completes with `-ETIME`).
+    ///
+    /// # Safety
+    ///
+    /// As [`push`](Self::push); `ts` is valid now (it is read at once).
+    pub(crate) unsafe fn push_linked(
+        &mut self,
+        ud: UserData,
+        sqe: Sqe,
+        timeout_ud: UserData,
+        ts: *const Timespec,
+    ) {
+        // SAFETY: the caller guarantees `ts` points at a live Timespec.
+        let after = unsafe { (*ts).duration() };
+        self.timeouts.push(LinkTimeout {
+            deadline: Instant::now() + after,
+            connect: ud,
+            timeout: timeout_ud,
+        });
+        self.queued.push_back(Parked { ud, sqe });
+    }
+
+    /// Starts what was queued, then waits up to `timeout` for readiness
+    /// (not at all when completions are already waiting).
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        while let Some(op) = self.queued.pop_front() {
+            self.totals.sqes_submitted += 1;
+            self.start(op);
+        }
+        for fd in std::mem::take(&mut self.hot) {
+            self.run_readers(fd);
+        }
+        self.completions.take(&mut self.done);
+        let now = Instant::now();
+        let timeout = if !self.done.is_empty() || !self.hot.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            let link = self
+                .timeouts
+                .iter()
+                .map(|t| t.deadline.saturating_duration_since(now))
+                .min();
+            match (timeout, link) {
+                (Some(t), Some(l)) => Some(t.min(l)),
+                (t, l) => t.or(l),
+            }
+        };
+        self.totals.enter_calls += 1;
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let ready: Vec<(RawFd, bool, bool)> = self
+            .events
+            .iter()
+            .filter(|e| e.token() != WAKER)
+            .map(|e| {
+                let fd = e.token().0 as RawFd;
+                let closed = e.is_error() || e.is_read_closed() || e.is_write_closed();
+                (fd, e.is_readable() || closed, e.is_writable() || closed)
+            })
+            .collect();
+        for (fd, readable, writable) in ready {
+            if readable {
+                self.run_readers(fd);
+            }
+            if writable {
+                self.run_writers(fd);
+            }
+        }
+        self.completions.take(&mut self.done);
+        self.expire_timeouts(Instant::now());
+        Ok(())
+    }
+
+    pub(crate) fn reap(&mut self, out: &mut Vec<Cqe>) {
+        self.totals.cqes_reaped += self.done.len() as u64;
+        if !self.on_pool.is_empty() {
+            for cqe in &self.done {
+                self.on_pool.remove(&cqe.user_data);
+            }
+        }
+        out.append(&mut self.done);
+    }
+
+    pub(crate) fn totals(&self) -> &RingTotals {
+        &self.totals
+    }
+
+    fn complete(&mut self, ud: UserData, result: i32, flags: u32) {
+        self.done.push(Cqe {
+            user_data: ud.raw(),
+            result,
+            flags,
+        });
+    }
+
+    /// Starts one op: runs it now if it can, parks it on its fd, or hands
+    /// it to the disk pool.
+    fn start(&mut self, op: Parked) {
+        let Parked { ud, sqe } = op;
+        match sqe {
+            Sqe::AcceptMulti { fd }
+            | Sqe::RecvMulti { fd }
+            | Sqe::RecvMsgMulti { fd, .. }
+            | Sqe::WakeRead { fd, .. } => {
+                self.park(fd, op, true);
+                self.run_readers(fd);
+            }
+            Sqe::Send { fd, .. } | Sqe::SendMsg { fd, .. } => {
+                if self.fds.get(&fd).is_some_and(|w| !w.writers.is_empty()) {
+                    // Keep the order of sends queued before this one.
+                    self.park(fd, op, false);
+                } else if let Some(result) = try_write(sqe) {
+                    self.complete(ud, result, 0);
+                } else {
+                    self.park(fd, op, false);
+                }
+            }
+            Sqe::Connect { fd, addr, len } => {
+                set_nonblocking(fd);
+                // SAFETY: the address lives in the connect's hold until its
+                // completion is reaped.
+                let res = unsafe { libc::connect(fd, addr, len) };
+                let errno = last_errno();
+                if res == 0 {
+                    self.connect_done(ud, 0);
+                } else if errno == libc::EINPROGRESS || errno == libc::EINTR {
+                    self.park(fd, op, false);
+                } else {
+                    self.connect_done(ud, -errno);
+                }
+            }
+            Sqe::Close { fd } => {
+                self.forget_fd(fd);
+                // SAFETY: the connection owned `fd`; closing it is this op.
+                let res = unsafe { libc::close(fd) };
+                self.complete(ud, if res == 0 { 0 } else { -last_errno() }, 0);
+            }
+            Sqe::Shutdown { fd, how } => {
+                // SAFETY: plain syscall on an fd the connection owns.
+                let res = unsafe { libc::shutdown(fd, how) };
+                self.complete(ud, if res == 0 { 0 } else { -last_errno() }, 0);
+            }
+            Sqe::Cancel { target } => {
+                let result = self.cancel(target);
+                self.complete(ud, result, 0);
+            }
+            Sqe::CancelAll => {
+                self.cancel_all();
+                self.complete(ud, 0, 0);
+            }
+            Sqe::Read { fd, .. } | Sqe::Write { fd, .. } if is_pollable(fd) => {
+                // A FIFO or socket opened as a file: readiness can watch it,
+                // and a read that never completes stays cancellable.
+                set_nonblocking(fd);
+                let reader = matches!(sqe, Sqe::Read { .. });
+                if reader {
+                    self.park(fd, op, true);
+                    self.run_readers(fd);
+                } else if let Some(result) = try_write(sqe) {
+                    self.complete(ud, result, 0);
+                } else {
+                    self.park(fd, op, false);
+                }
+            }
+            _ if sqe.is_disk() => match &self.disk {
+                Some(pool) => {
+                    self.on_pool.insert(ud.raw());
+                    // SAFETY: the op's memory is held by its op slot until
+                    // this completion is reaped (the `push` contract).
+                    unsafe { pool.submit(ud, sqe, &self.completions) };
+                }
+                None => {
+                    // No pool (`disk_io_threads` is 0): run it here.
+                    // SAFETY: as above; the memory is valid for the op.
+                    let result = unsafe { run_disk_op(sqe) };
+                    self.complete(ud, result, 0);
+                }
+            },
+            _ => self.complete(ud, -libc::EINVAL, 0),
+        }
+    }
+
+    fn park(&mut self, fd: RawFd, op: Parked, reader: bool) {
+        let waiters = self.fds.entry(fd).or_default();
+        if waiters.readers.is_empty() && waiters.writers.is_empty() {
+            set_nonblocking(fd);
+            let registered = self.poll.registry().register(
+                &mut SourceFd(&fd),
+                Token(fd as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            // Already registered (an earlier op on this fd) is fine: the
+            // interest is always both directions.
+            if let Err(e) = registered
+                && e.kind() != io::ErrorKind::AlreadyExists
+            {
+                self.complete(op.ud, -e.raw_os_error().unwrap_or(libc::EIO), 0);
+                return;
+            }
+        }
+        if reader {
+            waiters.readers.push(op);
+        } else {
+            waiters.writers.push_back(op);
+        }
+        self.parked.insert(op.ud.raw(), fd);
+    }
+
+    /// Runs the reading ops parked on `fd` until each would block, ends,
+    /// or spends its budget.
+    fn run_readers(&mut self, fd: RawFd) {
+        let Some(waiters) = self.fds.get_mut(&fd) else {
+            return;
+        };
+        let mut readers = std::mem::take(&mut waiters.readers);
+        let mut hot = false;
+        readers.retain(|op| {
+            let (keep, budget_spent) = self.run_reader(*op);
+            hot |= budget_spent;
+            if !keep {
+                self.parked.remove(&op.ud.raw());
+            }
+            keep
+        });
+        if let Some(waiters) = self.fds.get_mut(&fd) {
+            // Readers parked while these ran (none today) go after them.
+            readers.append(&mut waiters.readers);
+            waiters.readers = readers;
+        }
+        if hot && !self.hot.contains(&fd) {
+            self.hot.push(fd);
+        }
+    }
+
+    /// One reading op: returns (still parked, stopped on its budget).
+    fn run_reader(&mut self, op: Parked) -> (bool, bool) {
+        for _ in 0..MULTISHOT_BUDGET {
+            let step = match op.sqe {
+                Sqe::AcceptMulti { fd } => self.accept_one(fd),
+                Sqe::RecvMulti { fd } => self.recv_one(fd),
+                Sqe::RecvMsgMulti { fd, msghdr } => self.recvmsg_one(fd, msghdr),
+                Sqe::WakeRead { fd, buf } => {
+                    // SAFETY: `buf` is the driver's boxed 8-byte target.
+                    let n = unsafe { libc::read(fd, buf.cast(), 8) };
+                    if n < 0 {
+                        Step::from_errno(last_errno())
+                    } else {
+                        Step::Final(n as i32, 0)
+                    }
+                }
+                Sqe::Read { fd, buf, len, .. } => {
+                    // SAFETY: the buffer lives in the op's hold, `len`
+                    // bytes, until its completion is reaped.
+                    let n = unsafe { libc::read(fd, buf.cast(), len as usize) };
+                    if n < 0 {
+                        Step::from_errno(last_errno())
+                    } else {
+                        Step::Final(n as i32, 0)
+                    }
+                }
+                _ => Step::Final(-libc::EINVAL, 0),
+            };
+            match step {
+                Step::Blocked => return (true, false),
+                Step::More(result, flags) => {
+                    self.complete(op.ud, result, flags | Cqe::F_MORE);
+                }
+                Step::Final(result, flags) => {
+                    self.complete(op.ud, result, flags);
+                    return (false, false);
+                }
+                Step::Retry => {}
+            }
+        }
+        (true, true)
+    }
+
+    fn accept_one(&mut self, fd: RawFd) -> Step {
+        // SAFETY: a listener fd; no address is asked for.
+        let res = unsafe {
+            libc::accept4(
+                fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if res >= 0 {
+            return Step::More(res, 0);
+        }
+        match last_errno() {
+            // The peer gave up before we accepted: try the next one.
+            libc::ECONNABORTED => Step::Retry,
+            errno => Step::from_errno(errno),
+        }
+    }
+
+    fn recv_one(&mut self, fd: RawFd) -> Step {
+        let Some((bid, buf)) = self.bufs.take() else {
+            return Step::Final(-libc::ENOBUFS, 0);
+        };
+        // SAFETY: `buf` is a free buffer of the pool, `buf.len()` bytes.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n > 0 {
+            return Step::More(n as i32, Cqe::buffer_flags(bid, false));
+        }
+        self.bufs.untake(bid);
+        if n == 0 {
+            Step::Final(0, 0)
+        } else {
+            Step::from_errno(last_errno())
+        }
+    }
+
+    /// One datagram, laid out in the buffer as io_uring's multishot
+    /// `recvmsg` lays it out (header, name, control, payload).
+    fn recvmsg_one(&mut self, fd: RawFd, template: *const libc::msghdr) -> Step {
+        // SAFETY: the template is boxed in the socket state and outlives
+        // the op.
+        let (name_len, control_len) =
+            unsafe { ((*template).msg_namelen as usize, (*template).msg_controllen) };
+        let Some(pool) = self.udp_bufs.as_mut() else {
+            return Step::Final(-libc::ENOBUFS, 0);
+        };
+        let Some((bid, buf)) = pool.take() else {
+            return Step::Final(-libc::ENOBUFS, 0);
+        };
+        let payload_at = RECVMSG_HEADER + name_len + control_len;
+        if payload_at > buf.len() {
+            pool.untake(bid);
+            return Step::Final(-libc::EINVAL, 0);
+        }
+        let base = buf.as_mut_ptr();
+        let mut iov = libc::iovec {
+            // SAFETY: `payload_at <= buf.len()`, checked above.
+            iov_base: unsafe { base.add(payload_at) }.cast(),
+            iov_len: buf.len() - payload_at,
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // SAFETY: the name and control fields lie inside `buf`, after
+        // the header (checked above).
+        unsafe {
+            msg.msg_name = base.add(RECVMSG_HEADER).cast();
+            msg.msg_namelen = name_len as libc::socklen_t;
+            if control_len > 0 {
+                msg.msg_control = base.add(RECVMSG_HEADER + name_len).cast();
+            }
+        }
+        msg.msg_controllen = control_len;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: `msg` points into `buf` and at `iov`, both live here;
+        // MSG_TRUNC makes the result the datagram's real length.
+        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) };
+        if n < 0 {
+            pool.untake(bid);
+            return Step::from_errno(last_errno());
+        }
+        let header: [u32; 4] = [
+            msg.msg_namelen,
+            msg.msg_controllen as u32,
+            n as u32,
+            msg.msg_flags as u32,
+        ];
+        for (i, word) in header.iter().enumerate() {
+            buf[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+        }
+        let used = payload_at + (n as usize).min(buf.len() - payload_at);
+        Step::More(used as i32, Cqe::buffer_flags(bid, false))
+    }
+
+    /// Runs the writing ops parked on `fd`, in order, until one would block.
+    fn run_writers(&mut self, fd: RawFd) {
+        loop {
+            let Some(op) = self.fds.get(&fd).and_then(|w| w.writers.front().copied()) else {
+                return;
+            };
+            let result = match op.sqe {
+                Sqe::Connect { fd, .. } => Some(socket_error(fd)),
+                sqe => try_write(sqe),
+            };
+            let Some(result) = result else {
+                return;
+            };
+            if let Some(w) = self.fds.get_mut(&fd) {
+                w.writers.pop_front();
+            }
+            self.parked.remove(&op.ud.raw());
+            if matches!(op.sqe, Sqe::Connect { .. }) {
+                self.connect_done(op.ud, result);
+            } else {
+                self.complete(op.ud, result, 0);
+            }
+        }
+    }
+
+    /// A connect finished: its linked timeout, if any, is cancelled.
+    fn connect_done(&mut self, ud: UserData, result: i32) {
+        self.complete(ud, result, 0);
+        if let Some(i) = self.timeouts.iter().position(|t| t.connect == ud) {
+            let t = self.timeouts.swap_remove(i);
+            self.complete(t.timeout, -libc::ECANCELED, 0);
+        }
+    }
+
+    fn expire_timeouts(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.timeouts.len() {
+            if self.timeouts[i].deadline > now {
+                i += 1;
+                continue;
+            }
+            let t = self.timeouts.swap_remove(i);
+            if self.unpark(t.connect) {
+                self.complete(t.connect, -libc::ECANCELED, 0);
+            }
+            self.complete(t.timeout, -libc::ETIME, 0);
+        }
+    }
+
+    /// Removes a parked op; false when it is not parked.
+    fn unpark(&mut self, ud: UserData) -> bool {
+        let Some(fd) = self.parked.remove(&ud.raw()) else {
+            return false;
+        };
+        if let Some(w) = self.fds.get_mut(&fd) {
+            w.readers.retain(|op| op.ud != ud);
+            w.writers.retain(|op| op.ud != ud);
+        }
+        true
+    }
+
+    /// Cancels the op carrying `target`: its result, as `ASYNC_CANCEL`
+    /// reports it.
+    fn cancel(&mut self, target: UserData) -> i32 {
+        if self.unpark(target) {
+            self.cancelled(target);
+            return 0;
+        }
+        if let Some(i) = self.queued.iter().position(|op| op.ud == target) {
+            self.queued.remove(i);
+            self.cancelled(target);
+            return 0;
+        }
+        if self.on_pool.contains(&target.raw()) {
+            return -libc::EALREADY;
+        }
+        -libc::ENOENT
+    }
+
+    /// Completes a cancelled op (and its linked timeout).
+    fn cancelled(&mut self, ud: UserData) {
+        self.complete(ud, -libc::ECANCELED, 0);
+        if let Some(i) = self.timeouts.iter().position(|t| t.connect == ud) {
+            let t = self.timeouts.swap_remove(i);
+            self.complete(t.timeout, -libc::ECANCELED, 0);
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        let parked: Vec<u64> = self.parked.keys().copied().collect();
+        for raw in parked {
+            let ud = UserData::from_raw(raw);
+            self.unpark(ud);
+            self.cancelled(ud);
+        }
+        while let Some(op) = self.queued.pop_front() {
+            self.cancelled(op.ud);
+        }
+    }
+
+    /// A connection's fd is being closed: deregister it and end whatever
+    /// still waits on it (the connection cancels its ops first; this is
+    /// the safety net).
+    fn forget_fd(&mut self, fd: RawFd) {
+        let Some(waiters) = self.fds.remove(&fd) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        for op in waiters.readers.iter().chain(waiters.writers.iter()) {
+            self.parked.remove(&op.ud.raw());
+            self.cancelled(op.ud);
+        }
+        self.hot.retain(|&h| h != fd);
+    }
+
+    /// # Safety
+    ///
+    /// `bid` and `len` come from one receive completion and the buffer has
+    /// not been recycled since.
+    pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
+        self.bufs.data(bid, len)
+    }
+
+    pub(crate) fn recycle_recv(&mut self, bid: u16) {
+        self.bufs.recycle(bid);
+    }
+
+    pub(crate) fn note_recv_exhausted(&mut self) {
+        self.bufs.note_exhausted();
+    }
+
+    /// # Safety
+    ///
+    /// As [`recv_data`](Self::recv_data), for a UDP receive.
+    pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
+        self.udp_bufs.as_ref().map_or(&[], |b| b.data(bid, len))
+    }
+
+    pub(crate) fn recycle_udp(&mut self, bid: u16) {
+        if let Some(b) = &mut self.udp_bufs {
+            b.recycle(bid);
+        }
+    }
+
+    pub(crate) fn note_udp_exhausted(&mut self) {
+        if let Some(b) = &mut self.udp_bufs {
+            b.note_exhausted();
+        }
+    }
+
+    pub(crate) fn buffer_usage(&self) -> (SlabUsage, SlabUsage) {
+        let udp = self
+            .udp_bufs
+            .as_ref()
+            .map(BufPool::usage)
+            .unwrap_or_default();
+        (self.bufs.usage(), udp)
+    }
+
+    pub(crate) fn publish_buffers(&mut self) {
+        self.bufs.publish();
+        if let Some(b) = &mut self.udp_bufs {
+            b.publish();
+        }
+    }
+}
+
+/// What one attempt of a reading op came to.
+enum Step {
+    /// Would block: stay parked.
+    Blocked,
+    /// Try again at once (a transient failure).
+    Retry,
+    /// A completion, and the op stays armed.
+    More(i32, u32),
+    /// The op's last completion.
+    Final(i32, u32),
+}
+
+impl Step {
+    /// The step for a failed syscall: a real error ends the op.
+    fn from_errno(errno: i32) -> Step {
+        match errno {
+            libc::EAGAIN => Step::Blocked,
+            libc::EINTR => Step::Retry,
+            e => Step::Final(-e, 0),
+        }
+    }
+}
+
+/// Tries a send: its result, or `None` when it would block.
+fn try_write(sqe: Sqe) -> Option<i32> {
+    loop {
+        // SAFETY: the buffer or msghdr lives in the op's hold (send pool
+        // slot, UDP slot) until its completion is reaped.
+        let n = unsafe {
+            match sqe {
+                Sqe::Send { fd, buf, len } => {
+                    libc::send(fd, buf.cast(), len as usize, libc::MSG_NOSIGNAL)
+                }
+                Sqe::SendMsg { fd, msghdr } => libc::sendmsg(fd, msghdr, libc::MSG_NOSIGNAL),
+                Sqe::Write { fd, buf, len, .. } => libc::write(fd, buf.cast(), len as usize),
+                _ => return Some(-libc::EINVAL),
+            }
+        };
+        if n >= 0 {
+            return Some(n.min(i32::MAX as isize) as i32);
+        }
+        match last_errno() {
+            libc::EAGAIN => return None,
+            libc::EINTR => continue,
+            e => return Some(-e),
+        }
+    }
+}
+
+/// The outcome of a non-blocking connect that became writable.
+fn socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are live locals of the sizes passed.
+    let res = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if res < 0 { -last_errno() } else { -err }
+}
+
+/// True for a FIFO or a socket: an fd epoll can watch.
+fn is_pollable(fd: RawFd) -> bool {
+    // SAFETY: all-zero is a valid `stat`; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live local of the right type.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return false;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on an fd the caller owns; no pointers.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+fn last_errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
