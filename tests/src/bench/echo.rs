@@ -38,7 +38,7 @@ impl Binaries {
         target_root: &Path,
     ) -> io::Result<Binaries> {
         let mut bins = Binaries::default();
-        if servers.contains(&ServerKind::Ringline) {
+        if servers.contains(&ServerKind::Ringline) || servers.contains(&ServerKind::RinglineMio) {
             bins.ringline = Some(build_example(
                 "echo_server",
                 features,
@@ -85,6 +85,11 @@ impl Binaries {
                 &self.ringline,
                 workers.clone(),
                 vec![("RINGLINE_BACKEND", "io_uring")],
+            ),
+            ServerKind::RinglineMio => (
+                &self.ringline,
+                workers.clone(),
+                vec![("RINGLINE_BACKEND", "mio")],
             ),
             ServerKind::Tokio => (&self.tokio, flavor("current-thread"), vec![]),
             ServerKind::TokioMt => (&self.tokio, flavor("multi-thread"), vec![]),

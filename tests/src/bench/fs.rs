@@ -42,6 +42,8 @@ use super::report::{Machine, Spread};
 pub enum Side {
     /// `bench/fs-ringline`: ringline fs on io_uring, one worker.
     Ringline,
+    /// The same program on the mio backend (files on its disk I/O pool).
+    RinglineMio,
     /// `fio --ioengine=io_uring`.
     Fio,
     /// `bench/fs-tokio --api fs`: `tokio::fs::File`, seek + read/write.
@@ -52,12 +54,13 @@ pub enum Side {
 
 impl Side {
     /// Opponents in report order.
-    pub const OPPONENTS: [Side; 3] = [Side::Fio, Side::Tokio, Side::TokioPread];
+    pub const OPPONENTS: [Side; 4] = [Side::RinglineMio, Side::Fio, Side::Tokio, Side::TokioPread];
 
     /// Name on the command line, in output and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Ringline => "ringline",
+            Side::RinglineMio => "ringline-mio",
             Side::Fio => "fio",
             Side::Tokio => "tokio",
             Side::TokioPread => "tokio-pread",
@@ -71,8 +74,9 @@ impl Side {
             "tokio" | "tokio-fs" => Ok(Side::Tokio),
             "tokio-pread" | "pread" => Ok(Side::TokioPread),
             "ringline" => Ok(Side::Ringline),
+            "ringline-mio" => Ok(Side::RinglineMio),
             other => Err(format!(
-                "unknown fs side {other:?}: expected fio, tokio, tokio-pread (or ringline for an A/A control)"
+                "unknown fs side {other:?}: expected ringline-mio, fio, tokio, tokio-pread (or ringline for an A/A control)"
             )),
         }
     }
@@ -637,6 +641,8 @@ struct SideCommand {
     side: Side,
     program: PathBuf,
     args: Vec<String>,
+    /// Extra environment (the ringline sides name their backend).
+    env: Vec<(&'static str, &'static str)>,
     file: PathBuf,
     workload: Workload,
 }
@@ -656,6 +662,7 @@ fn run_side(cmd: &SideCommand, cpus: &[usize], delay: Duration, secs: f64) -> io
     let mut command = Command::new(&cmd.program);
     command
         .args(&cmd.args)
+        .envs(cmd.env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -932,8 +939,13 @@ fn command(
         }
         (program.to_path_buf(), args)
     };
+    let env = match side {
+        Side::Ringline => vec![("RINGLINE_BACKEND", "io_uring")],
+        Side::RinglineMio => vec![("RINGLINE_BACKEND", "mio")],
+        _ => vec![],
+    };
     let (program, args) = match side {
-        Side::Ringline => ours(&programs.ringline, &plan.ringline_api),
+        Side::Ringline | Side::RinglineMio => ours(&programs.ringline, &plan.ringline_api),
         Side::Tokio => ours(&programs.tokio, "fs"),
         Side::TokioPread => ours(&programs.tokio, "pread"),
         Side::Fio => (
@@ -954,6 +966,7 @@ fn command(
         side,
         program,
         args,
+        env,
         file: file.to_path_buf(),
         workload,
     })
@@ -1427,6 +1440,7 @@ mod tests {
     fn names_parse_and_skips_are_explained() {
         assert_eq!(Side::parse("tokio-fs"), Ok(Side::Tokio));
         assert_eq!(Side::parse("FIO"), Ok(Side::Fio));
+        assert_eq!(Side::parse("ringline-mio"), Ok(Side::RinglineMio));
         assert!(Side::parse("mio").is_err());
         assert_eq!(Workload::parse("write"), Ok(Workload::SeqWrite));
         assert_eq!(Io::parse("direct"), Ok(Io::Direct));

@@ -14,6 +14,8 @@ use std::fmt;
 pub enum ServerKind {
     /// This workspace's `runtime/examples/echo_server` on io_uring.
     Ringline,
+    /// The same server on the mio backend (`RINGLINE_BACKEND=mio`).
+    RinglineMio,
     /// `tokio-echo --flavor current-thread`.
     Tokio,
     /// `tokio-echo --flavor multi-thread`.
@@ -26,8 +28,9 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every server, in report order.
-    pub const ALL: [ServerKind; 5] = [
+    pub const ALL: [ServerKind; 6] = [
         ServerKind::Ringline,
+        ServerKind::RinglineMio,
         ServerKind::Tokio,
         ServerKind::TokioMt,
         ServerKind::Ringline012,
@@ -38,6 +41,7 @@ impl ServerKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ServerKind::Ringline => "ringline",
+            ServerKind::RinglineMio => "ringline-mio",
             ServerKind::Tokio => "tokio",
             ServerKind::TokioMt => "tokio-mt",
             ServerKind::Ringline012 => "ringline-0.1.2",
@@ -50,6 +54,7 @@ impl ServerKind {
         let name = name.trim().to_ascii_lowercase();
         match name.as_str() {
             "ringline" => Ok(ServerKind::Ringline),
+            "ringline-mio" | "mio" => Ok(ServerKind::RinglineMio),
             "tokio" | "tokio-ct" | "tokio-current-thread" => Ok(ServerKind::Tokio),
             "tokio-mt" | "tokio-multi-thread" => Ok(ServerKind::TokioMt),
             "ringline-0.1.2" | "0.1.2" | "ringline-012" => Ok(ServerKind::Ringline012),
@@ -205,6 +210,7 @@ mod tests {
     #[test]
     fn the_default_selection_is_the_issues_matrix() {
         let servers = [
+            ServerKind::RinglineMio,
             ServerKind::Tokio,
             ServerKind::TokioMt,
             ServerKind::Ringline012,
@@ -225,10 +231,13 @@ mod tests {
             ]
         );
         use ServerKind::*;
-        assert_eq!(m[2].opponents, [Tokio, Ringline012, RawUring]);
-        assert_eq!(m[3].opponents, [Tokio, TokioMt, Ringline012, RawUring]);
+        assert_eq!(m[2].opponents, [RinglineMio, Tokio, Ringline012, RawUring]);
+        assert_eq!(
+            m[3].opponents,
+            [RinglineMio, Tokio, TokioMt, Ringline012, RawUring]
+        );
         let pairs: usize = m.iter().map(|c| c.opponents.len()).sum();
-        assert_eq!(pairs, 6 * 3 + 2 * 4);
+        assert_eq!(pairs, 6 * 4 + 2 * 5);
     }
 
     #[test]
@@ -266,7 +275,8 @@ mod tests {
                 ServerKind::Tokio
             ])
         );
-        assert!(ServerKind::parse("mio").is_err());
+        assert_eq!(ServerKind::parse("mio"), Ok(ServerKind::RinglineMio));
+        assert!(ServerKind::parse("epoll").is_err());
         for s in ServerKind::ALL {
             assert_eq!(ServerKind::parse(s.as_str()), Ok(s));
         }

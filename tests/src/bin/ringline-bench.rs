@@ -82,9 +82,10 @@ struct FsArgs {
     /// direct (O_DIRECT: the device).
     #[arg(long, default_value = "buffered")]
     io: String,
-    /// What ringline is compared with: fio, tokio (tokio::fs),
-    /// tokio-pread (spawn_blocking pread); `ringline` adds an A/A control.
-    #[arg(long, default_value = "fio,tokio,tokio-pread")]
+    /// What ringline is compared with: ringline-mio (the mio backend),
+    /// fio, tokio (tokio::fs), tokio-pread (spawn_blocking pread);
+    /// `ringline` adds an A/A control.
+    #[arg(long, default_value = "ringline-mio,fio,tokio,tokio-pread")]
     against: String,
     /// ringline's fs calls: owned (read_into/write_from) or raw (the
     /// unsafe pointer calls).
@@ -178,10 +179,13 @@ struct EchoMatrixArgs {
     /// Worker counts, comma-separated.
     #[arg(long, default_value = "1,2")]
     workers: String,
-    /// Servers to compare ringline with: tokio, tokio-mt (multi-worker
-    /// cells only), ringline-0.1.2, raw-uring; `ringline` adds an A/A
-    /// control.
-    #[arg(long, default_value = "tokio,tokio-mt,ringline-0.1.2,raw-uring")]
+    /// Servers to compare ringline with: ringline-mio (the same server on
+    /// the mio backend), tokio, tokio-mt (multi-worker cells only),
+    /// ringline-0.1.2, raw-uring; `ringline` adds an A/A control.
+    #[arg(
+        long,
+        default_value = "ringline-mio,tokio,tokio-mt,ringline-0.1.2,raw-uring"
+    )]
     servers: String,
     /// The server compared with the others (e.g. `raw-uring` with
     /// `--servers tokio` checks the ceiling against tokio directly).
