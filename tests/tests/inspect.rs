@@ -119,142 +119,142 @@ fn connect(path: &Path) -> Client {
 }
 
 backend_test! {
-fn attach_and_find_the_stuck_read(backend) {
-    let dir = private_dir("inspect-attach");
-    let mut target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
-    let mut client = connect(&target.socket(dir.path()));
-    let hello = client.hello().expect("hello");
-    assert_eq!(hello.pid, target.pid);
-    assert_eq!(hello.protocol_version, 1);
-    assert_eq!(hello.workers, 1);
-    assert_eq!(hello.histogram, ringline::stats::Layout::current());
-    assert!(
-        hello.process.starts_with("inspect-target"),
-        "{}",
-        hello.process
-    );
-    let stuck = wait_for(
-        "the stuck read to be 1 s old",
-        Duration::from_secs(10),
-        || {
-            let ops = client.ops(Duration::from_secs(1), 10).expect("ops");
-            (!ops.is_empty()).then_some(ops)
-        },
-    );
-    assert_eq!(stuck.len(), 1, "{stuck:?}");
-    assert_eq!(stuck[0].op, "fs_read");
-    assert!(
-        matches!(stuck[0].target, OpTarget::Fd { .. }),
-        "{:?}",
-        stuck[0]
-    );
-    assert!(stuck[0].age_ns >= 1_000_000_000);
-    let snap = client.snapshot().expect("snapshot");
-    assert_eq!(snap.pid, target.pid);
-    assert_eq!(snap.runtimes.len(), 1);
-    assert_eq!(snap.runtimes[0].backend, backend_env(backend).1);
-    assert_eq!(
-        echo_round_trip(target.echo, b"still serving"),
-        b"still serving"
-    );
-    assert!(target.stop().success());
-    assert!(
-        !target.socket(dir.path()).exists(),
-        "the socket must be removed at exit"
-    );
-}
+    fn attach_and_find_the_stuck_read(backend) {
+        let dir = private_dir("inspect-attach");
+        let mut target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
+        let mut client = connect(&target.socket(dir.path()));
+        let hello = client.hello().expect("hello");
+        assert_eq!(hello.pid, target.pid);
+        assert_eq!(hello.protocol_version, 1);
+        assert_eq!(hello.workers, 1);
+        assert_eq!(hello.histogram, ringline::stats::Layout::current());
+        assert!(
+            hello.process.starts_with("inspect-target"),
+            "{}",
+            hello.process
+        );
+        let stuck = wait_for(
+            "the stuck read to be 1 s old",
+            Duration::from_secs(10),
+            || {
+                let ops = client.ops(Duration::from_secs(1), 10).expect("ops");
+                (!ops.is_empty()).then_some(ops)
+            },
+        );
+        assert_eq!(stuck.len(), 1, "{stuck:?}");
+        assert_eq!(stuck[0].op, "fs_read");
+        assert!(
+            matches!(stuck[0].target, OpTarget::Fd { .. }),
+            "{:?}",
+            stuck[0]
+        );
+        assert!(stuck[0].age_ns >= 1_000_000_000);
+        let snap = client.snapshot().expect("snapshot");
+        assert_eq!(snap.pid, target.pid);
+        assert_eq!(snap.runtimes.len(), 1);
+        assert_eq!(snap.runtimes[0].backend, backend_env(backend).1);
+        assert_eq!(
+            echo_round_trip(target.echo, b"still serving"),
+            b"still serving"
+        );
+        assert!(target.stop().success());
+        assert!(
+            !target.socket(dir.path()).exists(),
+            "the socket must be removed at exit"
+        );
+    }
 }
 
 backend_test! {
-fn bad_clients_do_not_disturb_the_process(backend) {
-    let dir = private_dir("inspect-bad");
-    let target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
-    let path = target.socket(dir.path());
-    let mut good = connect(&path);
-    let polls = |c: &mut Client| {
-        c.snapshot().expect("snapshot").runtimes[0].workers[0]
-            .executor
-            .polls_total
-    };
-    let before = polls(&mut good);
+    fn bad_clients_do_not_disturb_the_process(backend) {
+        let dir = private_dir("inspect-bad");
+        let target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
+        let path = target.socket(dir.path());
+        let mut good = connect(&path);
+        let polls = |c: &mut Client| {
+            c.snapshot().expect("snapshot").runtimes[0].workers[0]
+                .executor
+                .polls_total
+        };
+        let before = polls(&mut good);
 
-    let raw = || {
-        let s = UnixStream::connect(&path).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5)))
+        let raw = || {
+            let s = UnixStream::connect(&path).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            s
+        };
+        let answer = |s: &mut UnixStream, bytes: &[u8]| -> String {
+            s.write_all(bytes).expect("write");
+            let mut line = String::new();
+            BufReader::new(s.try_clone().expect("clone"))
+                .read_line(&mut line)
+                .expect("read");
+            line
+        };
+        let mut s = raw();
+        assert!(answer(&mut s, b"garbage\n").contains("\"bad_request\""));
+        assert!(answer(&mut s, b"{\"cmd\":\"rm -rf\"}\n").contains("\"bad_request\""));
+        assert!(answer(&mut s, b"{\"cmd\":\"hello\",\"v\":7}\n").contains("\"unsupported_version\""));
+        let mut huge = vec![b'{'; 10_000];
+        huge.push(b'\n');
+        assert!(answer(&mut s, &huge).contains("\"oversize\""));
+        // Half a request, then gone.
+        let mut half = raw();
+        half.write_all(b"{\"cmd\":\"snap").expect("write");
+        drop(half);
+        // A subscriber that never reads.
+        let mut deaf = raw();
+        deaf.write_all(b"{\"cmd\":\"subscribe\",\"interval_ms\":50}\n")
+            .expect("write");
+        // Fill every client slot, then one more: refused as busy.
+        let mut crowd: Vec<UnixStream> = Vec::new();
+        let refused = (0..MAX_CLIENTS + 2).find_map(|_| {
+            let mut c = raw();
+            c.write_all(b"{\"cmd\":\"hello\"}\n").expect("write");
+            let mut line = String::new();
+            BufReader::new(c.try_clone().expect("clone"))
+                .read_line(&mut line)
+                .expect("read");
+            if line.contains("\"busy\"") {
+                Some(line)
+            } else {
+                crowd.push(c);
+                None
+            }
+        });
+        assert!(
+            refused.is_some(),
+            "never refused past {MAX_CLIENTS} clients"
+        );
+        drop(crowd);
+
+        // The process kept working and the well-behaved client kept its answers.
+        assert_eq!(echo_round_trip(target.echo, b"unaffected"), b"unaffected");
+        std::thread::sleep(Duration::from_millis(20));
+        let after = polls(&mut good);
+        assert!(
+            after > before,
+            "the worker kept running: {before} → {after}"
+        );
+        // The deaf subscriber is dropped within the stall deadline.
+        deaf.set_read_timeout(Some(Duration::from_secs(1)))
             .expect("timeout");
-        s
-    };
-    let answer = |s: &mut UnixStream, bytes: &[u8]| -> String {
-        s.write_all(bytes).expect("write");
-        let mut line = String::new();
-        BufReader::new(s.try_clone().expect("clone"))
-            .read_line(&mut line)
-            .expect("read");
-        line
-    };
-    let mut s = raw();
-    assert!(answer(&mut s, b"garbage\n").contains("\"bad_request\""));
-    assert!(answer(&mut s, b"{\"cmd\":\"rm -rf\"}\n").contains("\"bad_request\""));
-    assert!(answer(&mut s, b"{\"cmd\":\"hello\",\"v\":7}\n").contains("\"unsupported_version\""));
-    let mut huge = vec![b'{'; 10_000];
-    huge.push(b'\n');
-    assert!(answer(&mut s, &huge).contains("\"oversize\""));
-    // Half a request, then gone.
-    let mut half = raw();
-    half.write_all(b"{\"cmd\":\"snap").expect("write");
-    drop(half);
-    // A subscriber that never reads.
-    let mut deaf = raw();
-    deaf.write_all(b"{\"cmd\":\"subscribe\",\"interval_ms\":50}\n")
-        .expect("write");
-    // Fill every client slot, then one more: refused as busy.
-    let mut crowd: Vec<UnixStream> = Vec::new();
-    let refused = (0..MAX_CLIENTS + 2).find_map(|_| {
-        let mut c = raw();
-        c.write_all(b"{\"cmd\":\"hello\"}\n").expect("write");
-        let mut line = String::new();
-        BufReader::new(c.try_clone().expect("clone"))
-            .read_line(&mut line)
-            .expect("read");
-        if line.contains("\"busy\"") {
-            Some(line)
-        } else {
-            crowd.push(c);
-            None
-        }
-    });
-    assert!(
-        refused.is_some(),
-        "never refused past {MAX_CLIENTS} clients"
-    );
-    drop(crowd);
-
-    // The process kept working and the well-behaved client kept its answers.
-    assert_eq!(echo_round_trip(target.echo, b"unaffected"), b"unaffected");
-    std::thread::sleep(Duration::from_millis(20));
-    let after = polls(&mut good);
-    assert!(
-        after > before,
-        "the worker kept running: {before} → {after}"
-    );
-    // The deaf subscriber is dropped within the stall deadline.
-    deaf.set_read_timeout(Some(Duration::from_secs(1)))
-        .expect("timeout");
-    std::thread::sleep(ringline::inspect::STALL + Duration::from_secs(3));
-    let mut sink = vec![0u8; 1 << 20];
-    let mut total = 0;
-    let closed = loop {
-        match deaf.read(&mut sink) {
-            Ok(0) => break true,
-            Ok(n) => total += n,
-            Err(_) => break false,
-        }
-    };
-    assert!(
-        closed,
-        "the non-reading subscriber was not dropped ({total} bytes buffered)"
-    );
-}
+        std::thread::sleep(ringline::inspect::STALL + Duration::from_secs(3));
+        let mut sink = vec![0u8; 1 << 20];
+        let mut total = 0;
+        let closed = loop {
+            match deaf.read(&mut sink) {
+                Ok(0) => break true,
+                Ok(n) => total += n,
+                Err(_) => break false,
+            }
+        };
+        assert!(
+            closed,
+            "the non-reading subscriber was not dropped ({total} bytes buffered)"
+        );
+    }
 }
 
 #[test]
