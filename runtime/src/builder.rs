@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -19,6 +19,7 @@ use crate::signal::Signal;
 use crate::stats::kinds::{SlabKind, SlabUsage};
 use crate::stats::op_registry::RegistryLayout;
 use crate::stats::{RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
+use crate::sys::{self, cfg_not_uring, cfg_uring, syscall};
 use crate::worker::Worker;
 use crate::{Backend, driver};
 
@@ -244,7 +245,10 @@ impl RinglineBuilder {
         self
     }
 
-    /// Binds a UDP socket on `addr` in every worker (`SO_REUSEPORT`).
+    /// Binds a UDP socket on `addr` in every worker (`SO_REUSEPORT`). Linux
+    /// spreads incoming datagrams over the workers' sockets; macOS's
+    /// `SO_REUSEPORT` does not balance, so there one worker may get them
+    /// all.
     pub fn bind_udp(mut self, addr: SocketAddr) -> RinglineBuilder {
         self.config.udp_bind.push(addr);
         self
@@ -256,8 +260,9 @@ impl RinglineBuilder {
     ///
     /// # Errors
     ///
-    /// An invalid config, a failed bind, or a worker that could not set up
-    /// its io_uring; no thread is left running on error.
+    /// An invalid config, a failed bind, a worker that could not set up
+    /// its io_uring, or (off Linux) an explicit [`BackendChoice::IoUring`];
+    /// no thread is left running on error.
     pub fn launch<H: AsyncEventHandler>(self) -> Result<(ShutdownHandle, WorkerHandles), Error> {
         let RinglineBuilder { config, tcp, unix } = self;
         config.validate()?;
@@ -332,7 +337,7 @@ impl RinglineBuilder {
                     // the thread ends.
                     let _exit = ExitGuard(worker_shared.clone());
                     if config.worker.pin_to_core {
-                        pin_to_core(config.worker.core_offset + worker_id);
+                        sys::pin_to_core(config.worker.core_offset + worker_id);
                     }
                     let worker = match Worker::new(worker_id, worker_shared, config) {
                         Ok(w) => w,
@@ -403,13 +408,14 @@ fn join_all(handles: WorkerHandles) {
 /// `RINGLINE_BACKEND` override, then `config.backend`. `Auto` takes
 /// io_uring when the probe passes and mio otherwise, saying why once per
 /// process; an explicit `IoUring` that cannot run fails in worker setup
-/// with the cause.
+/// with the cause. Off Linux, `Auto` takes mio without a word and an
+/// explicit `IoUring` fails here.
 fn choose_backend(config: &Config) -> Result<Backend, Error> {
     if cfg!(feature = "force-mio") {
         return Ok(Backend::Mio);
     }
     Ok(match backend_choice(config)? {
-        BackendChoice::IoUring => Backend::IoUring,
+        BackendChoice::IoUring => explicit_io_uring()?,
         BackendChoice::Mio => Backend::Mio,
         BackendChoice::Auto => match probe_io_uring() {
             Ok(()) => Backend::IoUring,
@@ -418,17 +424,39 @@ fn choose_backend(config: &Config) -> Result<Backend, Error> {
     })
 }
 
-/// Probes io_uring once per process; the first failure is logged.
-fn probe_io_uring() -> Result<(), ()> {
-    static PROBED: std::sync::OnceLock<Result<(), ()>> = std::sync::OnceLock::new();
-    *PROBED.get_or_init(|| {
-        driver::uring::probe().map_err(|unavailable| {
-            eprintln!(
-                "ringline: io_uring unavailable, falling back to the mio backend: {}",
-                unavailable.reason
-            );
+cfg_uring! {
+    /// An explicit io_uring request: whether the ring can be set up shows
+    /// in worker setup, whose error names the cause.
+    fn explicit_io_uring() -> Result<Backend, Error> {
+        Ok(Backend::IoUring)
+    }
+
+    /// Probes io_uring once per process; the first failure is logged.
+    fn probe_io_uring() -> Result<(), ()> {
+        static PROBED: std::sync::OnceLock<Result<(), ()>> = std::sync::OnceLock::new();
+        *PROBED.get_or_init(|| {
+            driver::uring::probe().map_err(|unavailable| {
+                eprintln!(
+                    "ringline: io_uring unavailable, falling back to the mio backend: {}",
+                    unavailable.reason
+                );
+            })
         })
-    })
+    }
+}
+
+cfg_not_uring! {
+    /// An explicit io_uring request where there is none: fails before any
+    /// listener is bound or thread started.
+    fn explicit_io_uring() -> Result<Backend, Error> {
+        Err(driver::uring_unsupported())
+    }
+
+    /// No io_uring here. Nothing is logged: mio is this platform's
+    /// backend, not a fallback.
+    fn probe_io_uring() -> Result<(), ()> {
+        Err(())
+    }
 }
 
 /// The backend `config` asks for, after the `RINGLINE_BACKEND` override.
@@ -449,15 +477,6 @@ fn backend_choice(config: &Config) -> Result<BackendChoice, Error> {
     Ok(choice)
 }
 
-macro_rules! syscall {
-    ($name:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: a plain libc call whose pointer arguments (if any) point
-        // at live locals of the caller, sized as the call requires.
-        let res = unsafe { libc::$name($($arg),*) };
-        if res == -1 { Err(io::Error::last_os_error()) } else { Ok(res) }
-    }};
-}
-
 /// A close-on-exec IP socket of type `ty` for `addr`'s family.
 fn ip_socket(addr: &SocketAddr, ty: libc::c_int) -> Result<OwnedFd, Error> {
     let domain = if addr.is_ipv4() {
@@ -465,9 +484,7 @@ fn ip_socket(addr: &SocketAddr, ty: libc::c_int) -> Result<OwnedFd, Error> {
     } else {
         libc::AF_INET6
     };
-    let fd = syscall!(socket(domain, ty | libc::SOCK_CLOEXEC, 0))?;
-    // SAFETY: `fd` was just created and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(sys::socket(domain, ty, 0)?)
 }
 
 /// Turns on the boolean `SOL_SOCKET` option `opt`.
@@ -518,13 +535,7 @@ fn listen_unix(path: &Path, backlog: i32) -> Result<OwnedFd, Error> {
         }
     }
     let (storage, len) = sockaddr::from_unix_path(path)?;
-    let fd = syscall!(socket(
-        libc::AF_UNIX,
-        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-        0
-    ))?;
-    // SAFETY: `fd` was just created and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)?;
     syscall!(bind(
         fd.as_raw_fd(),
         (&storage as *const libc::sockaddr_un).cast(),
@@ -575,20 +586,4 @@ fn local_addr(fd: &OwnedFd) -> Result<SocketAddr, Error> {
 
 fn bind_error(e: io::Error, what: &str) -> Error {
     Error::Io(io::Error::new(e.kind(), format!("cannot bind {what}: {e}")))
-}
-
-/// Pins the calling thread to `core` modulo the CPUs we may run on. A
-/// failure (a restricted cpuset) leaves the thread unpinned.
-fn pin_to_core(core: usize) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: a zeroed cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes inside `set`; the index is reduced modulo the
-    // CPU count, far below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(core % cpus, &mut set) };
-    let _ = syscall!(sched_setaffinity(
-        0,
-        std::mem::size_of::<libc::cpu_set_t>(),
-        &set
-    ));
 }

@@ -386,15 +386,16 @@ pub enum BackendChoice {
     /// Let the runtime choose: io_uring when a probe at launch can set up
     /// a ring with every feature and opcode the driver uses; otherwise mio,
     /// with one line on stderr naming the cause (seccomp, a disabled or
-    /// too old kernel, `RLIMIT_MEMLOCK`).
+    /// too old kernel, `RLIMIT_MEMLOCK`). Off Linux: mio, silently.
     #[default]
     Auto,
-    /// io_uring; launch fails with [`Error::RingSetup`](crate::Error::RingSetup),
-    /// naming the cause, if the ring cannot be set up.
+    /// io_uring; launch fails with [`Error::RingSetup`],
+    /// naming the cause, if the ring cannot be set up (always off Linux:
+    /// "io_uring is only available on Linux").
     IoUring,
-    /// The readiness-based mio backend (epoll): sockets on readiness, file
-    /// I/O on `disk_io_threads` threads. Cargo feature `force-mio` selects
-    /// it whatever this field or the environment says.
+    /// The readiness-based mio backend (epoll, kqueue): sockets on
+    /// readiness, file I/O on `disk_io_threads` threads. Cargo feature
+    /// `force-mio` selects it whatever this field or the environment says.
     Mio,
 }
 
@@ -429,7 +430,8 @@ impl Default for RecvBufferConfig {
 pub struct WorkerConfig {
     /// Worker threads; 0 starts one per available core. At most 1024.
     pub threads: usize,
-    /// Pin worker `i` to core `core_offset + i`.
+    /// Pin worker `i` to core `core_offset + i`. Linux only: elsewhere
+    /// workers run unpinned whatever this says.
     pub pin_to_core: bool,
     /// First core used for pinning.
     pub core_offset: usize,

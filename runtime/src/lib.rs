@@ -1,5 +1,6 @@
 //! ringline: a thread-per-core async I/O runtime, io_uring-native on Linux,
-//! that you can watch while it runs.
+//! that you can watch while it runs. Elsewhere (macOS, the BSDs) it runs on
+//! its mio backend (kqueue).
 //!
 //! Each worker thread owns one event loop (an io_uring instance), one
 //! single-threaded executor whose tasks never migrate, a timer queue, a
@@ -46,6 +47,9 @@
 compile_error!(
     "ringline packs task references into pointer-sized wakers and needs a 64-bit target"
 );
+
+// ── Platform differences: Linux and the other Unixes ────────────────
+mod sys;
 
 // ── Launching ────────────────────────────────────────────────────────
 mod builder;
@@ -117,7 +121,7 @@ impl std::fmt::Display for Backend {
 }
 
 /// The backend this process runs on: the one the most recently launched
-/// runtime chose (io_uring on Linux unless configured otherwise).
+/// runtime chose. Before any launch: io_uring on Linux, mio elsewhere.
 pub fn backend() -> Backend {
     driver::current_backend()
 }

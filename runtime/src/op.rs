@@ -26,7 +26,7 @@ pub(crate) enum OpKind {
     Cancel,
     /// Linked timeout guarding a connect.
     LinkTimeout,
-    /// Read of the worker's eventfd (cross-thread wakeups, shutdown).
+    /// Read of the worker's wake fd (cross-thread wakeups, shutdown).
     Wake,
     /// Multishot `recvmsg` on a UDP socket.
     UdpRecv,

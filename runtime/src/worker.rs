@@ -4,7 +4,7 @@
 //!   ┌──────────────────────────── loop ───────────────────────────────┐
 //!   │ poll ready tasks (those queued at the start of the turn)        │
 //!   │ submit ops + wait in the driver (until the nearest timer,       │
-//!   │   the tick, a CQE, or the eventfd)                              │
+//!   │   the tick, a CQE, or the wake fd)                              │
 //!   │ reap CQEs → one dispatcher keyed by OpKind → wake tasks         │
 //!   │ accept new connections → on_accept tasks                        │
 //!   │ fire due timers, take remote wakes, on_tick                     │
@@ -86,7 +86,7 @@ impl Worker {
         let driver = Driver::new(
             &config,
             runtime.backend,
-            handle.eventfd(),
+            handle.wake_fd(),
             &listeners,
             !udp.is_empty(),
             stats.clone(),
@@ -435,7 +435,7 @@ impl Worker {
         self.close_all_conns();
     }
 
-    /// True when nothing but the eventfd read is in flight.
+    /// True when nothing but the wake read is in flight.
     fn is_drained(&self) -> bool {
         let net_idle = self.net.borrow().conns_is_empty();
         let mut driver = self.driver.borrow_mut();

@@ -1,6 +1,6 @@
 //! The backend-independent half of a worker's driver: the one accounting
 //! point every submission and completion passes through, the slab of
-//! one-shot ops in flight (and its graveyard), the listeners, the eventfd
+//! one-shot ops in flight (and its graveyard), the listeners, the wake-fd
 //! read that carries cross-thread wakes, and the teardown rule that memory
 //! an op may still write is never freed.
 
@@ -15,7 +15,6 @@ use super::Cqe;
 use super::mio;
 use super::ops::OpTable;
 use super::sqe::{Sqe, Timespec};
-use super::uring;
 use crate::Backend;
 use crate::config::Config;
 use crate::error::Error;
@@ -23,6 +22,11 @@ use crate::op::{OpCounters, OpKind, UserData};
 use crate::stats::kinds::SlabUsage;
 use crate::stats::op_registry::Target;
 use crate::stats::{RingTotals, StatsWriter};
+use crate::sys::{cfg_not_uring, cfg_uring};
+
+cfg_uring! {
+    use super::uring;
+}
 
 /// Capacity of the op table: room for one connect per connection, every
 /// fs command, and a margin for internal ops.
@@ -39,14 +43,20 @@ pub(crate) fn op_slots(config: &Config) -> u32 {
 
 /// The backend half of a driver.
 pub(crate) enum Io {
+    /// io_uring, on Linux only (elsewhere the variant does not exist).
+    #[cfg(target_os = "linux")]
     Uring(uring::Io),
     Mio(mio::Io),
 }
+
+// The two forwarding macros below are the only places that name both
+// variants; their io_uring arm carries the variant's cfg.
 
 /// Forwards a call to whichever backend runs.
 macro_rules! io {
     ($self:ident . $($call:tt)*) => {
         match &mut *$self.io {
+            #[cfg(target_os = "linux")]
             Io::Uring(io) => io.$($call)*,
             Io::Mio(io) => io.$($call)*,
         }
@@ -57,10 +67,26 @@ macro_rules! io {
 macro_rules! io_ref {
     ($self:ident . $($call:tt)*) => {
         match &*$self.io {
+            #[cfg(target_os = "linux")]
             Io::Uring(io) => io.$($call)*,
             Io::Mio(io) => io.$($call)*,
         }
     };
+}
+
+cfg_uring! {
+    /// The io_uring half of a new driver.
+    fn uring_io(config: &Config, with_udp: bool) -> Result<Io, Error> {
+        Ok(Io::Uring(uring::Io::new(config, with_udp)?))
+    }
+}
+
+cfg_not_uring! {
+    /// No io_uring here: launch turns an explicit request away before any
+    /// worker starts, so this is only a backstop.
+    fn uring_io(_config: &Config, _with_udp: bool) -> Result<Io, Error> {
+        Err(super::uring_unsupported())
+    }
 }
 
 /// An armed (or re-armable) listener of this worker.
@@ -86,11 +112,13 @@ pub(crate) struct Driver {
     /// pushed here).
     pub(crate) stats: Rc<StatsWriter>,
     listeners: Vec<ListenerSlot>,
-    eventfd: i32,
-    /// The eventfd read's 8-byte target; boxed so it never moves.
+    /// The worker's wake fd (an eventfd on Linux, a pipe's read end
+    /// elsewhere), read 8 bytes at a time.
+    wake_fd: i32,
+    /// The wake read's 8-byte target; boxed so it never moves.
     wake_buf: ManuallyDrop<Box<u64>>,
     pub(crate) wake_armed: bool,
-    /// Set at the end of shutdown: the eventfd read is being cancelled and
+    /// Set at the end of shutdown: the wake read is being cancelled and
     /// must not be re-armed.
     pub(crate) quiescing: bool,
     /// Set when shutdown gave up on in-flight ops: never free their memory.
@@ -101,14 +129,14 @@ impl Driver {
     pub(crate) fn new(
         config: &Config,
         backend: Backend,
-        eventfd: i32,
+        wake_fd: i32,
         listeners: &[Arc<OwnedFd>],
         with_udp: bool,
         stats: Rc<StatsWriter>,
         disk: Option<Arc<mio::DiskPool>>,
     ) -> Result<Driver, Error> {
         let io = match backend {
-            Backend::IoUring => Io::Uring(uring::Io::new(config, with_udp)?),
+            Backend::IoUring => uring_io(config, with_udp)?,
             Backend::Mio => Io::Mio(mio::Io::new(config, with_udp, disk)?),
         };
         let ops = OpTable::new(op_slots(config));
@@ -125,7 +153,7 @@ impl Driver {
                     retry_at: None,
                 })
                 .collect(),
-            eventfd,
+            wake_fd,
             wake_buf: ManuallyDrop::new(Box::new(0)),
             wake_armed: false,
             quiescing: false,
@@ -273,14 +301,14 @@ impl Driver {
         unsafe { self.push(OpKind::Cancel, ud, Sqe::CancelAll) };
     }
 
-    /// Keeps a read armed on the eventfd so other threads can wake us.
+    /// Keeps a read armed on the wake fd so other threads can wake us.
     pub(crate) fn arm_wake(&mut self) {
         if self.wake_armed || self.quiescing {
             return;
         }
         let buf: *mut u64 = &mut **self.wake_buf;
         let sqe = Sqe::WakeRead {
-            fd: self.eventfd,
+            fd: self.wake_fd,
             buf,
         };
         let ud = UserData::new(OpKind::Wake, 0, 0);
@@ -365,7 +393,7 @@ impl Driver {
         }
     }
 
-    /// Ops still waiting for their final CQE, not counting the eventfd read.
+    /// Ops still waiting for their final CQE, not counting the wake read.
     pub(crate) fn in_flight_except_wake(&self) -> u64 {
         self.counters.total_in_flight() - self.counters.in_flight[OpKind::Wake as usize]
     }
@@ -435,7 +463,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         if self.leak_on_drop || self.counters.total_in_flight() > 0 {
             // The kernel (or a disk pool thread) may still write into the
-            // receive buffers, an op's hold or the eventfd buffer: the
+            // receive buffers, an op's hold or the wake buffer: the
             // `ManuallyDrop` fields keep all of it, and the ring fd, alive
             // for the life of the process rather than free memory an op
             // could complete into.

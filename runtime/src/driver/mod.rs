@@ -1,5 +1,6 @@
 //! The per-worker I/O driver: one [`Driver`] per worker, running on one of
-//! two backends chosen at launch (`Io::Uring` or `Io::Mio`).
+//! two backends chosen at launch (`Io::Uring` or `Io::Mio`). The io_uring
+//! backend exists only on Linux; elsewhere `Io` has the mio variant alone.
 //!
 //! Contract every backend keeps:
 //! - it is owned by one worker thread and never touched from another;
@@ -9,7 +10,8 @@
 //!   reused before its completion is seen: dropped futures park it in their
 //!   op slot (the graveyard) until then;
 //! - resources are fixed-capacity slabs and exhaustion is an error value;
-//! - waiting honours the nearest timer deadline and the worker's eventfd;
+//! - waiting honours the nearest timer deadline and the worker's wake fd
+//!   (an eventfd on Linux, a pipe elsewhere);
 //! - completions look the same whatever the backend: a [`Cqe`] with the
 //!   op's `user_data`, a result (`-errno` on failure) and io_uring's flag
 //!   bits for "more to come" and "data in buffer N".
@@ -17,12 +19,15 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::Backend;
+use crate::sys::{cfg_not_uring, cfg_uring};
 
 mod core;
 pub(crate) mod mio;
 pub(crate) mod ops;
 pub(crate) mod sqe;
-pub(crate) mod uring;
+cfg_uring! {
+    pub(crate) mod uring;
+}
 
 #[cfg(test)]
 pub(crate) use self::core::test_hooks;
@@ -64,9 +69,9 @@ impl Cqe {
     }
 }
 
-/// The backend the most recently launched runtime chose; io_uring until
-/// one launches.
-static CURRENT: AtomicU8 = AtomicU8::new(0);
+/// The backend the most recently launched runtime chose; until one
+/// launches, the platform's native one (io_uring on Linux, mio elsewhere).
+static CURRENT: AtomicU8 = AtomicU8::new(if cfg!(target_os = "linux") { 0 } else { 1 });
 
 pub(crate) fn current_backend() -> Backend {
     match CURRENT.load(Ordering::Relaxed) {
@@ -83,4 +88,11 @@ pub(crate) fn set_current_backend(backend: Backend) {
         },
         Ordering::Relaxed,
     );
+}
+
+cfg_not_uring! {
+    /// Why asking for io_uring fails here.
+    pub(crate) fn uring_unsupported() -> crate::error::Error {
+        crate::error::Error::RingSetup("io_uring is only available on Linux".into())
+    }
 }

@@ -62,7 +62,8 @@ pub(crate) enum Sqe {
     Close { fd: RawFd },
     /// `shutdown(fd, how)`.
     Shutdown { fd: RawFd, how: i32 },
-    /// Read of the worker's eventfd counter into `buf` (cross-thread wakes).
+    /// An 8-byte read of the worker's wake fd into `buf` (cross-thread
+    /// wakes): an eventfd's counter on Linux, one pipe word elsewhere.
     WakeRead { fd: RawFd, buf: *mut u64 },
     /// `pread(fd, buf, len, offset)`.
     Read {
@@ -80,10 +81,11 @@ pub(crate) enum Sqe {
     },
     /// `fsync(fd)`.
     Fsync { fd: RawFd },
-    /// `statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, out)`.
+    /// `statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, out)` on Linux,
+    /// `stat(path, out)` elsewhere ([`sys::stat`](crate::sys::stat)).
     Statx {
         path: *const libc::c_char,
-        out: *mut libc::statx,
+        out: *mut crate::sys::StatBuf,
     },
     /// `openat(AT_FDCWD, path, flags, mode)`; the result is the new fd.
     OpenAt {

@@ -14,7 +14,6 @@
 //! whose task slot has moved on, wakes nothing: wakeups are idempotent and
 //! tasks tolerate spurious polls, so a stale wake is harmless.
 
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -22,6 +21,7 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 use crossbeam_queue::SegQueue;
 
 use super::context;
+use crate::sys::WakeFd;
 
 /// A task of some worker: the unit the ready queues hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,14 +97,16 @@ pub(crate) fn wake(task: TaskRef) {
 }
 
 /// The part of a worker other threads may touch: its remote ready queue,
-/// its eventfd, and whether it was already signalled.
+/// its wake fd (an eventfd on Linux, a pipe elsewhere), and whether it was
+/// already signalled.
 pub(crate) struct WorkerHandle {
     pub(crate) gid: u16,
     remote: SegQueue<TaskRef>,
-    /// True from the first eventfd write until the worker consumes it, so a
-    /// burst of remote wakes costs one `write(2)`.
+    /// True from the first wake-fd write until the worker consumes it, so a
+    /// burst of remote wakes costs one `write(2)` (and a pipe never holds
+    /// more than one word).
     signalled: AtomicBool,
-    eventfd: OwnedFd,
+    wake: WakeFd,
 }
 
 impl WorkerHandle {
@@ -117,21 +119,11 @@ impl WorkerHandle {
     /// Interrupts the worker's wait (for shutdown or queued remote wakes).
     pub(crate) fn notify(&self) {
         if !self.signalled.swap(true, Ordering::AcqRel) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
-            // A failed write (counter saturated) still leaves it readable,
-            // which is all we need.
-            unsafe {
-                libc::write(
-                    self.eventfd.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                );
-            }
+            self.wake.signal();
         }
     }
 
-    /// Called by the worker after its eventfd read completed: later wakes
+    /// Called by the worker after its wake read completed: later wakes
     /// must signal again. Returns the queued remote wakes.
     pub(crate) fn take_remote(&self, out: &mut Vec<TaskRef>) {
         self.signalled.store(false, Ordering::Release);
@@ -148,9 +140,9 @@ impl WorkerHandle {
         }
     }
 
-    /// The eventfd the worker keeps a read armed on.
-    pub(crate) fn eventfd(&self) -> i32 {
-        self.eventfd.as_raw_fd()
+    /// The fd the worker keeps an 8-byte read armed on.
+    pub(crate) fn wake_fd(&self) -> i32 {
+        self.wake.read_fd()
     }
 }
 
@@ -164,15 +156,9 @@ fn lookup(gid: u16) -> Option<Arc<WorkerHandle>> {
     table.get(gid as usize).and_then(|h| h.clone())
 }
 
-/// Registers a new worker handle with a fresh eventfd.
+/// Registers a new worker handle with a fresh wake fd.
 pub(crate) fn register() -> std::io::Result<Arc<WorkerHandle>> {
-    // SAFETY: plain syscall; the returned fd is checked before use.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by eventfd and is owned by no one else.
-    let eventfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let wake = WakeFd::new()?;
     let mut table = HANDLES.write().unwrap_or_else(|e| e.into_inner());
     let gid = match FREE_GIDS.lock().unwrap_or_else(|e| e.into_inner()).pop() {
         Some(gid) => gid,
@@ -190,7 +176,7 @@ pub(crate) fn register() -> std::io::Result<Arc<WorkerHandle>> {
         gid,
         remote: SegQueue::new(),
         signalled: AtomicBool::new(false),
-        eventfd,
+        wake,
     });
     table[gid as usize] = Some(handle.clone());
     Ok(handle)
@@ -240,19 +226,22 @@ mod tests {
         handle.wake_remote(t(1));
         handle.wake_remote(t(2));
         let mut counter = 0u64;
-        // SAFETY: reads 8 bytes into a live u64 from our eventfd.
-        let n = unsafe { libc::read(handle.eventfd(), (&mut counter as *mut u64).cast(), 8) };
+        // SAFETY: reads 8 bytes into a live u64 from our wake fd.
+        let n = unsafe { libc::read(handle.wake_fd(), (&mut counter as *mut u64).cast(), 8) };
         assert_eq!(n, 8);
         assert_eq!(
             counter, 1,
-            "two wakes in a burst must write the eventfd once"
+            "two wakes in a burst must write the wake fd once"
         );
+        // SAFETY: as above.
+        let n = unsafe { libc::read(handle.wake_fd(), (&mut counter as *mut u64).cast(), 8) };
+        assert_eq!(n, -1, "nothing more to read after one burst");
         let mut out = Vec::new();
         handle.take_remote(&mut out);
         assert_eq!(out, vec![t(1), t(2)]);
         handle.wake_remote(t(3));
         // SAFETY: as above.
-        let n = unsafe { libc::read(handle.eventfd(), (&mut counter as *mut u64).cast(), 8) };
+        let n = unsafe { libc::read(handle.wake_fd(), (&mut counter as *mut u64).cast(), 8) };
         assert_eq!(n, 8, "after take_remote the next wake must signal again");
         unregister(handle.gid);
         assert!(lookup(handle.gid).is_none());

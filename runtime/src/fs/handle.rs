@@ -1,5 +1,6 @@
 //! The public file handle and open flags.
 
+use std::io;
 use std::ops::BitOr;
 
 /// A file opened by [`open`](super::open) or [`create`](super::create): a
@@ -55,7 +56,44 @@ impl OpenFlags {
     /// 4 KiB), or the kernel fails the op with `EINVAL`: use the unsafe
     /// [`read`](super::read)/[`write`](super::write) with aligned memory
     /// (`read_into`'s `BytesMut` has no alignment guarantee).
-    pub const DIRECT: Self = Self(libc::O_DIRECT);
+    ///
+    /// Linux only. Elsewhere (macOS, the BSDs) there is no `O_DIRECT`, and
+    /// [`open`](super::open()) with this flag fails at once with
+    /// [`io::ErrorKind::Unsupported`] rather than quietly going through the
+    /// page cache.
+    pub const DIRECT: Self = Self(DIRECT_BITS);
+}
+
+/// `OpenFlags::DIRECT`'s bits: `O_DIRECT`.
+#[cfg(target_os = "linux")]
+const DIRECT_BITS: i32 = libc::O_DIRECT;
+
+/// `OpenFlags::DIRECT`'s bits where there is no `O_DIRECT`: a bit no other
+/// `OpenFlags` constant uses, which `open_flags` refuses, so it never
+/// reaches `open(2)`.
+#[cfg(not(target_os = "linux"))]
+const DIRECT_BITS: i32 = i32::MIN;
+
+impl OpenFlags {
+    /// The flags to hand to `openat(2)`.
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub(crate) fn open_flags(self) -> io::Result<i32> {
+        Ok(self.0)
+    }
+
+    /// The flags to hand to `open(2)`; `Unsupported` for `DIRECT`, which
+    /// this platform cannot honour.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn open_flags(self) -> io::Result<i32> {
+        if self.0 & DIRECT_BITS != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "OpenFlags::DIRECT (O_DIRECT) is only available on Linux",
+            ));
+        }
+        Ok(self.0)
+    }
 }
 
 impl BitOr for OpenFlags {
@@ -75,5 +113,22 @@ mod tests {
         let f = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
         assert_eq!(f.0, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC);
         assert_eq!((OpenFlags::READ | OpenFlags::APPEND).0, libc::O_APPEND);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn direct_opens_with_o_direct() {
+        let flags = (OpenFlags::READ | OpenFlags::DIRECT).open_flags().unwrap();
+        assert_eq!(flags, libc::O_DIRECT);
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[test]
+    fn direct_is_refused_where_there_is_no_o_direct() {
+        let err = (OpenFlags::READ | OpenFlags::DIRECT)
+            .open_flags()
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+        assert_eq!(OpenFlags::WRITE.open_flags().unwrap(), libc::O_WRONLY);
     }
 }

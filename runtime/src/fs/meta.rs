@@ -1,4 +1,4 @@
-//! File metadata through `statx`.
+//! File metadata through `statx` (on Linux; `stat(2)` elsewhere).
 
 use std::future::Future;
 use std::io;
@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::driver::sqe::Sqe;
+use crate::sys::StatBuf;
 
 use super::op::{FsHold, Pending, check, cstring, submit, with_fs};
 use crate::op::OpKind;
@@ -38,12 +39,15 @@ pub struct Metadata {
     pub is_symlink: bool,
 }
 
+// Both builders clamp times before the epoch to it: `Duration` has no
+// sign, and such files are rare enough not to warrant one.
+
+#[cfg(target_os = "linux")]
 impl Metadata {
-    fn from_statx(stx: &libc::statx) -> Metadata {
+    /// The metadata in a `statx` the kernel filled.
+    fn from_stat_buf(stx: &StatBuf) -> Metadata {
         let kind = u32::from(stx.stx_mode) & libc::S_IFMT;
         let time = |t: libc::statx_timestamp| {
-            // Times before the epoch are clamped to it: `Duration` has no
-            // sign, and such files are rare enough not to warrant one.
             Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), t.tv_nsec)
         };
         Metadata {
@@ -61,29 +65,58 @@ impl Metadata {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+impl Metadata {
+    /// The metadata in a `stat` the kernel filled.
+    fn from_stat_buf(st: &StatBuf) -> Metadata {
+        // `mode_t` is 16 bits on macOS and the BSDs.
+        let mode = u32::from(st.st_mode);
+        let kind = mode & u32::from(libc::S_IFMT);
+        let time = |sec: libc::time_t, nsec: libc::c_long| {
+            Duration::new(
+                u64::try_from(sec).unwrap_or(0),
+                u32::try_from(nsec).unwrap_or(0),
+            )
+        };
+        Metadata {
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            atime: time(st.st_atime, st.st_atime_nsec),
+            mtime: time(st.st_mtime, st.st_mtime_nsec),
+            ctime: time(st.st_ctime, st.st_ctime_nsec),
+            is_file: kind == u32::from(libc::S_IFREG),
+            is_dir: kind == u32::from(libc::S_IFDIR),
+            is_symlink: kind == u32::from(libc::S_IFLNK),
+        }
+    }
+}
+
 /// Reports the metadata of the file at `path`, following symbolic links
-/// (like `stat(2)`), through `statx`.
+/// (like `stat(2)`), through `statx` on Linux and `stat(2)` elsewhere.
 ///
 /// # Errors
 ///
 /// The call fails (it does not panic) off a worker thread, when the fs
 /// layer is disabled, with `InvalidInput` when `path` contains a NUL byte,
 /// and at `FsConfig::max_commands_in_flight` (`Other`). The future fails
-/// with the `statx(2)` error (`NotFound`, …).
+/// with the `statx(2)` (or `stat(2)`) error (`NotFound`, …).
 pub fn stat(path: impl AsRef<Path>) -> io::Result<StatFuture> {
     let path = path.as_ref();
     with_fs(|w| {
         let c_path = cstring(path)?;
         let mut hold = FsHold::new(&w.fs.borrow(), None)?;
         hold.path = Some(c_path);
-        // SAFETY: all-zero bytes are a valid `statx` (plain integers).
+        // SAFETY: all-zero bytes are a valid `statx` or `stat` (plain
+        // integers).
         hold.statx = Some(Box::new(unsafe { std::mem::zeroed() }));
         // SAFETY: the SQE points at the path and the boxed statx buffer,
         // both in the hold, kept until the CQE.
         let pending = unsafe {
             submit(w, OpKind::FsStatx, hold, |h| {
                 let path = h.path.as_ref().expect("set above").as_ptr();
-                let out: *mut libc::statx = &mut **h.statx.as_mut().expect("set above");
+                let out: *mut StatBuf = &mut **h.statx.as_mut().expect("set above");
                 Sqe::Statx { path, out }
             })
         }?;
@@ -112,7 +145,7 @@ impl Future for StatFuture {
                 let (result, hold) = out?;
                 check(result)?;
                 let stx = hold.statx.as_ref().expect("stat holds its buffer");
-                Ok(Metadata::from_statx(stx))
+                Ok(Metadata::from_stat_buf(stx))
             })
     }
 }
@@ -121,16 +154,35 @@ impl Future for StatFuture {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn statx_fields_map_to_metadata() {
         // SAFETY: all-zero bytes are a valid `statx`.
-        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+        let mut stx: StatBuf = unsafe { std::mem::zeroed() };
         stx.stx_mode = (libc::S_IFDIR | 0o755) as u16;
         stx.stx_size = 4096;
         stx.stx_mtime.tv_sec = 7;
         stx.stx_mtime.tv_nsec = 9;
         stx.stx_atime.tv_sec = -1;
-        let m = Metadata::from_statx(&stx);
+        let m = Metadata::from_stat_buf(&stx);
+        assert!(m.is_dir && !m.is_file && !m.is_symlink);
+        assert_eq!(m.mode & 0o777, 0o755);
+        assert_eq!(m.size, 4096);
+        assert_eq!(m.mtime, Duration::new(7, 9));
+        assert_eq!(m.atime, Duration::ZERO, "pre-epoch clamps to the epoch");
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[test]
+    fn stat_fields_map_to_metadata() {
+        // SAFETY: all-zero bytes are a valid `stat`.
+        let mut st: StatBuf = unsafe { std::mem::zeroed() };
+        st.st_mode = libc::S_IFDIR | 0o755;
+        st.st_size = 4096;
+        st.st_mtime = 7;
+        st.st_mtime_nsec = 9;
+        st.st_atime = -1;
+        let m = Metadata::from_stat_buf(&st);
         assert!(m.is_dir && !m.is_file && !m.is_symlink);
         assert_eq!(m.mode & 0o777, 0o755);
         assert_eq!(m.size, 4096);

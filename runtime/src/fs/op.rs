@@ -37,7 +37,8 @@ pub(super) struct FsHold {
     pub(super) path2: Option<CString>,
     /// `read_into`/`write_from`'s buffer; counted as `held_bytes`.
     pub(super) buf: Option<BytesMut>,
-    pub(super) statx: Option<Box<libc::statx>>,
+    /// `stat`'s output (`statx` on Linux, `stat` elsewhere).
+    pub(super) statx: Option<Box<crate::sys::StatBuf>>,
     /// The file slot an `open` will fill.
     pub(super) opening: Option<Reserved>,
 }

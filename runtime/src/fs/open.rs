@@ -29,17 +29,18 @@ use crate::op::OpKind;
 /// disabled" (`Unsupported`) when `Config::fs` is `None`; with
 /// `InvalidInput` when `path` contains a NUL byte; with kind `Other` when
 /// `FsConfig::max_files` files are open or `FsConfig::max_commands_in_flight`
-/// ops are in flight (the message names the limit). The future fails with
-/// the `openat(2)` error (`NotFound`, `PermissionDenied`, …).
+/// ops are in flight (the message names the limit); off Linux, with
+/// `Unsupported` for [`OpenFlags::DIRECT`]. The future fails with the
+/// `openat(2)` error (`NotFound`, `PermissionDenied`, …).
 pub fn open(path: impl AsRef<Path>, flags: OpenFlags, mode: u32) -> io::Result<OpenFuture> {
     let path = path.as_ref();
     with_fs(|w| {
+        let flags = flags.open_flags()? | libc::O_CLOEXEC;
         let c_path = cstring(path)?;
         let mut hold = FsHold::new(&w.fs.borrow(), None)?;
         let reserved = w.fs.borrow_mut().reserve()?;
         hold.path = Some(c_path);
         hold.opening = Some(reserved);
-        let flags = flags.0 | libc::O_CLOEXEC;
         // SAFETY: the SQE points only at the path, which lives in the hold.
         let submitted = unsafe {
             submit(w, OpKind::FsOpen, hold, |h| {

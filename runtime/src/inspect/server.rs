@@ -456,6 +456,16 @@ impl Server {
 
 /// True for a peer of our own uid, or root.
 fn peer_allowed(stream: &UnixStream) -> bool {
+    let peer = peer_uid(stream);
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let own = unsafe { libc::geteuid() };
+    peer.is_some_and(|uid| uid == own || uid == 0)
+}
+
+/// The uid of the process at the other end of `stream`, from
+/// `SO_PEERCRED`; `None` when the kernel does not say.
+#[cfg(target_os = "linux")]
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
     // SAFETY: all-zero is a valid ucred.
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
@@ -469,9 +479,18 @@ fn peer_allowed(stream: &UnixStream) -> bool {
             &mut len,
         )
     };
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let own = unsafe { libc::geteuid() };
-    rc == 0 && (cred.uid == own || cred.uid == 0)
+    (rc == 0).then_some(cred.uid)
+}
+
+/// The effective uid of the process at the other end of `stream`, from
+/// `getpeereid` (macOS and the BSDs have no `SO_PEERCRED`); `None` when
+/// the kernel does not say.
+#[cfg(not(target_os = "linux"))]
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    let (mut uid, mut gid): (libc::uid_t, libc::gid_t) = (0, 0);
+    // SAFETY: getpeereid writes one uid and one gid into the live locals.
+    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
+    (rc == 0).then_some(uid)
 }
 
 /// Answers one request line.
@@ -563,9 +582,7 @@ fn hello(started_at_unix_ns: u64) -> Hello {
     Hello {
         protocol_version: PROTOCOL_VERSION,
         pid: std::process::id(),
-        process: std::fs::read_to_string("/proc/self/comm")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default(),
+        process: process_name(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         backend: crate::backend().to_string(),
         workers: runtimes.iter().map(|r| r.workers).sum(),
@@ -573,6 +590,24 @@ fn hello(started_at_unix_ns: u64) -> Hello {
         runtimes,
         histogram: stats::Layout::current(),
     }
+}
+
+/// This process's name, from `/proc/self/comm` (empty if unreadable).
+#[cfg(target_os = "linux")]
+fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// This process's name: its executable's file name (there is no
+/// `/proc/self/comm` here); empty if unknown.
+#[cfg(not(target_os = "linux"))]
+fn process_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

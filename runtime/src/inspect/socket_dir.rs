@@ -12,9 +12,11 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-/// Longest socket path the kernel accepts (`sun_path` is 108 bytes with
-/// its terminating NUL).
-const MAX_SOCKET_PATH: usize = 107;
+/// Longest socket path the kernel accepts: `sun_path` less its
+/// terminating NUL (107 bytes on Linux, 103 on macOS).
+const MAX_SOCKET_PATH: usize = std::mem::size_of::<libc::sockaddr_un>()
+    - std::mem::offset_of!(libc::sockaddr_un, sun_path)
+    - 1;
 
 /// The directory inspect sockets of this user live in.
 pub fn socket_dir() -> PathBuf {

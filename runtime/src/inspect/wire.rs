@@ -104,7 +104,8 @@ pub struct Hello {
     pub protocol_version: u32,
     /// Process id.
     pub pid: u32,
-    /// Process name (`/proc/self/comm`).
+    /// Process name (`/proc/self/comm` on Linux, the executable's file
+    /// name elsewhere).
     pub process: String,
     /// ringline version.
     pub version: String,

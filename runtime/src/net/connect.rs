@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::IntoRawFd;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -147,11 +148,8 @@ impl Worker {
                 (libc::AF_UNIX, SockKind::Unix, len)
             }
         };
-        // SAFETY: plain syscall; the result is checked.
-        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // The connection owns the raw fd from here (and closes it).
+        let fd = crate::sys::socket(domain, libc::SOCK_STREAM, 0)?.into_raw_fd();
         let conn = {
             let mut net = self.net.borrow_mut();
             if kind == SockKind::Tcp && net.tcp_nodelay {

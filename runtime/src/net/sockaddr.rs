@@ -1,8 +1,12 @@
 //! Conversions between std socket addresses and the C structures the
 //! kernel reads and writes.
+//!
+//! The BSD-derived layouts (macOS) start with a length byte (`sin_len`,
+//! `sin6_len`, `sun_len`); it is left zero, as std does: the kernel takes
+//! the length from the call's `socklen_t` argument instead.
 
 use std::io;
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -13,13 +17,14 @@ pub(crate) fn from_socket_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, li
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match addr {
         SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
+            // Field by field over zeroes: `sin_zero` stays zero, and so does
+            // `sin_len` where the platform has one.
+            // SAFETY: all-zero bytes are a valid sockaddr_in.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(a.ip().octets()),
             };
             // SAFETY: sockaddr_storage is larger than and aligned for
             // sockaddr_in; we write one value at its start.
@@ -27,16 +32,17 @@ pub(crate) fn from_socket_addr(addr: &SocketAddr) -> (libc::sockaddr_storage, li
             size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
+            // SAFETY: all-zero bytes are a valid sockaddr_in6.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
             };
-            // SAFETY: as above, for sockaddr_in6.
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: as for sockaddr_in above: the storage is larger than
+            // and aligned for sockaddr_in6.
             unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
             size_of::<libc::sockaddr_in6>()
         }
@@ -72,8 +78,8 @@ pub(crate) fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketA
     }
 }
 
-/// A `sockaddr_un` for `path`; errors if the path does not fit (108 bytes
-/// with its NUL) or contains a NUL byte.
+/// A `sockaddr_un` for `path`; errors if the path does not fit (`sun_path`:
+/// 108 bytes with its NUL on Linux, 104 on macOS) or contains a NUL byte.
 pub(crate) fn from_unix_path(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     let bytes = path.as_os_str().as_bytes();
     // SAFETY: all-zero bytes are a valid sockaddr_un.
@@ -98,13 +104,13 @@ pub(crate) fn from_unix_path(path: &Path) -> io::Result<(libc::sockaddr_un, libc
     for (dst, src) in sun.sun_path.iter_mut().zip(bytes) {
         *dst = *src as libc::c_char;
     }
-    let len = size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    let len = offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1;
     Ok((sun, len as libc::socklen_t))
 }
 
 /// The path in a `sockaddr_un` of length `len` (`None` for unnamed).
 pub(crate) fn unix_path(sun: &libc::sockaddr_un, len: libc::socklen_t) -> Option<PathBuf> {
-    let n = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
+    let n = (len as usize).saturating_sub(offset_of!(libc::sockaddr_un, sun_path));
     let raw: Vec<u8> = sun.sun_path[..n.min(sun.sun_path.len())]
         .iter()
         .map(|c| *c as u8)

@@ -15,14 +15,13 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use io_uring::types;
-
 use super::sockaddr;
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
 use crate::executor::context;
 use crate::op::{OpKind, UserData};
+use crate::sys::{cfg_not_uring, cfg_uring};
 use crate::worker::Worker;
 
 /// Datagrams a socket queues for its task before the oldest are dropped.
@@ -188,24 +187,21 @@ impl Worker {
                 // SAFETY: `bid` comes from this CQE and is recycled only
                 // below, after the copy; the kernel wrote `result` bytes.
                 let data = unsafe { driver.udp_data(bid, cqe.result as usize) };
-                match types::RecvMsgOut::parse(data, &socket.msghdr) {
-                    Ok(out) if !out.is_payload_truncated() && !out.is_name_data_truncated() => {
-                        let peer = peer_of(out.name_data());
-                        if let Some(peer) = peer {
-                            if socket.queue.len() >= RECV_QUEUE_LIMIT {
-                                socket.queue.pop_front();
-                                socket.dropped_total += 1;
-                            }
-                            socket.queue.push_back((out.payload_data().to_vec(), peer));
-                            self.stats.datagram_received();
-                            if let Some(w) = socket.waiter.take() {
-                                w.wake();
-                            }
-                        } else {
-                            socket.dropped_total += 1;
-                        }
+                let datagram = with_datagram(data, &socket.msghdr, |name, payload| {
+                    peer_of(name).map(|peer| (payload.to_vec(), peer))
+                });
+                if let Some(Some(datagram)) = datagram {
+                    if socket.queue.len() >= RECV_QUEUE_LIMIT {
+                        socket.queue.pop_front();
+                        socket.dropped_total += 1;
                     }
-                    _ => socket.dropped_total += 1,
+                    socket.queue.push_back(datagram);
+                    self.stats.datagram_received();
+                    if let Some(w) = socket.waiter.take() {
+                        w.wake();
+                    }
+                } else {
+                    socket.dropped_total += 1;
                 }
             }
             if !more {
@@ -326,4 +322,141 @@ fn peer_of(name: &[u8]) -> Option<SocketAddr> {
         )
     };
     sockaddr::to_socket_addr(&storage)
+}
+
+cfg_uring! {
+    /// Runs `f` on the sender's address bytes and the payload of the
+    /// datagram a multishot `recvmsg` under the `msghdr` template left in
+    /// `data`; `None` when either was truncated or the buffer is malformed.
+    fn with_datagram<R>(
+        data: &[u8],
+        msghdr: &libc::msghdr,
+        f: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Option<R> {
+        match io_uring::types::RecvMsgOut::parse(data, msghdr) {
+            Ok(out) if !out.is_payload_truncated() && !out.is_name_data_truncated() => {
+                Some(f(out.name_data(), out.payload_data()))
+            }
+            _ => None,
+        }
+    }
+}
+
+cfg_not_uring! {
+    /// Runs `f` on the sender's address bytes and the payload of the
+    /// datagram the mio backend's `recvmsg` under the `msghdr` template
+    /// left in `data`; `None` when either was truncated or the buffer is
+    /// malformed.
+    fn with_datagram<R>(
+        data: &[u8],
+        msghdr: &libc::msghdr,
+        f: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Option<R> {
+        parse_recvmsg_out(data, msghdr).map(|(name, payload)| f(name, payload))
+    }
+}
+
+/// Size of the `io_uring_recvmsg_out` header: four `u32`s (name length,
+/// control length, payload length, `msg_flags`).
+#[cfg(any(test, not(target_os = "linux")))]
+const RECVMSG_OUT_HEADER: usize = 16;
+
+/// io_uring's multishot `recvmsg` buffer layout, parsed without the
+/// io_uring crate (which exists only on Linux): the header, a name field of
+/// `msg_namelen` bytes, a control field of `msg_controllen` bytes, then the
+/// payload. The mio backend writes this layout on every platform; on Linux
+/// a test checks this parser against io_uring's.
+#[cfg(any(test, not(target_os = "linux")))]
+fn parse_recvmsg_out<'a>(data: &'a [u8], msghdr: &libc::msghdr) -> Option<(&'a [u8], &'a [u8])> {
+    // `msg_controllen` is a `usize` on Linux and a `socklen_t` on macOS.
+    #[allow(clippy::unnecessary_cast, reason = "not the same type on macOS")]
+    let control_field = msghdr.msg_controllen as usize;
+    let name_field = msghdr.msg_namelen as usize;
+    let payload_at = RECVMSG_OUT_HEADER
+        .checked_add(name_field)?
+        .checked_add(control_field)?;
+    if data.len() < payload_at {
+        return None;
+    }
+    let word = |i: usize| {
+        let bytes: [u8; 4] = data[i * 4..i * 4 + 4].try_into().expect("4 bytes");
+        u32::from_ne_bytes(bytes) as usize
+    };
+    let (name_len, payload_len, flags) = (word(0), word(2), word(3));
+    if name_len > name_field || flags & libc::MSG_TRUNC as usize != 0 {
+        return None;
+    }
+    let name = &data[RECVMSG_OUT_HEADER..RECVMSG_OUT_HEADER + name_len];
+    let payload_end = payload_at + payload_len.min(data.len() - payload_at);
+    Some((name, &data[payload_at..payload_end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffer as `recvmsg` leaves it: header, name field, control
+    /// field, payload.
+    fn buffer(
+        header: [u32; 4],
+        name_field: usize,
+        control_field: usize,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut buf: Vec<u8> = header.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        buf.extend((0..name_field).map(|i| i as u8 + 1));
+        buf.extend(std::iter::repeat_n(0xcc, control_field));
+        buf.extend_from_slice(payload);
+        buf
+    }
+
+    fn template(name_field: usize, control_field: usize) -> libc::msghdr {
+        // SAFETY: all-zero bytes are a valid msghdr (null pointers, 0 lens).
+        let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        msghdr.msg_namelen = name_field as libc::socklen_t;
+        msghdr.msg_controllen = control_field as _;
+        msghdr
+    }
+
+    #[test]
+    fn recvmsg_out_yields_name_and_payload_and_drops_truncation() {
+        let trunc = libc::MSG_TRUNC as u32;
+        let m = template(28, 0);
+        let ok = buffer([16, 0, 5, 0], 28, 0, b"hello");
+        let (name, payload) = parse_recvmsg_out(&ok, &m).expect("a whole datagram");
+        assert_eq!(name, &ok[16..32]);
+        assert_eq!(payload, b"hello");
+        let cut = buffer([16, 0, 9, trunc], 28, 0, b"hello");
+        assert_eq!(parse_recvmsg_out(&cut, &m), None, "payload truncated");
+        let long_name = buffer([40, 0, 5, 0], 28, 0, b"hello");
+        assert_eq!(parse_recvmsg_out(&long_name, &m), None, "name truncated");
+        assert_eq!(
+            parse_recvmsg_out(&ok[..40], &m),
+            None,
+            "shorter than the fields"
+        );
+        let with_control = buffer([16, 4, 2, 0], 28, 8, b"hi");
+        let (_, payload) = parse_recvmsg_out(&with_control, &template(28, 8)).unwrap();
+        assert_eq!(payload, b"hi", "the payload starts after the control field");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn portable_recvmsg_parser_agrees_with_io_urings() {
+        let trunc = libc::MSG_TRUNC as u32;
+        let cases = [
+            (buffer([16, 0, 5, 0], 28, 0, b"hello"), template(28, 0)),
+            (buffer([28, 0, 0, 0], 28, 0, b""), template(28, 0)),
+            (buffer([16, 0, 9, trunc], 28, 0, b"hello"), template(28, 0)),
+            (buffer([40, 0, 5, 0], 28, 0, b"hello"), template(28, 0)),
+            (buffer([16, 4, 2, 0], 28, 8, b"hi"), template(28, 8)),
+            (buffer([16, 0, 99, 0], 28, 0, b"short"), template(28, 0)),
+            (buffer([16, 0, 0, 0], 8, 0, b""), template(28, 0)),
+        ];
+        for (data, m) in &cases {
+            let portable = parse_recvmsg_out(data, m).map(|(n, p)| (n.to_vec(), p.to_vec()));
+            let io_uring = with_datagram(data, m, |n, p| (n.to_vec(), p.to_vec()));
+            assert_eq!(portable, io_uring, "{data:?}");
+        }
+    }
 }

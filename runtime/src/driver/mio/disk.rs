@@ -189,9 +189,7 @@ pub(crate) unsafe fn run_disk_op(sqe: Sqe) -> i32 {
                     }) as _
                 }
                 Sqe::Fsync { fd } => libc::fsync(fd) as _,
-                Sqe::Statx { path, out } => {
-                    libc::statx(libc::AT_FDCWD, path, 0, libc::STATX_BASIC_STATS, out) as _
-                }
+                Sqe::Statx { path, out } => crate::sys::stat(path, out) as _,
                 Sqe::OpenAt { path, flags, mode } => {
                     libc::openat(libc::AT_FDCWD, path, flags, mode) as _
                 }

@@ -65,7 +65,7 @@ struct Parked {
 /// The ops parked on one fd.
 #[derive(Default)]
 struct Waiters {
-    /// Multishot receives and accepts, and the eventfd read.
+    /// Multishot receives and accepts, and the wake read.
     readers: Vec<Parked>,
     /// Sends and connects, in submission order.
     writers: VecDeque<Parked>,
@@ -424,22 +424,13 @@ impl Io {
     }
 
     fn accept_one(&mut self, fd: RawFd) -> Step {
-        // SAFETY: a listener fd; no address is asked for.
-        let res = unsafe {
-            libc::accept4(
-                fd,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
-        };
-        if res >= 0 {
-            return Step::More(res, 0);
-        }
-        match last_errno() {
-            // The peer gave up before we accepted: try the next one.
-            libc::ECONNABORTED => Step::Retry,
-            errno => Step::from_errno(errno),
+        match crate::sys::accept(fd) {
+            Ok(conn) => Step::More(conn, 0),
+            Err(e) => match e.raw_os_error().unwrap_or(libc::EIO) {
+                // The peer gave up before we accepted: try the next one.
+                libc::ECONNABORTED => Step::Retry,
+                errno => Step::from_errno(errno),
+            },
         }
     }
 
@@ -463,10 +454,17 @@ impl Io {
     /// One datagram, laid out in the buffer as io_uring's multishot
     /// `recvmsg` lays it out (header, name, control, payload).
     fn recvmsg_one(&mut self, fd: RawFd, template: *const libc::msghdr) -> Step {
+        // `msg_controllen` is a `usize` on Linux and a `socklen_t` on
+        // macOS, hence the casts here and below.
+        #[allow(clippy::unnecessary_cast, reason = "not the same type on macOS")]
         // SAFETY: the template is boxed in the socket state and outlives
         // the op.
-        let (name_len, control_len) =
-            unsafe { ((*template).msg_namelen as usize, (*template).msg_controllen) };
+        let (name_len, control_len) = unsafe {
+            (
+                (*template).msg_namelen as usize,
+                (*template).msg_controllen as usize,
+            )
+        };
         let Some(pool) = self.udp_bufs.as_mut() else {
             return Step::Final(-libc::ENOBUFS, 0);
         };
@@ -495,7 +493,7 @@ impl Io {
                 msg.msg_control = base.add(RECVMSG_HEADER + name_len).cast();
             }
         }
-        msg.msg_controllen = control_len;
+        msg.msg_controllen = control_len as _;
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         // SAFETY: `msg` points into `buf` and at `iov`, both live here;
