@@ -26,6 +26,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo clippy, stats feature off; metrics feature on"
 cargo clippy -p ringline --no-default-features --all-targets -- -D warnings
 cargo clippy -p ringline --features metrics --all-targets -- -D warnings
+echo "== the ringline crate on macOS (checked, not run: mio backend only)"
+if rustup target add x86_64-apple-darwin >/dev/null 2>&1; then
+  cargo check -p ringline --target x86_64-apple-darwin --quiet
+  cargo check -p ringline --target x86_64-apple-darwin --no-default-features --quiet
+else
+  echo "SKIPPED: rustup could not add the x86_64-apple-darwin target (offline?)"
+fi
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringline --features metrics --quiet
 echo "== cargo test"
