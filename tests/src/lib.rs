@@ -235,12 +235,18 @@ pub fn launch_with<H: AsyncEventHandler>(
 /// returned `Ok(())`. Panics on a worker that panicked, failed, or is still
 /// running at the deadline (it is left behind; the test fails, not hangs).
 pub fn join_all(workers: Workers) {
-    let deadline = Instant::now() + JOIN_TIMEOUT;
+    join_all_within(workers, JOIN_TIMEOUT);
+}
+
+/// [`join_all`] with another deadline: for workers that first run a long
+/// scenario and only then shut down.
+pub fn join_all_within(workers: Workers, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
     for (i, worker) in workers.into_iter().enumerate() {
         while !worker.is_finished() {
             assert!(
                 Instant::now() < deadline,
-                "worker {i} still running {JOIN_TIMEOUT:?} after shutdown"
+                "worker {i} still running {timeout:?} after the join began"
             );
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -531,20 +537,32 @@ pub fn run_scenario_unguarded<S: Scenario>(config: Config) -> bool {
 /// [`run_scenario_unguarded`] that returns the runtime's final stats
 /// (after [`assert_nothing_lost`]); `None` when skipped.
 pub fn run_scenario_stats<S: Scenario>(config: Config) -> Option<RuntimeSnapshot> {
-    run_scenario_with_stats::<S, false>(config)
+    run_scenario_with_stats::<S, false>(config, Duration::ZERO)
+}
+
+/// [`run_scenario_stats`] for a scenario that may run up to `run_for`
+/// (it must bound itself): the workers get that long on top of
+/// [`JOIN_TIMEOUT`] to exit.
+pub fn run_scenario_stats_for<S: Scenario>(
+    config: Config,
+    run_for: Duration,
+) -> Option<RuntimeSnapshot> {
+    run_scenario_with_stats::<S, false>(config, run_for)
 }
 
 fn run_scenario_as<S: Scenario, const GUARDED: bool>(config: Config) -> bool {
-    run_scenario_with_stats::<S, GUARDED>(config).is_some()
+    run_scenario_with_stats::<S, GUARDED>(config, Duration::ZERO).is_some()
 }
 
 fn run_scenario_with_stats<S: Scenario, const GUARDED: bool>(
     config: Config,
+    run_for: Duration,
 ) -> Option<RuntimeSnapshot> {
     let backend = config.backend;
     let (shutdown, workers) =
         launch_with::<ScenarioHandler<S, GUARDED>>(RinglineBuilder::new(config), backend)?;
-    join_checked(&shutdown, workers);
+    join_all_within(workers, JOIN_TIMEOUT + run_for);
+    assert_nothing_lost(&shutdown.stats());
     match take_result(TypeId::of::<S>()) {
         Some(Ok(())) => Some(shutdown.stats()),
         Some(Err(message)) => panic!("scenario failed: {message}"),

@@ -12,10 +12,18 @@
 //! $ echo '{"cmd":"ops","min_age_ms":1000}' | socat - UNIX-CONNECT:/run/user/1000/ringline/4242.sock | jq .
 //! ```
 
+mod answer;
 mod client;
+mod lines;
 pub(crate) mod server;
 mod socket_dir;
 pub mod wire;
+
+// Not API: what the `cargo fuzz` target in `fuzz/` calls (see its docs).
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(test)]
+mod structured_fuzz;
 
 pub use client::{Client, DEFAULT_TIMEOUT, Subscription};
 pub use server::{IDLE, MAX_CLIENTS, STALL};

@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::answer::{Subscribe, answer, snapshot_response};
+use super::lines::{LineSplitter, READ_CHUNK};
 use super::socket_dir::{bind_socket, clean_stale, prepare_dir, socket_dir, socket_inode};
-use super::wire::{Hello, MAX_REQUEST_LINE, PROTOCOL_VERSION, Request, Response, RuntimeInfo};
+use super::wire::{MAX_REQUEST_LINE, Response};
 use crate::stats;
 
 /// Clients served at once.
@@ -35,16 +37,14 @@ pub const STALL: Duration = Duration::from_secs(1);
 /// How long a client may sit without asking anything (subscribers excepted).
 pub const IDLE: Duration = Duration::from_secs(60);
 /// Output buffered for one client before it is dropped as a non-reader.
-const MAX_OUTPUT: usize = 64 << 20;
-/// Shortest subscription interval.
-const MIN_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const MAX_OUTPUT: usize = 64 << 20;
+/// Bytes read from one client per turn, so a client that sends without
+/// pause cannot keep the server from the others.
+const READ_BUDGET: usize = 2 * MAX_REQUEST_LINE;
 /// How often the socket file is checked (deleted or replaced → re-created).
 const SOCKET_CHECK: Duration = Duration::from_secs(1);
 /// Longest sleep in `poll`, so deadlines are checked often enough.
 const POLL_TICK: Duration = Duration::from_millis(100);
-/// Default and largest `ops` answers.
-const OPS_LIMIT_DEFAULT: usize = 100;
-const OPS_LIMIT_MAX: usize = 10_000;
 
 /// Starts the process's inspect server once, unless `enabled` is false or
 /// `RINGLINE_INSPECT=0`. Failures (an unsafe directory, a path too long)
@@ -169,10 +169,22 @@ fn remove_at_exit(path: &Path, inode: u64) {
     });
 }
 
+/// What one client holds in memory (see `Server::client_buffers`).
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientBuffers {
+    /// Bytes of an unfinished request line.
+    pub(crate) input: usize,
+    /// Bytes allocated for them.
+    pub(crate) input_allocated: usize,
+    /// Response bytes not yet written.
+    pub(crate) output_pending: usize,
+}
+
 /// One connected client.
 struct Client {
     stream: UnixStream,
-    input: Vec<u8>,
+    input: LineSplitter,
     output: Vec<u8>,
     /// Bytes of `output` already written.
     written: usize,
@@ -194,7 +206,7 @@ impl Client {
     fn new(stream: UnixStream, now: Instant) -> Client {
         Client {
             stream,
-            input: Vec::new(),
+            input: LineSplitter::default(),
             output: Vec::new(),
             written: 0,
             input_progress: now,
@@ -244,20 +256,25 @@ impl Client {
         }
     }
 
-    /// Reads what is there; returns the complete lines.
+    /// Reads what is there (at most [`READ_BUDGET`] bytes); returns the
+    /// complete lines. Each read goes through the splitter at once, which
+    /// bounds what is buffered (see `lines`); after an oversize line the
+    /// client is closing and what it sends is read and dropped.
     fn read(&mut self, now: Instant) -> Vec<Vec<u8>> {
-        let mut buf = [0u8; 4096];
-        loop {
+        let mut buf = [0u8; READ_CHUNK];
+        let mut lines = Vec::new();
+        let mut taken = 0;
+        while taken <= READ_BUDGET {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
                 Ok(n) => {
-                    self.input.extend_from_slice(&buf[..n]);
+                    taken += n;
                     self.input_progress = now;
-                    if self.input.len() > 2 * MAX_REQUEST_LINE {
-                        break;
+                    if self.input.push(&buf[..n], &mut lines) {
+                        self.closing = true;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -267,21 +284,6 @@ impl Client {
                     break;
                 }
             }
-        }
-        let mut lines = Vec::new();
-        while let Some(pos) = self.input.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.input.drain(..=pos).collect();
-            if line.len() > MAX_REQUEST_LINE {
-                self.closing = true;
-                lines.push(line);
-                return lines;
-            }
-            lines.push(line);
-        }
-        if self.input.len() > MAX_REQUEST_LINE {
-            // A line that never ends: refuse it now rather than buffer on.
-            self.closing = true;
-            lines.push(std::mem::take(&mut self.input));
         }
         lines
     }
@@ -318,6 +320,19 @@ impl Server {
     #[cfg(test)]
     pub(crate) fn client_count(&self) -> usize {
         self.clients.len()
+    }
+
+    /// What each client holds in memory now (tests and fuzzers).
+    #[cfg(test)]
+    pub(crate) fn client_buffers(&self) -> Vec<ClientBuffers> {
+        self.clients
+            .iter()
+            .map(|c| ClientBuffers {
+                input: c.input.buffered(),
+                input_allocated: c.input.allocated(),
+                output_pending: c.pending(),
+            })
+            .collect()
     }
 
     /// Waits up to `max_wait` for activity and serves it.
@@ -439,10 +454,10 @@ impl Server {
                 c.subscription = Some((interval, now + interval));
                 c.flush(now);
             }
-            let stalled_in = !c.input.is_empty() && now - c.input_progress > STALL;
+            let stalled_in = c.input.buffered() > 0 && now - c.input_progress > STALL;
             let stalled_out = c.pending() > 0 && now - c.output_progress > STALL;
             let idle = c.subscription.is_none()
-                && c.input.is_empty()
+                && c.input.buffered() == 0
                 && c.pending() == 0
                 && now - c.active > IDLE;
             let finished = (c.eof || c.closing) && c.pending() == 0;
@@ -496,123 +511,24 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 /// Answers one request line.
 fn serve_line(c: &mut Client, line: &[u8], now: Instant, started_at_unix_ns: u64) {
     c.active = now;
-    if line.len() > MAX_REQUEST_LINE {
-        c.queue(
-            &Response::error(
-                "oversize",
-                format!("request lines are at most {MAX_REQUEST_LINE} bytes"),
-            ),
-            now,
-        );
+    let answer = answer(line, started_at_unix_ns);
+    match answer.subscription {
+        Subscribe::Keep => {}
+        Subscribe::Stop => c.subscription = None,
+        Subscribe::Start(interval) => c.subscription = Some((interval, now + interval)),
+    }
+    if let Some(response) = &answer.response {
+        c.queue(response, now);
+    }
+    if answer.close {
         c.closing = true;
-        return;
     }
-    let text = line.trim_ascii();
-    if text.is_empty() {
-        return;
-    }
-    let request: Request = match serde_json::from_slice(text) {
-        Ok(r) => r,
-        Err(e) => {
-            c.queue(
-                &Response::error(
-                    "bad_request",
-                    format!(
-                        "{e}; expected one JSON object per line, e.g. {{\"cmd\":\"snapshot\"}} \
-                         (commands: hello, snapshot, ops, subscribe)"
-                    ),
-                ),
-                now,
-            );
-            return;
-        }
-    };
-    if let Some(v) = request.version()
-        && v != PROTOCOL_VERSION
-    {
-        c.queue(
-            &Response::error(
-                "unsupported_version",
-                format!("this process speaks inspect protocol {PROTOCOL_VERSION}, not {v}"),
-            ),
-            now,
-        );
-        return;
-    }
-    c.subscription = None;
-    let response = match request {
-        Request::Hello { .. } => Response::Hello(hello(started_at_unix_ns)),
-        Request::Snapshot { .. } => snapshot_response(),
-        Request::Ops {
-            min_age_ms, limit, ..
-        } => {
-            let limit = limit.unwrap_or(OPS_LIMIT_DEFAULT).min(OPS_LIMIT_MAX);
-            let mut ops = stats::snapshot().stuck_ops(Duration::from_millis(min_age_ms));
-            ops.truncate(limit);
-            Response::Ops { min_age_ms, ops }
-        }
-        Request::Subscribe { interval_ms, .. } => {
-            let interval = Duration::from_millis(interval_ms).max(MIN_INTERVAL);
-            c.subscription = Some((interval, now + interval));
-            snapshot_response()
-        }
-    };
-    c.queue(&response, now);
-}
-
-fn snapshot_response() -> Response {
-    Response::Snapshot {
-        snapshot: stats::snapshot(),
-    }
-}
-
-fn hello(started_at_unix_ns: u64) -> Hello {
-    let snap = stats::snapshot();
-    let runtimes: Vec<RuntimeInfo> = snap
-        .runtimes
-        .iter()
-        .map(|r| RuntimeInfo {
-            id: r.id,
-            backend: r.backend.clone(),
-            workers: r.workers.len(),
-            started_at_unix_ns: r.started_at_unix_ns,
-            config: r.config.clone(),
-        })
-        .collect();
-    Hello {
-        protocol_version: PROTOCOL_VERSION,
-        pid: std::process::id(),
-        process: process_name(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        backend: crate::backend().to_string(),
-        workers: runtimes.iter().map(|r| r.workers).sum(),
-        start_time_unix_ns: started_at_unix_ns,
-        runtimes,
-        histogram: stats::Layout::current(),
-    }
-}
-
-/// This process's name, from `/proc/self/comm` (empty if unreadable).
-#[cfg(target_os = "linux")]
-fn process_name() -> String {
-    std::fs::read_to_string("/proc/self/comm")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// This process's name: its executable's file name (there is no
-/// `/proc/self/comm` here); empty if unknown.
-#[cfg(not(target_os = "linux"))]
-fn process_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::wire::Hello;
     use std::io::{BufRead, BufReader};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -55,20 +55,34 @@ const MULTISHOT_BUDGET: usize = 32;
 /// Size of `io_uring_recvmsg_out`, the header of each received datagram.
 const RECVMSG_HEADER: usize = 16;
 
-/// An op parked until its fd is ready.
+/// An op waiting to start, or parked until its fd is ready.
 #[derive(Clone, Copy)]
 struct Parked {
     ud: UserData,
     sqe: Sqe,
+    /// Which parking this is (a re-armed multishot op reuses its
+    /// `user_data`); entries of a parking since ended are stale.
+    seq: u64,
 }
 
-/// The ops parked on one fd.
+/// The ops parked on one fd, oldest first. A cancelled op leaves a stale
+/// entry behind (removing it would cost a scan per cancel, and shutdown
+/// cancels thousands); stale entries are skipped when they reach the front
+/// and swept once they are half of the queue.
 #[derive(Default)]
 struct Waiters {
-    /// Multishot receives and accepts, and the wake read.
-    readers: Vec<Parked>,
-    /// Sends and connects, in submission order.
+    /// Multishot receives and accepts, the wake read, reads of FIFOs.
+    readers: VecDeque<Parked>,
+    /// Sends, connects and writes, in submission order.
     writers: VecDeque<Parked>,
+    /// Entries of both queues that are stale.
+    stale: usize,
+}
+
+impl Waiters {
+    fn live(&self) -> usize {
+        self.readers.len() + self.writers.len() - self.stale
+    }
 }
 
 /// A connect's linked timeout.
@@ -84,8 +98,9 @@ pub(crate) struct Io {
     events: Events,
     queued: VecDeque<Parked>,
     fds: HashMap<RawFd, Waiters>,
-    /// Where each parked op waits: `user_data` → fd.
-    parked: HashMap<u64, RawFd>,
+    /// Where each parked op waits: `user_data` → (fd, parking).
+    parked: HashMap<u64, (RawFd, u64)>,
+    next_seq: u64,
     /// Fds whose readers stopped on their budget, not on `EAGAIN`.
     hot: Vec<RawFd>,
     timeouts: Vec<LinkTimeout>,
@@ -115,6 +130,7 @@ impl Io {
             queued: VecDeque::new(),
             fds: HashMap::new(),
             parked: HashMap::new(),
+            next_seq: 0,
             hot: Vec::new(),
             timeouts: Vec::new(),
             done: Vec::with_capacity(256),
@@ -139,7 +155,7 @@ impl Io {
     /// Everything `sqe` points to stays valid and unmoved until its final
     /// completion is reaped.
     pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe) {
-        self.queued.push_back(Parked { ud, sqe });
+        self.queued.push_back(Parked { ud, sqe, seq: 0 });
     }
 
     /// Queues a connect that fails with `-ECANCELED` if still pending
@@ -162,7 +178,7 @@ impl Io {
             connect: ud,
             timeout: timeout_ud,
         });
-        self.queued.push_back(Parked { ud, sqe });
+        self.queued.push_back(Parked { ud, sqe, seq: 0 });
     }
 
     /// Starts what was queued, then waits up to `timeout` for readiness
@@ -244,17 +260,14 @@ impl Io {
     /// Starts one op: runs it now if it can, parks it on its fd, or hands
     /// it to the disk pool.
     fn start(&mut self, op: Parked) {
-        let Parked { ud, sqe } = op;
+        let Parked { ud, sqe, .. } = op;
         match sqe {
             Sqe::AcceptMulti { fd }
             | Sqe::RecvMulti { fd }
             | Sqe::RecvMsgMulti { fd, .. }
-            | Sqe::WakeRead { fd, .. } => {
-                self.park(fd, op, true);
-                self.run_readers(fd);
-            }
+            | Sqe::WakeRead { fd, .. } => self.start_reader(fd, op),
             Sqe::Send { fd, .. } | Sqe::SendMsg { fd, .. } => {
-                if self.fds.get(&fd).is_some_and(|w| !w.writers.is_empty()) {
+                if self.fds.get(&fd).is_some_and(|w| w.writers.len() > w.stale) {
                     // Keep the order of sends queued before this one.
                     self.park(fd, op, false);
                 } else if let Some(result) = try_write(sqe) {
@@ -300,10 +313,8 @@ impl Io {
                 // A FIFO or socket opened as a file: readiness can watch it,
                 // and a read that never completes stays cancellable.
                 set_nonblocking(fd);
-                let reader = matches!(sqe, Sqe::Read { .. });
-                if reader {
-                    self.park(fd, op, true);
-                    self.run_readers(fd);
+                if matches!(sqe, Sqe::Read { .. }) {
+                    self.start_reader(fd, op);
                 } else if let Some(result) = try_write(sqe) {
                     self.complete(ud, result, 0);
                 } else {
@@ -328,9 +339,22 @@ impl Io {
         }
     }
 
-    fn park(&mut self, fd: RawFd, op: Parked, reader: bool) {
+    /// Tries a reading op at once; parks it if it would block (or spent
+    /// its budget, and then it is retried next wait).
+    fn start_reader(&mut self, fd: RawFd, op: Parked) {
+        set_nonblocking(fd);
+        let (keep, hot) = self.run_reader(op);
+        if keep {
+            self.park(fd, op, true);
+            if hot && !self.hot.contains(&fd) {
+                self.hot.push(fd);
+            }
+        }
+    }
+
+    fn park(&mut self, fd: RawFd, mut op: Parked, reader: bool) {
         let waiters = self.fds.entry(fd).or_default();
-        if waiters.readers.is_empty() && waiters.writers.is_empty() {
+        if waiters.live() == 0 {
             set_nonblocking(fd);
             let registered = self.poll.registry().register(
                 &mut SourceFd(&fd),
@@ -346,37 +370,47 @@ impl Io {
                 return;
             }
         }
+        self.next_seq += 1;
+        op.seq = self.next_seq;
         if reader {
-            waiters.readers.push(op);
+            waiters.readers.push_back(op);
         } else {
             waiters.writers.push_back(op);
         }
-        self.parked.insert(op.ud.raw(), fd);
+        self.parked.insert(op.ud.raw(), (fd, op.seq));
     }
 
-    /// Runs the reading ops parked on `fd` until each would block, ends,
-    /// or spends its budget.
+    fn is_live(parked: &HashMap<u64, (RawFd, u64)>, fd: RawFd, op: &Parked) -> bool {
+        parked.get(&op.ud.raw()) == Some(&(fd, op.seq))
+    }
+
+    /// Runs the reading ops parked on `fd`, oldest first, until one would
+    /// block (the others read the same fd and would block too) or spends
+    /// its budget (then the fd is retried next wait).
     fn run_readers(&mut self, fd: RawFd) {
-        let Some(waiters) = self.fds.get_mut(&fd) else {
-            return;
-        };
-        let mut readers = std::mem::take(&mut waiters.readers);
-        let mut hot = false;
-        readers.retain(|op| {
-            let (keep, budget_spent) = self.run_reader(*op);
-            hot |= budget_spent;
-            if !keep {
-                self.parked.remove(&op.ud.raw());
+        loop {
+            let Some(w) = self.fds.get_mut(&fd) else {
+                return;
+            };
+            let Some(op) = w.readers.front().copied() else {
+                return;
+            };
+            if !Self::is_live(&self.parked, fd, &op) {
+                w.readers.pop_front();
+                w.stale -= 1;
+                continue;
             }
-            keep
-        });
-        if let Some(waiters) = self.fds.get_mut(&fd) {
-            // Readers parked while these ran (none today) go after them.
-            readers.append(&mut waiters.readers);
-            waiters.readers = readers;
-        }
-        if hot && !self.hot.contains(&fd) {
-            self.hot.push(fd);
+            let (keep, hot) = self.run_reader(op);
+            if keep {
+                if hot && !self.hot.contains(&fd) {
+                    self.hot.push(fd);
+                }
+                return;
+            }
+            self.parked.remove(&op.ud.raw());
+            if let Some(w) = self.fds.get_mut(&fd) {
+                w.readers.pop_front();
+            }
         }
     }
 
@@ -519,9 +553,17 @@ impl Io {
     /// Runs the writing ops parked on `fd`, in order, until one would block.
     fn run_writers(&mut self, fd: RawFd) {
         loop {
-            let Some(op) = self.fds.get(&fd).and_then(|w| w.writers.front().copied()) else {
+            let Some(w) = self.fds.get_mut(&fd) else {
                 return;
             };
+            let Some(op) = w.writers.front().copied() else {
+                return;
+            };
+            if !Self::is_live(&self.parked, fd, &op) {
+                w.writers.pop_front();
+                w.stale -= 1;
+                continue;
+            }
             let result = match op.sqe {
                 Sqe::Connect { fd, .. } => Some(socket_error(fd)),
                 sqe => try_write(sqe),
@@ -567,12 +609,17 @@ impl Io {
 
     /// Removes a parked op; false when it is not parked.
     fn unpark(&mut self, ud: UserData) -> bool {
-        let Some(fd) = self.parked.remove(&ud.raw()) else {
+        let Some((fd, _)) = self.parked.remove(&ud.raw()) else {
             return false;
         };
         if let Some(w) = self.fds.get_mut(&fd) {
-            w.readers.retain(|op| op.ud != ud);
-            w.writers.retain(|op| op.ud != ud);
+            w.stale += 1;
+            if w.stale * 2 > w.readers.len() + w.writers.len() {
+                let parked = &self.parked;
+                w.readers.retain(|op| Self::is_live(parked, fd, op));
+                w.writers.retain(|op| Self::is_live(parked, fd, op));
+                w.stale = 0;
+            }
         }
         true
     }
@@ -605,11 +652,14 @@ impl Io {
     }
 
     fn cancel_all(&mut self) {
-        let parked: Vec<u64> = self.parked.keys().copied().collect();
+        let parked: Vec<u64> = self.parked.drain().map(|(raw, _)| raw).collect();
+        for w in self.fds.values_mut() {
+            w.readers.clear();
+            w.writers.clear();
+            w.stale = 0;
+        }
         for raw in parked {
-            let ud = UserData::from_raw(raw);
-            self.unpark(ud);
-            self.cancelled(ud);
+            self.cancelled(UserData::from_raw(raw));
         }
         while let Some(op) = self.queued.pop_front() {
             self.cancelled(op.ud);
@@ -625,8 +675,10 @@ impl Io {
         };
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         for op in waiters.readers.iter().chain(waiters.writers.iter()) {
-            self.parked.remove(&op.ud.raw());
-            self.cancelled(op.ud);
+            if Self::is_live(&self.parked, fd, op) {
+                self.parked.remove(&op.ud.raw());
+                self.cancelled(op.ud);
+            }
         }
         self.hot.retain(|&h| h != fd);
     }
@@ -713,10 +765,15 @@ fn try_write(sqe: Sqe) -> Option<i32> {
         // slot, UDP slot) until its completion is reaped.
         let n = unsafe {
             match sqe {
-                Sqe::Send { fd, buf, len } => {
-                    libc::send(fd, buf.cast(), len as usize, libc::MSG_NOSIGNAL)
+                Sqe::Send { fd, buf, len } => libc::send(
+                    fd,
+                    buf.cast(),
+                    len as usize,
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                ),
+                Sqe::SendMsg { fd, msghdr } => {
+                    libc::sendmsg(fd, msghdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
                 }
-                Sqe::SendMsg { fd, msghdr } => libc::sendmsg(fd, msghdr, libc::MSG_NOSIGNAL),
                 Sqe::Write { fd, buf, len, .. } => libc::write(fd, buf.cast(), len as usize),
                 _ => return Some(-libc::EINVAL),
             }
