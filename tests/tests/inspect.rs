@@ -272,6 +272,25 @@ fn the_socket_is_cleaned_recreated_and_removed() {
     let mut client = connect(&path);
     assert_eq!(client.hello().expect("hello").pid, target.pid);
     assert!(target.log().contains("re-created"), "{}", target.log());
+    // Someone swaps it for a symlink to their own socket: the process puts
+    // its socket back rather than serve (or follow) the link, and the
+    // decoy is left alone.
+    let decoy_path = dir.path().join("decoy.sock");
+    let decoy = std::os::unix::net::UnixListener::bind(&decoy_path).expect("decoy");
+    std::fs::remove_file(&path).expect("delete the socket");
+    std::os::unix::fs::symlink(&decoy_path, &path).expect("symlink in its place");
+    wait_for("the socket to be put back", Duration::from_secs(10), || {
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()).then_some(())
+    });
+    let mut client = connect(&path);
+    assert_eq!(client.hello().expect("hello").pid, target.pid);
+    decoy.set_nonblocking(true).expect("nonblocking");
+    assert!(
+        decoy.accept().is_err(),
+        "nobody may have connected to the decoy"
+    );
+    assert!(decoy_path.exists(), "the decoy was touched");
     assert!(target.stop().success());
     assert!(!path.exists(), "socket left after exit");
 }
@@ -287,7 +306,27 @@ fn unsafe_directories_disable_inspection_but_not_the_process() {
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let link = base.path().join("link");
     std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    for (dir, why) in [(&open, "mode 777"), (&link, "symlink")] {
+    // Longer than a socket address can hold.
+    let long = base.path().join("l".repeat(120));
+    std::fs::create_dir(&long).expect("mkdir");
+    std::fs::set_permissions(&long, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let mut cases = vec![
+        (&open, "mode 777"),
+        (&link, "symlink"),
+        (&long, "set RINGLINE_INSPECT_DIR to a shorter directory"),
+    ];
+    // Owned by another user: only root can make one.
+    let foreign = base.path().join("foreign");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).expect("chown");
+        cases.push((&foreign, "belongs to uid 65534"));
+    } else {
+        eprintln!("SKIPPED the foreign-owner case: chown needs root");
+    }
+    for (dir, why) in cases {
         let mut target = Target::spawn(dir, base.path());
         assert_eq!(echo_round_trip(target.echo, b"serving"), b"serving");
         let log = wait_for("the log line", Duration::from_secs(5), || {
