@@ -633,3 +633,32 @@ impl AsyncEventHandler for AwaitedEcho {
         AwaitedEcho
     }
 }
+
+/// Adds what was being done to an error, for scenarios that return
+/// `Result<_, String>`.
+pub trait Context<T> {
+    /// `Err(e)` becomes `Err("{what}: {e} ({kind:?})")`.
+    fn ctx(self, what: &str) -> Result<T, String>;
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn ctx(self, what: &str) -> Result<T, String> {
+        self.map_err(|e| format!("{what}: {e} ({:?})", e.kind()))
+    }
+}
+
+/// Lets one loop iteration pass (so the worker publishes what the current
+/// task just did) without arming a timer.
+pub async fn next_turn() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}

@@ -227,17 +227,17 @@ impl Driver {
     /// not been recycled since.
     pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
         // SAFETY: forwarded from the caller.
-        unsafe { io_ref!(self.recv_data(bid, len)) }
+        unsafe { io_ref!(self.bufs.recv_data(bid, len)) }
     }
 
     /// Hands stream buffer `bid` back (visible after `publish_buffers`).
     pub(crate) fn recycle_recv(&mut self, bid: u16) {
-        io!(self.recycle_recv(bid))
+        io!(self.bufs.recycle_recv(bid))
     }
 
     /// Counts a receive that found no buffer.
     pub(crate) fn note_recv_exhausted(&mut self) {
-        io!(self.note_recv_exhausted())
+        io!(self.bufs.note_recv_exhausted())
     }
 
     /// Bytes of UDP buffer `bid`.
@@ -247,27 +247,27 @@ impl Driver {
     /// As [`recv_data`](Self::recv_data), for a UDP receive completion.
     pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
         // SAFETY: forwarded from the caller.
-        unsafe { io_ref!(self.udp_data(bid, len)) }
+        unsafe { io_ref!(self.bufs.udp_data(bid, len)) }
     }
 
     /// Hands UDP buffer `bid` back.
     pub(crate) fn recycle_udp(&mut self, bid: u16) {
-        io!(self.recycle_udp(bid))
+        io!(self.bufs.recycle_udp(bid))
     }
 
     /// Counts a UDP receive that found no buffer.
     pub(crate) fn note_udp_exhausted(&mut self) {
-        io!(self.note_udp_exhausted())
+        io!(self.bufs.note_udp_exhausted())
     }
 
     /// Occupancy of the stream and UDP buffers.
     pub(crate) fn buffer_usage(&self) -> (SlabUsage, SlabUsage) {
-        io_ref!(self.buffer_usage())
+        io_ref!(self.bufs.usage())
     }
 
     /// Makes every recycled buffer of both pools available again.
     pub(crate) fn publish_buffers(&mut self) {
-        io!(self.publish_buffers())
+        io!(self.bufs.publish())
     }
 
     /// The backend's syscall totals (ring enters or polls, completions).

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use crate::Backend;
 use crate::sys::{cfg_not_uring, cfg_uring};
 
+mod buffers;
 mod core;
 pub(crate) mod mio;
 pub(crate) mod ops;

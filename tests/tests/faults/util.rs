@@ -80,29 +80,4 @@ pub fn pattern_file(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     (path, data)
 }
 
-/// Lets one loop iteration pass without arming a timer.
-pub async fn next_turn() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
-/// Maps an `io::Result` error to the scenario's `String` error.
-pub trait Context<T> {
-    /// `Err(e)` becomes `Err("{what}: {e}")`.
-    fn ctx(self, what: &str) -> Result<T, String>;
-}
-
-impl<T> Context<T> for std::io::Result<T> {
-    fn ctx(self, what: &str) -> Result<T, String> {
-        self.map_err(|e| format!("{what}: {e} ({:?})", e.kind()))
-    }
-}
+pub use ringline_tests::{Context, next_turn};

@@ -139,18 +139,6 @@ where
     })
 }
 
-/// Adds what was being done to an error.
-pub trait Context<T> {
-    /// `Err(e)` becomes `Err("{what}: {e}")`.
-    fn ctx(self, what: &str) -> Result<T, String>;
-}
-
-impl<T> Context<T> for io::Result<T> {
-    fn ctx(self, what: &str) -> Result<T, String> {
-        self.map_err(|e| format!("{what}: {e} ({:?})", e.kind()))
-    }
-}
-
 /// Checks that `r` failed with `kind` (and, if given, a message containing
 /// `needle`).
 pub fn expect_err<T>(r: io::Result<T>, kind: io::ErrorKind, needle: &str, what: &str) -> Outcome {
@@ -222,3 +210,5 @@ pub fn open_fds() -> usize {
         .expect("read /proc/self/fd")
         .count()
 }
+
+pub use ringline_tests::Context;

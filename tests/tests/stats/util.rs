@@ -64,18 +64,4 @@ pub fn fifo(tag: &str) -> (ringline_tests::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-/// Lets one loop iteration pass (so the worker publishes what the current
-/// task just did) without arming a timer.
-pub async fn next_turn() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
+pub use ringline_tests::next_turn;

@@ -3,6 +3,7 @@
 //! names it, the worker hands it back after copying the bytes out, and it
 //! becomes free again at the next publish), kept in plain memory.
 
+use crate::driver::buffers::BufferGroup;
 use crate::stats::kinds::SlabUsage;
 
 /// See the module docs.
@@ -46,32 +47,34 @@ impl BufPool {
     pub(crate) fn untake(&mut self, bid: u16) {
         self.free.push(bid);
     }
+}
 
+impl BufferGroup for BufPool {
     /// The first `len` bytes of buffer `bid`.
-    pub(crate) fn data(&self, bid: u16, len: usize) -> &[u8] {
+    unsafe fn data(&self, bid: u16, len: usize) -> &[u8] {
         let start = bid as usize * self.buffer_size;
         &self.memory[start..start + len.min(self.buffer_size)]
     }
 
     /// Hands buffer `bid` back (free again after `publish`).
-    pub(crate) fn recycle(&mut self, bid: u16) {
+    fn recycle(&mut self, bid: u16) {
         debug_assert!(bid < self.count);
         self.recycled.push(bid);
         self.high_water = self.high_water.max(self.recycled.len() as u16);
     }
 
-    pub(crate) fn note_exhausted(&mut self) {
+    fn note_exhausted(&mut self) {
         self.exhausted_total += 1;
     }
 
     /// Makes every recycled buffer free again.
-    pub(crate) fn publish(&mut self) {
+    fn publish(&mut self) {
         self.free.append(&mut self.recycled);
     }
 
     /// Occupancy, counted as the io_uring ring counts it: buffers the
     /// worker holds that receives cannot use yet.
-    pub(crate) fn usage(&self) -> SlabUsage {
+    fn usage(&self) -> SlabUsage {
         SlabUsage {
             used: self.recycled.len() as u64,
             capacity: u64::from(self.count),
@@ -92,7 +95,8 @@ mod tests {
         mem[..3].copy_from_slice(b"abc");
         let (b, _) = pool.take().expect("second");
         assert!(pool.take().is_none(), "two buffers only");
-        assert_eq!(pool.data(a, 3), b"abc");
+        // SAFETY: `a` was taken above and is not recycled yet.
+        assert_eq!(unsafe { pool.data(a, 3) }, b"abc");
         pool.recycle(a);
         assert!(pool.take().is_none(), "not free before publish");
         assert_eq!(pool.usage().used, 1);

@@ -38,12 +38,12 @@ use self::bufs::BufPool;
 pub(crate) use self::disk::DiskPool;
 use self::disk::{Completions, run_disk_op};
 use super::Cqe;
+use super::buffers::Buffers;
 use super::sqe::{Sqe, Timespec};
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
 use crate::stats::RingTotals;
-use crate::stats::kinds::SlabUsage;
 
 /// The token of the disk pool's waker; sockets use their fd as token.
 const WAKER: Token = Token(usize::MAX);
@@ -109,8 +109,7 @@ pub(crate) struct Io {
     completions: Arc<Completions>,
     /// Ops running on the disk pool.
     on_pool: std::collections::HashSet<u64>,
-    bufs: BufPool,
-    udp_bufs: Option<BufPool>,
+    pub(crate) bufs: Buffers<BufPool>,
     totals: RingTotals,
 }
 
@@ -137,13 +136,15 @@ impl Io {
             disk,
             completions: Arc::new(Completions::new(waker)),
             on_pool: std::collections::HashSet::new(),
-            bufs: BufPool::new(config.recv_buffer.ring_size, config.recv_buffer.buffer_size),
-            udp_bufs: with_udp.then(|| {
-                BufPool::new(
-                    config.udp_recv_buffer.ring_size,
-                    config.udp_recv_buffer.buffer_size,
-                )
-            }),
+            bufs: Buffers {
+                stream: BufPool::new(config.recv_buffer.ring_size, config.recv_buffer.buffer_size),
+                udp: with_udp.then(|| {
+                    BufPool::new(
+                        config.udp_recv_buffer.ring_size,
+                        config.udp_recv_buffer.buffer_size,
+                    )
+                }),
+            },
             totals: RingTotals::default(),
         })
     }
@@ -469,7 +470,7 @@ impl Io {
     }
 
     fn recv_one(&mut self, fd: RawFd) -> Step {
-        let Some((bid, buf)) = self.bufs.take() else {
+        let Some((bid, buf)) = self.bufs.stream.take() else {
             return Step::Final(-libc::ENOBUFS, 0);
         };
         // SAFETY: `buf` is a free buffer of the pool, `buf.len()` bytes.
@@ -477,7 +478,7 @@ impl Io {
         if n > 0 {
             return Step::More(n as i32, Cqe::buffer_flags(bid, false));
         }
-        self.bufs.untake(bid);
+        self.bufs.stream.untake(bid);
         if n == 0 {
             Step::Final(0, 0)
         } else {
@@ -499,7 +500,7 @@ impl Io {
                 (*template).msg_controllen as usize,
             )
         };
-        let Some(pool) = self.udp_bufs.as_mut() else {
+        let Some(pool) = self.bufs.udp.as_mut() else {
             return Step::Final(-libc::ENOBUFS, 0);
         };
         let Some((bid, buf)) = pool.take() else {
@@ -681,57 +682,6 @@ impl Io {
             }
         }
         self.hot.retain(|&h| h != fd);
-    }
-
-    /// # Safety
-    ///
-    /// `bid` and `len` come from one receive completion and the buffer has
-    /// not been recycled since.
-    pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
-        self.bufs.data(bid, len)
-    }
-
-    pub(crate) fn recycle_recv(&mut self, bid: u16) {
-        self.bufs.recycle(bid);
-    }
-
-    pub(crate) fn note_recv_exhausted(&mut self) {
-        self.bufs.note_exhausted();
-    }
-
-    /// # Safety
-    ///
-    /// As [`recv_data`](Self::recv_data), for a UDP receive.
-    pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
-        self.udp_bufs.as_ref().map_or(&[], |b| b.data(bid, len))
-    }
-
-    pub(crate) fn recycle_udp(&mut self, bid: u16) {
-        if let Some(b) = &mut self.udp_bufs {
-            b.recycle(bid);
-        }
-    }
-
-    pub(crate) fn note_udp_exhausted(&mut self) {
-        if let Some(b) = &mut self.udp_bufs {
-            b.note_exhausted();
-        }
-    }
-
-    pub(crate) fn buffer_usage(&self) -> (SlabUsage, SlabUsage) {
-        let udp = self
-            .udp_bufs
-            .as_ref()
-            .map(BufPool::usage)
-            .unwrap_or_default();
-        (self.bufs.usage(), udp)
-    }
-
-    pub(crate) fn publish_buffers(&mut self) {
-        self.bufs.publish();
-        if let Some(b) = &mut self.udp_bufs {
-            b.publish();
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! and the buffers themselves. Both are freed only when the owner proves no
 //! receive is armed (see `Driver` teardown); otherwise they are leaked.
 
+use crate::driver::buffers::BufferGroup;
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -102,14 +103,16 @@ impl BufRing {
     pub(crate) fn bgid(&self) -> u16 {
         self.bgid
     }
+}
 
+impl BufferGroup for BufRing {
     /// Bytes the kernel wrote into buffer `bid`.
     ///
     /// # Safety
     ///
     /// `bid` came from a CQE of this group and has not been recycled since,
     /// and `len` is that CQE's result: the kernel is done writing it.
-    pub(crate) unsafe fn data(&self, bid: u16, len: usize) -> &[u8] {
+    unsafe fn data(&self, bid: u16, len: usize) -> &[u8] {
         debug_assert!(bid < self.count && len <= self.buffer_size as usize);
         let len = len.min(self.buffer_size as usize);
         // SAFETY: bid < count so the range lies inside `buffers`; the caller
@@ -124,7 +127,7 @@ impl BufRing {
     }
 
     /// Hands buffer `bid` back to the kernel (visible after `publish`).
-    pub(crate) fn recycle(&mut self, bid: u16) {
+    fn recycle(&mut self, bid: u16) {
         debug_assert!(bid < self.count);
         let slot = (self.tail & (self.count - 1)) as usize;
         // SAFETY: `slot < count`, inside the descriptor allocation; the
@@ -142,13 +145,13 @@ impl BufRing {
     }
 
     /// Counts a receive that found no buffer (`ENOBUFS`).
-    pub(crate) fn note_exhausted(&mut self) {
+    fn note_exhausted(&mut self) {
         self.exhausted_total += 1;
     }
 
     /// Occupancy for the stats layer: buffers the worker holds (the kernel
     /// cannot use them until `publish`).
-    pub(crate) fn usage(&self) -> crate::stats::kinds::SlabUsage {
+    fn usage(&self) -> crate::stats::kinds::SlabUsage {
         crate::stats::kinds::SlabUsage {
             used: self.unpublished as u64,
             capacity: self.count as u64,
@@ -158,7 +161,7 @@ impl BufRing {
     }
 
     /// Publishes recycled buffers to the kernel with one release store.
-    pub(crate) fn publish(&mut self) {
+    fn publish(&mut self) {
         if self.unpublished == 0 {
             return;
         }

@@ -13,12 +13,12 @@ use io_uring::{opcode, squeue, types};
 use self::buf_ring::BufRing;
 use self::ring::Ring;
 use super::Cqe;
+use super::buffers::Buffers;
 use super::sqe::{Sqe, Timespec};
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
 use crate::stats::RingTotals;
-use crate::stats::kinds::SlabUsage;
 
 /// The io_uring side of a worker's driver. Dropped only when the kernel
 /// holds no pointer into it (the owning driver leaks it otherwise).
@@ -26,8 +26,7 @@ pub(crate) struct Io {
     // Field order is drop order: the ring goes first, so the buffer rings
     // are unregistered with it before their memory is freed.
     ring: Ring,
-    bufs: BufRing,
-    udp_bufs: Option<BufRing>,
+    pub(crate) bufs: Buffers<BufRing>,
 }
 
 impl Io {
@@ -54,8 +53,10 @@ impl Io {
         };
         Ok(Io {
             ring,
-            bufs,
-            udp_bufs,
+            bufs: Buffers {
+                stream: bufs,
+                udp: udp_bufs,
+            },
         })
     }
 
@@ -67,7 +68,7 @@ impl Io {
                 .flags(libc::SOCK_CLOEXEC)
                 .build(),
             Sqe::RecvMulti { fd } => {
-                opcode::RecvMulti::new(types::Fd(fd), self.bufs.bgid()).build()
+                opcode::RecvMulti::new(types::Fd(fd), self.bufs.stream.bgid()).build()
             }
             Sqe::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd), buf, len)
                 .flags(libc::MSG_NOSIGNAL)
@@ -108,7 +109,7 @@ impl Io {
             Sqe::RecvMsgMulti { fd, msghdr } => {
                 // Armed only on workers with UDP sockets, which have the
                 // UDP buffer group.
-                let bgid = self.udp_bufs.as_ref().map_or(0, BufRing::bgid);
+                let bgid = self.bufs.udp.as_ref().map_or(0, BufRing::bgid);
                 opcode::RecvMsgMulti::new(types::Fd(fd), msghdr, bgid).build()
             }
             Sqe::SendMsg { fd, msghdr } => opcode::SendMsg::new(types::Fd(fd), msghdr).build(),
@@ -168,61 +169,6 @@ impl Io {
 
     pub(crate) fn totals(&self) -> &RingTotals {
         &self.ring.counters
-    }
-
-    /// # Safety
-    ///
-    /// As [`BufRing::data`].
-    pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.bufs.data(bid, len) }
-    }
-
-    pub(crate) fn recycle_recv(&mut self, bid: u16) {
-        self.bufs.recycle(bid);
-    }
-
-    pub(crate) fn note_recv_exhausted(&mut self) {
-        self.bufs.note_exhausted();
-    }
-
-    /// # Safety
-    ///
-    /// As [`BufRing::data`], for the UDP group.
-    pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
-        match &self.udp_bufs {
-            // SAFETY: forwarded from the caller.
-            Some(b) => unsafe { b.data(bid, len) },
-            None => &[],
-        }
-    }
-
-    pub(crate) fn recycle_udp(&mut self, bid: u16) {
-        if let Some(b) = &mut self.udp_bufs {
-            b.recycle(bid);
-        }
-    }
-
-    pub(crate) fn note_udp_exhausted(&mut self) {
-        if let Some(b) = &mut self.udp_bufs {
-            b.note_exhausted();
-        }
-    }
-
-    pub(crate) fn buffer_usage(&self) -> (SlabUsage, SlabUsage) {
-        let udp = self
-            .udp_bufs
-            .as_ref()
-            .map(BufRing::usage)
-            .unwrap_or_default();
-        (self.bufs.usage(), udp)
-    }
-
-    pub(crate) fn publish_buffers(&mut self) {
-        self.bufs.publish();
-        if let Some(b) = &mut self.udp_bufs {
-            b.publish();
-        }
     }
 }
 
