@@ -7,6 +7,7 @@
 //! cargo run --release -p ringline-tests --bin ringline-bench -- stats-overhead [--pairs 6] [--secs 3]
 //! cargo run --release -p ringline-tests --bin ringline-bench -- fs [--dir /var/tmp] [--io buffered,direct] [--json PATH]
 //! cargo run --release -p ringline-tests --bin ringline-bench -- attach-overhead [--pairs 6] [--control]
+//! cargo run --release -p ringline-tests --bin ringline-bench -- all [--json-dir DIR]
 //! ```
 
 use std::io;
@@ -49,6 +50,17 @@ enum Cmd {
     /// an inspect client (what `ringline-top --interval 100` does) or by the
     /// sidecar exporter scraped at 10 Hz: the overhead on the watched one.
     AttachOverhead(AttachArgs),
+    /// Everything above in one run (~13 min here): the echo matrix with
+    /// 2.5 s windows, fs buffered, stats overhead and attach overhead, each
+    /// with its verdict lines and, with `--json-dir`, its JSON file.
+    All(AllArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct AllArgs {
+    /// Directory for echo.json, fs.json and attach.json.
+    #[arg(long)]
+    json_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -855,6 +867,48 @@ fn fs_size_label(bytes: u64) -> String {
     }
 }
 
+/// Runs each benchmark as its own command line would, one after the
+/// other (never two at once: they share the two CPUs).
+fn all(args: &AllArgs) -> io::Result<()> {
+    let started = Instant::now();
+    let runs: [(&str, &[&str]); 4] = [
+        ("echo", &["--secs", "2.5"]),
+        ("fs", &[]),
+        ("stats-overhead", &["--pairs", "6", "--secs", "3"]),
+        ("attach-overhead", &["--control"]),
+    ];
+    for (name, extra) in runs {
+        let mut argv: Vec<String> = vec!["ringline-bench".into(), name.into()];
+        argv.extend(extra.iter().map(|a| a.to_string()));
+        // stats-overhead prints its verdict only (it has no JSON output).
+        if let Some(dir) = &args.json_dir
+            && name != "stats-overhead"
+        {
+            std::fs::create_dir_all(dir)?;
+            let file = match name {
+                "attach-overhead" => "attach.json".to_string(),
+                other => format!("{other}.json"),
+            };
+            argv.push("--json".into());
+            argv.push(dir.join(file).display().to_string());
+        }
+        println!("\n==== ringline-bench {}", argv[1..].join(" "));
+        let cli = Cli::try_parse_from(&argv).map_err(io::Error::other)?;
+        match &cli.command {
+            Cmd::Echo(a) => echo_matrix(a),
+            Cmd::Fs(a) => fs_bench(a),
+            Cmd::StatsOverhead(a) => stats_overhead(a),
+            Cmd::AttachOverhead(a) => attach_overhead(a),
+            Cmd::Load(_) | Cmd::All(_) => unreachable!("not in the list"),
+        }?;
+    }
+    println!(
+        "\nall benchmarks: wall time {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -863,6 +917,7 @@ fn main() {
         Cmd::StatsOverhead(args) => stats_overhead(args),
         Cmd::Fs(args) => fs_bench(args),
         Cmd::AttachOverhead(args) => attach_overhead(args),
+        Cmd::All(args) => all(args),
     };
     if let Err(e) = result {
         eprintln!("ringline-bench: {e}");
