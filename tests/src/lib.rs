@@ -662,3 +662,103 @@ pub async fn next_turn() {
     })
     .await
 }
+
+/// Creates a FIFO (mode 0600) at `path`; panics with the OS error if it
+/// cannot.
+pub fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL in temp paths");
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {path:?}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A child process under test: its first line of stdout (read with a
+/// deadline), its stderr in a log file, stopped with SIGTERM and a bounded
+/// wait, and killed (log removed) if still running when dropped.
+pub struct ChildProcess {
+    child: std::process::Child,
+    /// The first line the child printed (with its newline, if any).
+    pub first_line: String,
+    log: PathBuf,
+}
+
+impl ChildProcess {
+    /// Starts `command` with stdout piped and stderr to a fresh log file,
+    /// and waits up to 20 s for its first line of stdout.
+    pub fn spawn(mut command: std::process::Command) -> ChildProcess {
+        use std::io::BufRead;
+        let log = unique_temp_path("child.log");
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let first_line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{command:?} printed nothing within 20 s"));
+        ChildProcess {
+            child,
+            first_line,
+            log,
+        }
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The value of the `name=value` word of the first line.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.first_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// What the child wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then [`wait`](Self::wait).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait()
+    }
+
+    /// Waits up to 10 s for the child to exit; panics if it does not.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the child did not exit in 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

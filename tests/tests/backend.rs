@@ -3,85 +3,19 @@
 //! explicit `IoUring` then fails with a clear error, and
 //! `RINGLINE_BACKEND` overrides the config.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use ringline_tests::echo_round_trip;
+use ringline_tests::{ChildProcess, echo_round_trip};
 
-/// A `seccomp-echo` child: its first stdout line and its stderr log.
-struct Filtered {
-    child: Child,
-    first_line: String,
-    stderr: PathBuf,
-}
-
-impl Filtered {
-    fn spawn(backend: &str, env: &[(&str, &str)]) -> Filtered {
-        let stderr = ringline_tests::unique_temp_path("seccomp-echo.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_seccomp-echo"))
-            .arg(backend)
-            .env_remove("RINGLINE_BACKEND")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("log file"))
-            .spawn()
-            .expect("spawn seccomp-echo");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let first_line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("seccomp-echo said nothing");
-        Filtered {
-            child,
-            first_line,
-            stderr,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn field(&self, name: &str) -> Option<&str> {
-        self.first_line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-    }
-
-    /// SIGTERM, then a bounded wait for the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        // SAFETY: plain syscall on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.wait()
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "seccomp-echo did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Filtered {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.stderr);
-    }
+/// Starts `seccomp-echo BACKEND` with `env` (and no inherited
+/// `RINGLINE_BACKEND`).
+fn spawn(backend: &str, env: &[(&str, &str)]) -> ChildProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_seccomp-echo"));
+    command
+        .arg(backend)
+        .env_remove("RINGLINE_BACKEND")
+        .envs(env.iter().copied());
+    ChildProcess::spawn(command)
 }
 
 fn echo_a_few(addr: &str) {
@@ -94,7 +28,7 @@ fn echo_a_few(addr: &str) {
 
 #[test]
 fn auto_falls_back_to_mio_when_seccomp_blocks_io_uring() {
-    let mut child = Filtered::spawn("auto", &[]);
+    let mut child = spawn("auto", &[]);
     assert_eq!(
         child.field("backend"),
         Some("mio"),
@@ -119,7 +53,7 @@ fn auto_falls_back_to_mio_when_seccomp_blocks_io_uring() {
 
 #[test]
 fn explicit_io_uring_under_seccomp_fails_with_the_cause() {
-    let mut child = Filtered::spawn("io_uring", &[]);
+    let mut child = spawn("io_uring", &[]);
     let status = child.wait();
     assert_eq!(status.code(), Some(2), "line {:?}", child.first_line);
     let message = child
@@ -138,7 +72,7 @@ fn explicit_io_uring_under_seccomp_fails_with_the_cause() {
 fn the_environment_overrides_the_config() {
     // Config says io_uring, the environment says mio: mio runs, even with
     // io_uring blocked.
-    let mut child = Filtered::spawn("io_uring", &[("RINGLINE_BACKEND", "mio")]);
+    let mut child = spawn("io_uring", &[("RINGLINE_BACKEND", "mio")]);
     assert_eq!(
         child.field("backend"),
         Some("mio"),
@@ -152,7 +86,7 @@ fn the_environment_overrides_the_config() {
     );
     assert!(child.stop().success());
 
-    let mut child = Filtered::spawn("mio", &[("RINGLINE_BACKEND", "bogus")]);
+    let mut child = spawn("mio", &[("RINGLINE_BACKEND", "bogus")]);
     assert_eq!(child.wait().code(), Some(2));
     assert!(
         child.first_line.contains("RINGLINE_BACKEND=\"bogus\""),

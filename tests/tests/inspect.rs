@@ -8,58 +8,42 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ringline::config::BackendChoice;
 use ringline::inspect::{Client, MAX_CLIENTS};
 use ringline::stats::OpTarget;
-use ringline_tests::{TempDir, backend_test, echo_round_trip, wait_for};
+use ringline_tests::{ChildProcess, TempDir, backend_test, echo_round_trip, wait_for};
 
 /// A running `inspect-target` process.
 struct Target {
-    child: Child,
+    process: ChildProcess,
     pid: u32,
     echo: std::net::SocketAddr,
-    stderr: PathBuf,
 }
 
 impl Target {
     /// Starts it with `RINGLINE_INSPECT_DIR=dir` and waits for it to serve.
-    fn spawn(dir: &Path, log_dir: &Path) -> Target {
-        Target::spawn_with(dir, log_dir, &[])
+    fn spawn(dir: &Path) -> Target {
+        Target::spawn_with(dir, &[])
     }
 
     /// [`spawn`](Self::spawn) with extra environment variables.
-    fn spawn_with(dir: &Path, log_dir: &Path, env: &[(&str, &str)]) -> Target {
-        let stderr = log_dir.join(format!("target-{}.log", ringline_tests::free_port()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_inspect-target"))
+    fn spawn_with(dir: &Path, env: &[(&str, &str)]) -> Target {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_inspect-target"));
+        command
             .env("RINGLINE_INSPECT_DIR", dir)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("log file"))
-            .spawn()
-            .expect("spawn inspect-target");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("inspect-target did not get ready");
-        let echo = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("echo="))
+            .envs(env.iter().copied());
+        let process = ChildProcess::spawn(command);
+        let echo = process
+            .field("echo")
             .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+            .unwrap_or_else(|| panic!("unexpected first line {:?}", process.first_line));
         Target {
-            pid: child.id(),
-            child,
+            pid: process.pid(),
             echo,
-            stderr,
+            process,
         }
     }
 
@@ -68,35 +52,15 @@ impl Target {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        self.process.log()
     }
 
     /// SIGTERM, then waits (bounded) for a clean exit.
     fn stop(&mut self) -> std::process::ExitStatus {
-        // SAFETY: plain syscall on our own child's pid.
-        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "inspect-target ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.process.stop()
     }
 }
 
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.stderr);
-    }
-}
-
-/// A fresh private directory for sockets (0700, like the runtime wants).
 /// The environment that runs the target on `backend`.
 fn backend_env(backend: BackendChoice) -> (&'static str, &'static str) {
     let name = match backend {
@@ -106,6 +70,7 @@ fn backend_env(backend: BackendChoice) -> (&'static str, &'static str) {
     ("RINGLINE_BACKEND", name)
 }
 
+/// A fresh private directory for sockets (0700, like the runtime wants).
 fn private_dir(tag: &str) -> TempDir {
     let d = TempDir::new(tag);
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
@@ -121,7 +86,7 @@ fn connect(path: &Path) -> Client {
 backend_test! {
     fn attach_and_find_the_stuck_read(backend) {
         let dir = private_dir("inspect-attach");
-        let mut target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
+        let mut target = Target::spawn_with(dir.path(), &[backend_env(backend)]);
         let mut client = connect(&target.socket(dir.path()));
         let hello = client.hello().expect("hello");
         assert_eq!(hello.pid, target.pid);
@@ -168,7 +133,7 @@ backend_test! {
 backend_test! {
     fn bad_clients_do_not_disturb_the_process(backend) {
         let dir = private_dir("inspect-bad");
-        let target = Target::spawn_with(dir.path(), dir.path(), &[backend_env(backend)]);
+        let target = Target::spawn_with(dir.path(), &[backend_env(backend)]);
         let path = target.socket(dir.path());
         let mut good = connect(&path);
         let polls = |c: &mut Client| {
@@ -263,7 +228,7 @@ fn the_socket_is_cleaned_recreated_and_removed() {
     // A stale socket of a pid that cannot exist (pid_max ≤ 2^22).
     let stale = dir.path().join("4194999.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind stale"));
-    let mut target = Target::spawn(dir.path(), dir.path());
+    let mut target = Target::spawn(dir.path());
     let path = target.socket(dir.path());
     connect(&path);
     assert!(!stale.exists(), "stale socket of a dead pid left behind");
@@ -327,7 +292,7 @@ fn unsafe_directories_disable_inspection_but_not_the_process() {
         eprintln!("SKIPPED the foreign-owner case: chown needs root");
     }
     for (dir, why) in cases {
-        let mut target = Target::spawn(dir, base.path());
+        let mut target = Target::spawn(dir);
         assert_eq!(echo_round_trip(target.echo, b"serving"), b"serving");
         let log = wait_for("the log line", Duration::from_secs(5), || {
             let log = target.log();
@@ -342,7 +307,7 @@ fn unsafe_directories_disable_inspection_but_not_the_process() {
 #[test]
 fn ringline_inspect_0_turns_inspection_off() {
     let dir = private_dir("inspect-off");
-    let mut target = Target::spawn_with(dir.path(), dir.path(), &[("RINGLINE_INSPECT", "0")]);
+    let mut target = Target::spawn_with(dir.path(), &[("RINGLINE_INSPECT", "0")]);
     assert_eq!(echo_round_trip(target.echo, b"serving"), b"serving");
     // Long enough for a server that did start to have bound its socket.
     std::thread::sleep(Duration::from_millis(300));
@@ -381,7 +346,7 @@ fn a_peer_of_another_uid_is_refused() {
     let dir = base.path().join("sockets");
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let target = Target::spawn(&dir, base.path());
+    let target = Target::spawn(&dir);
     let path = target.socket(&dir);
     connect(&path);
     // Let the other uid reach the socket, so only the server's own peer
@@ -419,7 +384,7 @@ fn a_peer_of_another_uid_is_refused() {
 #[test]
 fn snapshot_latency_under_echo_load() {
     let dir = private_dir("inspect-latency");
-    let target = Target::spawn(dir.path(), dir.path());
+    let target = Target::spawn(dir.path());
     let mut client = connect(&target.socket(dir.path()));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {

@@ -58,20 +58,6 @@ pub fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-/// Makes a FIFO at `path` (mode 0600).
-pub fn mkfifo(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL in temp paths");
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-    assert_eq!(
-        rc,
-        0,
-        "mkfifo {path:?}: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
 /// A file of `len` bytes of `ringline_tests::pattern` in `dir`.
 pub fn pattern_file(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     let path = dir.join(name);
@@ -80,4 +66,4 @@ pub fn pattern_file(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     (path, data)
 }
 
-pub use ringline_tests::{Context, next_turn};
+pub use ringline_tests::{Context, mkfifo, next_turn};

@@ -195,15 +195,6 @@ impl Drop for TempDir {
     }
 }
 
-/// Makes a FIFO at `path` (mode 0600).
-pub fn mkfifo(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL in temp paths");
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-    assert_eq!(rc, 0, "mkfifo {path:?}: {}", io::Error::last_os_error());
-}
-
 /// Entries of `/proc/self/fd`: the process's open descriptors.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -211,4 +202,4 @@ pub fn open_fds() -> usize {
         .count()
 }
 
-pub use ringline_tests::Context;
+pub use ringline_tests::{Context, mkfifo};

@@ -49,18 +49,9 @@ pub fn within_10_percent(measured: Duration, truth: Duration) -> bool {
 /// A FIFO in a fresh temporary directory (the directory is returned to be
 /// kept alive).
 pub fn fifo(tag: &str) -> (ringline_tests::TempDir, std::path::PathBuf) {
-    use std::os::unix::ffi::OsStrExt;
     let dir = ringline_tests::TempDir::new(tag);
     let path = dir.path().join("fifo");
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL in temp paths");
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-    assert_eq!(
-        rc,
-        0,
-        "mkfifo {path:?}: {}",
-        std::io::Error::last_os_error()
-    );
+    ringline_tests::mkfifo(&path);
     (dir, path)
 }
 
