@@ -404,11 +404,11 @@ pub struct WorkerDetail {
     pub backend: String,
     /// Task polls per second.
     pub polls_rate: Option<f64>,
-    /// SQEs submitted per second (mio: none).
+    /// SQEs submitted per second (mio: ops started).
     pub sqe_rate: Option<f64>,
     /// `io_uring_enter` (mio: `poll`) calls per second.
     pub enter_rate: Option<f64>,
-    /// CQEs (mio: events) per second.
+    /// CQEs (mio: completions) per second.
     pub cqe_rate: Option<f64>,
     /// Stream bytes received per second.
     pub bytes_in_rate: Option<f64>,

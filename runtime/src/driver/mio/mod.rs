@@ -14,8 +14,10 @@
 //!  reap ◄── done
 //! ```
 //!
-//! Sockets are non-blocking and registered edge-triggered for both
-//! directions the first time an op parks on them. Receives take a buffer
+//! Socket syscalls never block (per-call `MSG_DONTWAIT`; listeners, FIFOs
+//! and connecting sockets are switched to non-blocking once); fds are
+//! registered edge-triggered for both directions the first time an op
+//! parks on them. Receives take a buffer
 //! from a [`BufPool`] exactly as the kernel takes one from a provided
 //! buffer ring, so `ENOBUFS`, recycling and publishing behave the same.
 //! A cancel finds a parked or queued op and completes it with
@@ -103,6 +105,8 @@ pub(crate) struct Io {
     next_seq: u64,
     /// Fds whose readers stopped on their budget, not on `EAGAIN`.
     hot: Vec<RawFd>,
+    /// The last poll's events as (fd, readable, writable); reused.
+    ready: Vec<(RawFd, bool, bool)>,
     timeouts: Vec<LinkTimeout>,
     done: Vec<Cqe>,
     disk: Option<Arc<DiskPool>>,
@@ -131,6 +135,7 @@ impl Io {
             parked: HashMap::new(),
             next_seq: 0,
             hot: Vec::new(),
+            ready: Vec::with_capacity(1024),
             timeouts: Vec::new(),
             done: Vec::with_capacity(256),
             disk,
@@ -193,15 +198,17 @@ impl Io {
             self.run_readers(fd);
         }
         self.completions.take(&mut self.done);
-        let now = Instant::now();
         let timeout = if !self.done.is_empty() || !self.hot.is_empty() {
             Some(Duration::ZERO)
         } else {
-            let link = self
-                .timeouts
-                .iter()
-                .map(|t| t.deadline.saturating_duration_since(now))
-                .min();
+            // The clock is read only when a connect timeout is pending.
+            let now = (!self.timeouts.is_empty()).then(Instant::now);
+            let link = now.and_then(|now| {
+                self.timeouts
+                    .iter()
+                    .map(|t| t.deadline.saturating_duration_since(now))
+                    .min()
+            });
             match (timeout, link) {
                 (Some(t), Some(l)) => Some(t.min(l)),
                 (t, l) => t.or(l),
@@ -213,17 +220,15 @@ impl Io {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        let ready: Vec<(RawFd, bool, bool)> = self
-            .events
-            .iter()
-            .filter(|e| e.token() != WAKER)
-            .map(|e| {
-                let fd = e.token().0 as RawFd;
-                let closed = e.is_error() || e.is_read_closed() || e.is_write_closed();
-                (fd, e.is_readable() || closed, e.is_writable() || closed)
-            })
-            .collect();
-        for (fd, readable, writable) in ready {
+        // The events are copied out (running an op needs `&mut self`) into
+        // a buffer kept across waits, so a wait allocates nothing.
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.extend(self.events.iter().filter(|e| e.token() != WAKER).map(|e| {
+            let fd = e.token().0 as RawFd;
+            let closed = e.is_error() || e.is_read_closed() || e.is_write_closed();
+            (fd, e.is_readable() || closed, e.is_writable() || closed)
+        }));
+        for &(fd, readable, writable) in &ready {
             if readable {
                 self.run_readers(fd);
             }
@@ -231,8 +236,12 @@ impl Io {
                 self.run_writers(fd);
             }
         }
+        ready.clear();
+        self.ready = ready;
         self.completions.take(&mut self.done);
-        self.expire_timeouts(Instant::now());
+        if !self.timeouts.is_empty() {
+            self.expire_timeouts(Instant::now());
+        }
         Ok(())
     }
 
@@ -343,7 +352,12 @@ impl Io {
     /// Tries a reading op at once; parks it if it would block (or spent
     /// its budget, and then it is retried next wait).
     fn start_reader(&mut self, fd: RawFd, op: Parked) {
-        set_nonblocking(fd);
+        if matches!(op.sqe, Sqe::AcceptMulti { .. }) {
+            // The listener is shared and created blocking; accept has no
+            // per-call flag. Receives pass MSG_DONTWAIT, the wake fd and
+            // FIFOs are non-blocking already.
+            set_nonblocking(fd);
+        }
         let (keep, hot) = self.run_reader(op);
         if keep {
             self.park(fd, op, true);
@@ -356,7 +370,6 @@ impl Io {
     fn park(&mut self, fd: RawFd, mut op: Parked, reader: bool) {
         let waiters = self.fds.entry(fd).or_default();
         if waiters.live() == 0 {
-            set_nonblocking(fd);
             let registered = self.poll.registry().register(
                 &mut SourceFd(&fd),
                 Token(fd as usize),
@@ -474,7 +487,7 @@ impl Io {
             return Step::Final(-libc::ENOBUFS, 0);
         };
         // SAFETY: `buf` is a free buffer of the pool, `buf.len()` bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
         if n > 0 {
             return Step::More(n as i32, Cqe::buffer_flags(bid, false));
         }
@@ -533,7 +546,7 @@ impl Io {
         msg.msg_iovlen = 1;
         // SAFETY: `msg` points into `buf` and at `iov`, both live here;
         // MSG_TRUNC makes the result the datagram's real length.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) };
+        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
         if n < 0 {
             pool.untake(bid);
             return Step::from_errno(last_errno());
