@@ -209,11 +209,25 @@ struct EchoMatrixArgs {
     /// Seconds measured per pair.
     #[arg(long, default_value_t = 3.0)]
     secs: f64,
-    /// Client threads per server.
+    #[command(flatten)]
+    clients: ClientArgs,
+    /// Write every result as JSON here (rewritten after each cell).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Cargo features of the ringline echo server (the default set).
+    #[arg(long, default_value = "stats")]
+    ringline_features: String,
+}
+
+/// The load generator's clients, as `echo` and `load` take them.
+#[derive(clap::Args, Clone)]
+struct ClientArgs {
+    /// Client threads (per server, in comparisons).
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Open loop at this many requests per second per server (latency
-    /// from intended send times) instead of the closed loop.
+    /// Open loop at this many requests per second (per server, in
+    /// comparisons; latency from intended send times) instead of the
+    /// closed loop.
     #[arg(long)]
     rate: Option<f64>,
     /// How closed-loop clients wait for echoes: `spin` keeps client
@@ -221,12 +235,6 @@ struct EchoMatrixArgs {
     /// (see `loadgen::Wait`).
     #[arg(long, value_enum, default_value_t = ClientWait::Block)]
     client_wait: ClientWait,
-    /// Write every result as JSON here (rewritten after each cell).
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Cargo features of the ringline echo server (the default set).
-    #[arg(long, default_value = "stats")]
-    ringline_features: String,
 }
 
 #[derive(clap::Args, Clone)]
@@ -242,15 +250,8 @@ struct LoadArgs {
     /// Seconds measured.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
-    /// Client threads.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
-    /// Open loop at this many requests per second; closed loop without.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// How closed-loop clients wait for echoes.
-    #[arg(long, value_enum, default_value_t = ClientWait::Block)]
-    client_wait: ClientWait,
+    #[command(flatten)]
+    clients: ClientArgs,
     /// The server's pid, to report its CPU time and ops per core-second.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -490,7 +491,7 @@ fn echo_matrix(args: &EchoMatrixArgs) -> io::Result<()> {
     let workers = matrix::parse_list(&args.workers, matrix::parse_count).map_err(bad_arg)?;
     let servers = matrix::parse_list(&args.servers, ServerKind::parse).map_err(bad_arg)?;
     let positive = |x: f64| x.is_finite() && x > 0.0;
-    if args.pairs == 0 || !positive(args.secs) || args.rate.is_some_and(|r| !positive(r)) {
+    if args.pairs == 0 || !positive(args.secs) || args.clients.rate.is_some_and(|r| !positive(r)) {
         return Err(bad_arg(
             "--pairs, --secs and --rate must be positive".into(),
         ));
@@ -500,9 +501,9 @@ fn echo_matrix(args: &EchoMatrixArgs) -> io::Result<()> {
         cells: matrix::cells(&sizes, &conns, &workers, &servers),
         pairs: args.pairs,
         secs: Duration::from_secs_f64(args.secs),
-        threads: args.threads.max(1),
-        rate: args.rate,
-        wait: args.client_wait.wait(),
+        threads: args.clients.threads.max(1),
+        rate: args.clients.rate,
+        wait: args.clients.client_wait.wait(),
     };
     if plan.cells.is_empty() {
         return Err(bad_arg("the selection leaves no cell to run".into()));
@@ -590,12 +591,12 @@ fn load(args: &LoadArgs) -> io::Result<()> {
     let load = loadgen::Load {
         addr: args.addr,
         connections: args.conns,
-        threads: args.threads.max(1),
+        threads: args.clients.threads.max(1),
         message_size: args.size,
         duration: Duration::from_secs_f64(args.secs),
         client_cpus: args.client_cpus.clone(),
-        rate: args.rate,
-        wait: args.client_wait.wait(),
+        rate: args.clients.rate,
+        wait: args.clients.client_wait.wait(),
     };
     let mut samples = Vec::new();
     let outcome = loadgen::run(&load, || {
@@ -612,7 +613,12 @@ fn load(args: &LoadArgs) -> io::Result<()> {
         [] => ServerCpu::default(),
         _ => return Err(io::Error::other("could not sample the server's CPU time")),
     };
-    let report = RunReport::new(&args.addr.to_string(), &outcome, cpu, args.rate.is_some());
+    let report = RunReport::new(
+        &args.addr.to_string(),
+        &outcome,
+        cpu,
+        args.clients.rate.is_some(),
+    );
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
