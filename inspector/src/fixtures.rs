@@ -98,6 +98,9 @@ pub fn worker(i: usize, t: u64) -> WorkerSnapshot {
         },
         net: NetStats {
             connections_active: 4,
+            connections_recv_paused: 1,
+            recv_buffered_bytes: 3 << 20,
+            recv_pauses_total: 2 * t,
             ..NetStats::default()
         },
         graveyard: GraveyardStats::default(),

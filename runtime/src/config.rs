@@ -72,6 +72,17 @@ pub struct Config {
     /// which holds data a parser has not consumed yet; it grows on demand.
     /// At most 1 GiB. Default 4096.
     pub recv_accumulator_capacity: usize,
+    /// Most received bytes one connection may hold that its handler has not
+    /// consumed yet. At the limit the connection stops receiving (no
+    /// receive is armed, so the kernel's buffer fills and TCP's window
+    /// pushes back on the peer) until the handler has consumed down to half
+    /// of it; nothing is dropped or reordered. Bytes the kernel had already
+    /// delivered when the pause took effect are kept, so the accumulator
+    /// may pass the limit by at most the receive ring's buffers. A handler
+    /// that waits for a message longer than this waits forever (the
+    /// connection shows as paused in the stats): size it above the largest
+    /// message you parse. At least 1, at most 1 GiB. Default 1 MiB.
+    pub recv_buffer_limit: usize,
     /// Copy-send slots. Each in-flight `send`/`send_nowait` holds one until
     /// the kernel completes it; when all are taken, sending returns an error
     /// instead of queueing. Memory: `send_copy_count * send_copy_slot_size`.
@@ -80,6 +91,19 @@ pub struct Config {
     /// Size in bytes of one copy-send slot: the largest single send. Must be
     /// positive. Default 16384.
     pub send_copy_slot_size: u32,
+    /// Most copy-send slots one connection may hold, so a peer that never
+    /// reads cannot take the pool from the others; a send that would pass
+    /// it fails as if the pool were exhausted
+    /// ([`Error::SendPoolExhausted`]). 0 means a quarter of
+    /// `send_copy_count` (at least 1); a value above `send_copy_count` is
+    /// the whole pool. Default 0.
+    pub send_copy_per_connection: u16,
+    /// How long a connection closed with bytes still queued may keep
+    /// trying to send them to a peer that does not read. Past it the
+    /// connection is reset (`SO_LINGER` 0, the peer sees `ECONNRESET`), its
+    /// queued bytes are dropped and its slot, descriptor and send slots
+    /// freed (counted as `linger_resets_total` in the stats). Default 30 s.
+    pub close_linger_timeout: Duration,
     /// Longest time in microseconds a worker waits for completions before it
     /// runs [`on_tick`](crate::AsyncEventHandler::on_tick) anyway; 0 waits
     /// until a completion arrives. Default 1000.
@@ -198,8 +222,11 @@ impl Default for Config {
             backlog: 1024,
             max_connections: 16_000,
             recv_accumulator_capacity: 4096,
+            recv_buffer_limit: 1 << 20,
             send_copy_count: 1024,
             send_copy_slot_size: 16_384,
+            send_copy_per_connection: 0,
+            close_linger_timeout: Duration::from_secs(30),
             tick_timeout_us: 1000,
             tcp_nodelay: true,
             standalone_task_capacity: 256,
@@ -273,6 +300,13 @@ impl Config {
                 self.recv_accumulator_capacity
             ));
         }
+        if self.recv_buffer_limit == 0 || self.recv_buffer_limit > MAX_BUFFER_BYTES as usize {
+            return invalid(format!(
+                "recv_buffer_limit must be between 1 and {MAX_BUFFER_BYTES} bytes (1 GiB): \
+                 it bounds what one connection may buffer unconsumed, got {}",
+                self.recv_buffer_limit
+            ));
+        }
         if self.worker.threads > MAX_WORKER_THREADS {
             return invalid(format!(
                 "worker.threads must be at most {MAX_WORKER_THREADS} (0 = one per core), got {}",
@@ -326,6 +360,15 @@ impl Config {
             return invalid("udp_send_slots must be at least 1 when UDP is used, got 0");
         }
         Ok(())
+    }
+
+    /// The copy-send slots one connection may hold (see
+    /// [`send_copy_per_connection`](Self::send_copy_per_connection)).
+    pub(crate) fn send_slots_per_connection(&self) -> u16 {
+        match self.send_copy_per_connection {
+            0 => (self.send_copy_count / 4).max(1),
+            n => n.min(self.send_copy_count),
+        }
     }
 
     /// Worker threads to start: `worker.threads`, or one per available core
@@ -553,6 +596,24 @@ impl ConfigBuilder {
     /// Sets [`Config::recv_accumulator_capacity`].
     pub fn recv_accumulator_capacity(mut self, bytes: usize) -> Self {
         self.config.recv_accumulator_capacity = bytes;
+        self
+    }
+
+    /// Sets [`Config::recv_buffer_limit`].
+    pub fn recv_buffer_limit(mut self, bytes: usize) -> Self {
+        self.config.recv_buffer_limit = bytes;
+        self
+    }
+
+    /// Sets [`Config::send_copy_per_connection`].
+    pub fn send_copy_per_connection(mut self, slots: u16) -> Self {
+        self.config.send_copy_per_connection = slots;
+        self
+    }
+
+    /// Sets [`Config::close_linger_timeout`].
+    pub fn close_linger_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_linger_timeout = timeout;
         self
     }
 

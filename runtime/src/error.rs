@@ -30,9 +30,11 @@ pub enum Error {
     /// reused) or out of range.
     #[error("invalid connection: it was closed, or its slot now belongs to another connection")]
     InvalidConnection,
-    /// Every copy-send slot of the worker is held by an in-flight send.
+    /// Every copy-send slot of the worker is held by an in-flight send, or
+    /// the connection holds its whole share of them
+    /// ([`Config::send_copy_per_connection`](crate::Config::send_copy_per_connection)).
     #[error(
-        "send pool exhausted (raise Config::send_copy_count, or wait for in-flight sends to complete)"
+        "send pool exhausted, or this connection's share of it (Config::send_copy_per_connection) is used up: raise Config::send_copy_count, or wait for in-flight sends to complete"
     )]
     SendPoolExhausted,
     /// A system resource or limit does not allow what the configuration asks

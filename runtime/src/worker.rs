@@ -281,6 +281,7 @@ impl Worker {
 
             let now = self.now.get();
             self.timers.borrow_mut().fire_expired(now, |w| w.wake());
+            self.expire_lingering(now);
             remote.clear();
             self.handle.drain_remote(&mut remote);
             for task in remote.drain(..) {
@@ -304,12 +305,17 @@ impl Worker {
             us => Some(Duration::from_micros(us)),
         };
         let timer = self.timers.borrow_mut().next_deadline();
+        let linger = self.net.borrow().next_linger_deadline();
         let shutdown_poll = self
             .shutting_down
             .get()
             .then_some(Duration::from_millis(10));
         let timer = timer.map(|d| d.saturating_duration_since(now));
-        [tick, timer, shutdown_poll].into_iter().flatten().min()
+        let linger = linger.map(|d| d.saturating_duration_since(now));
+        [tick, timer, linger, shutdown_poll]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The one dispatcher: every CQE is routed by its op kind.
@@ -538,6 +544,7 @@ impl Worker {
                 p.slab(SlabKind::Connections, net.conns.usage());
                 p.slab(SlabKind::SendCopy, net.pool.usage());
                 p.slab(SlabKind::UdpSend, net.udp_send_usage());
+                p.net_pressure(net.pressure());
             }
             let (files, commands) = self.fs.borrow().usage();
             p.slab(SlabKind::FsFiles, files);

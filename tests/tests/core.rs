@@ -22,6 +22,8 @@ mod lifecycle;
 mod limits;
 #[path = "core/outbound.rs"]
 mod outbound;
+#[path = "core/pressure.rs"]
+mod pressure;
 #[path = "core/tasks.rs"]
 mod tasks;
 #[path = "core/time.rs"]

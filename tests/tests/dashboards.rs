@@ -334,6 +334,7 @@ fn alert_rules_name_only_catalog_metrics_and_are_all_tested() {
         "RinglineGraveyardGrowing",
         "RinglineSlabNearFull",
         "RinglineCqOverflow",
+        "RinglineConnectionsRecvPaused",
     ] {
         assert!(alerts.iter().any(|a| a == want), "no {want} rule");
     }

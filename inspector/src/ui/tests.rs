@@ -218,6 +218,13 @@ fn worker_view_details_the_focused_worker() {
         "{}",
         dump(&s)
     );
+    assert!(
+        s.iter()
+            .any(|l| l
+                .starts_with("pressure  paused 1  unconsumed 3.0MiB  pauses 4  linger resets 0")),
+        "{}",
+        dump(&s)
+    );
     m.update(Action::Down);
     let s = screen(&m);
     assert_eq!(

@@ -91,6 +91,16 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, model: &Model, theme: Them
             )),
         ]),
         Line::from(vec![
+            label("pressure"),
+            Span::raw(format!(
+                "paused {}  unconsumed {}  pauses {}  linger resets {}",
+                s.net.connections_recv_paused,
+                units::bytes(s.net.recv_buffered_bytes),
+                s.net.recv_pauses_total,
+                s.net.linger_resets_total
+            )),
+        ]),
+        Line::from(vec![
             label("graveyard"),
             Span::raw(format!(
                 "depth {}  {}  oldest {}  parked {}  reaped {}  abandoned {}",

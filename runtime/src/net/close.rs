@@ -4,7 +4,13 @@
 //!  Open ──close()──► Closing ──queued sends drained──► Closed ──last CQE──► freed
 //!                     (new sends refused,               (recv cancelled,
 //!                      reads see EOF)                    close SQE sent)
+//!                        │
+//!                        └─ close_linger_timeout passed ─► reset: the send
+//!                           in flight is cancelled, queued bytes dropped,
+//!                           SO_LINGER 0 makes the close an RST
 //! ```
+
+use std::time::Instant;
 
 use super::conn::ConnState;
 use crate::driver::Cqe;
@@ -49,11 +55,18 @@ impl Worker {
             };
             let sending = conn.send.in_flight > 0
                 || (!conn.send.chunks.is_empty() && conn.send.error.is_none());
-            if conn.state != ConnState::Closing || sending {
+            if conn.state != ConnState::Closing {
+                return;
+            }
+            if sending {
+                net.start_linger(key, self.now());
                 return;
             }
             for chunk in conn.send.chunks.drain(..) {
                 net.pool.release(chunk.slot);
+            }
+            if std::mem::take(&mut conn.lingering) {
+                net.lingering_live -= 1;
             }
             conn.state = ConnState::Closed;
             conn.pending_cqes += 1;
@@ -67,6 +80,49 @@ impl Worker {
         let ud = UserData::new(OpKind::Close, key.generation, key.index);
         // SAFETY: close points at no memory of ours.
         unsafe { driver.push(OpKind::Close, ud, Sqe::Close { fd }) };
+    }
+
+    /// Resets the closing connections whose peers did not take their queued
+    /// bytes within `close_linger_timeout`.
+    pub(crate) fn expire_lingering(&self, now: Instant) {
+        let mut expired = Vec::new();
+        {
+            let mut net = self.net.borrow_mut();
+            if net.next_linger_deadline().is_none_or(|at| at > now) {
+                return;
+            }
+            net.expired_lingering(now, &mut expired);
+        }
+        for key in expired {
+            self.reset_lingering(key);
+        }
+    }
+
+    /// Gives up on a closing connection's queued bytes: the close becomes a
+    /// reset (`SO_LINGER` 0) and the send in flight is cancelled; its
+    /// completion frees the send slots and closes the descriptor.
+    fn reset_lingering(&self, key: Key) {
+        let in_flight = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
+            if conn.state != ConnState::Closing {
+                return;
+            }
+            net.linger_resets_total += 1;
+            crate::sys::set_linger_zero(conn.fd);
+            conn.send.error.get_or_insert(libc::ETIMEDOUT);
+            conn.wake_senders();
+            conn.send.in_flight > 0
+        };
+        if in_flight {
+            let ud = UserData::new(OpKind::Send, key.generation, key.index);
+            self.driver.borrow_mut().cancel(ud);
+        } else {
+            self.progress_close(key);
+        }
     }
 
     /// Half-closes connection `key` once the bytes queued before it are out.
@@ -129,7 +185,7 @@ impl Worker {
                 Some(c) if c.state == ConnState::Closed && c.pending_cqes == 0 => {}
                 _ => return,
             }
-            net.conns.remove(key).expect("checked above")
+            net.remove_conn(key).expect("checked above")
         };
         self.stats.conn_closed();
         if let Some(task) = conn.task {

@@ -269,7 +269,7 @@ impl Worker {
 
     /// Closes and frees a connection slot on which nothing is armed.
     fn discard_conn(&self, conn: Key) {
-        if let Some(c) = self.net.borrow_mut().conns.remove(conn) {
+        if let Some(c) = self.net.borrow_mut().remove_conn(conn) {
             self.stats.conn_closed();
             close_fd(c.fd);
         }

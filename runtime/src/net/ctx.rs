@@ -284,11 +284,21 @@ impl Worker {
     }
 
     /// Puts a receive buffer back. Nothing can have arrived meanwhile:
-    /// completions are only processed between polls.
+    /// completions are only processed between polls. A connection paused
+    /// for backpressure receives again once the handler has consumed down
+    /// to the low-water mark.
     pub(crate) fn put_acc(&self, key: Key, acc: BytesMut) {
-        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+        let resume = {
+            let mut net = self.net.borrow_mut();
+            let Some(conn) = net.conns.get_mut(key) else {
+                return;
+            };
             debug_assert!(conn.acc.is_empty());
             conn.acc = acc;
+            net.count_consumed(key)
+        };
+        if resume {
+            self.arm_recv(key);
         }
     }
 

@@ -4,6 +4,11 @@
 //! ring refills within the batch. When the ring runs dry the multishot ends
 //! with `ENOBUFS` and no bytes taken; it is re-armed after the batch
 //! publishes its recycled buffers, so nothing is lost or reordered.
+//!
+//! Backpressure: once a connection's accumulator holds `recv_buffer_limit`
+//! unconsumed bytes, its receive is cancelled and not re-armed, so the
+//! kernel's socket buffer fills and TCP's window stops the peer. Consuming
+//! down to half the limit (`Worker::put_acc`) arms it again.
 
 use super::conn::ConnState;
 use crate::driver::Cqe;
@@ -27,7 +32,7 @@ impl Worker {
             let Some(conn) = net.conns.get_mut(key) else {
                 return;
             };
-            if conn.recv_armed || conn.eof || conn.state != ConnState::Open {
+            if conn.recv_armed || conn.recv_paused || conn.eof || conn.state != ConnState::Open {
                 return;
             }
             conn.recv_armed = true;
@@ -48,8 +53,10 @@ impl Worker {
         let key = self.conn_key(ud);
         if let Some(key) = key {
             let mut net = self.net.borrow_mut();
+            let mut pause = false;
             let rearm = {
                 let conn = net.conns.get_mut(key).expect("found above");
+                let mut taken = 0;
                 match cqe.result {
                     n if n > 0 => {
                         if let Some(bid) = bid
@@ -62,6 +69,7 @@ impl Worker {
                             let data = unsafe { driver.recv_data(bid, n as usize) };
                             conn.acc.extend_from_slice(data);
                             self.stats.bytes_received(n as u64);
+                            taken = n as usize;
                         }
                         conn.wake_recv();
                     }
@@ -81,10 +89,19 @@ impl Worker {
                     conn.recv_armed = false;
                     conn.pending_cqes -= 1;
                 }
-                !more && !conn.eof && conn.state == ConnState::Open
+                let rearm = !more && !conn.eof && conn.state == ConnState::Open;
+                if taken > 0 && net.count_received(key, taken) {
+                    // Still armed: stop it; its last CQE will not re-arm.
+                    pause = more;
+                }
+                rearm && !net.conns.get(key).is_some_and(|c| c.recv_paused)
             };
             if rearm {
                 net.rearm.push(key);
+            }
+            if pause {
+                let ud = UserData::new(OpKind::Recv, key.generation, key.index);
+                self.driver.borrow_mut().cancel(ud);
             }
         }
         if let Some(bid) = bid {

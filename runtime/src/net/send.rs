@@ -58,7 +58,11 @@ impl Worker {
                 .back()
                 .map_or(0, |c| slot_size - c.end as usize);
             let (head, rest) = data.split_at(tail_room.min(data.len()));
-            if rest.len().div_ceil(slot_size) > pool.available() {
+            let slots = rest.len().div_ceil(slot_size);
+            // One connection's share is capped, so a peer that never reads
+            // cannot take the pool from every other connection.
+            if slots > pool.available() || conn.send.chunks.len() + slots > net.send_slots_per_conn
+            {
                 pool.note_exhausted();
                 return Err(io::Error::other(Error::SendPoolExhausted));
             }
@@ -140,12 +144,17 @@ impl Worker {
                 e if e == -libc::EAGAIN || e == -libc::EINTR => {}
                 e => {
                     // 0 bytes for a non-empty send, or an error: the stream
-                    // is broken; drop what is queued and fail the waiters.
-                    conn.send.error = Some(if e == 0 { libc::EPIPE } else { -e });
-                    for chunk in conn.send.chunks.drain(..) {
-                        net.pool.release(chunk.slot);
-                    }
+                    // is broken; fail the waiters.
+                    let errno = if e == 0 { libc::EPIPE } else { -e };
+                    conn.send.error.get_or_insert(errno);
                     conn.wake_senders();
+                }
+            }
+            // A broken stream (or a close that gave up lingering) drops
+            // whatever is still queued.
+            if conn.send.error.is_some() {
+                for chunk in conn.send.chunks.drain(..) {
+                    net.pool.release(chunk.slot);
                 }
             }
             let drained = conn.send.chunks.is_empty();

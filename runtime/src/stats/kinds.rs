@@ -90,6 +90,16 @@ pub(crate) struct SlabUsage {
     pub(crate) exhausted_total: u64,
 }
 
+/// A worker's receive backpressure and close linger, as its connection
+/// table counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NetPressure {
+    pub(crate) recv_paused: u64,
+    pub(crate) recv_buffered_bytes: u64,
+    pub(crate) recv_pauses_total: u64,
+    pub(crate) linger_resets_total: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::kinds::{SlabKind, SlabUsage};
+use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{RegistryLayout, Target};
 use super::snapshot::{OpStats, SlabStats, WorkerSnapshot};
 use super::{GraveyardTotals, RingTotals};
@@ -110,6 +110,8 @@ pub(crate) struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
+    #[inline]
+    pub(crate) fn net_pressure(&self, _p: NetPressure) {}
     #[inline]
     pub(crate) fn ops(&self, counters: &mut OpCounters) {
         counters.take_dirty();

@@ -146,6 +146,21 @@ pub struct NetStats {
     pub datagrams_received_total: u64,
     /// UDP datagrams sent.
     pub datagrams_sent_total: u64,
+    /// Connections not receiving now because their handler left
+    /// `recv_buffer_limit` bytes unconsumed (TCP pushes back on the peer).
+    #[serde(default)]
+    pub connections_recv_paused: u64,
+    /// Received bytes every connection holds that its handler has not
+    /// consumed yet.
+    #[serde(default)]
+    pub recv_buffered_bytes: u64,
+    /// Times a connection reached `recv_buffer_limit` and paused.
+    #[serde(default)]
+    pub recv_pauses_total: u64,
+    /// Closing connections reset because their peer did not take the
+    /// queued bytes within `close_linger_timeout`.
+    #[serde(default)]
+    pub linger_resets_total: u64,
 }
 
 /// Buffers parked for futures dropped before their op completed; each
@@ -387,6 +402,8 @@ impl WorkerSnapshot {
         n.datagrams_sent_total = n
             .datagrams_sent_total
             .saturating_sub(pn.datagrams_sent_total);
+        n.recv_pauses_total = n.recv_pauses_total.saturating_sub(pn.recv_pauses_total);
+        n.linger_resets_total = n.linger_resets_total.saturating_sub(pn.linger_resets_total);
         let g = &mut self.graveyard;
         g.parked_total = g.parked_total.saturating_sub(p.graveyard.parked_total);
         g.reaped_total = g.reaped_total.saturating_sub(p.graveyard.reaped_total);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::histogram::AtomicHistogram;
-use super::kinds::{SlabKind, SlabUsage};
+use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
 use super::snapshot::{
     ExecutorStats, GraveyardStats, NetStats, OpStats, RingStats, SlabStats, WorkerSnapshot,
@@ -63,6 +63,10 @@ struct NetCells {
     bytes_out: AtomicU64,
     datagrams_in: AtomicU64,
     datagrams_out: AtomicU64,
+    recv_paused: AtomicU64,
+    recv_buffered: AtomicU64,
+    recv_pauses: AtomicU64,
+    linger_resets: AtomicU64,
 }
 
 #[derive(Default)]
@@ -158,6 +162,10 @@ impl WorkerStats {
             bytes_sent_total: get(&n.bytes_out),
             datagrams_received_total: get(&n.datagrams_in),
             datagrams_sent_total: get(&n.datagrams_out),
+            connections_recv_paused: get(&n.recv_paused),
+            recv_buffered_bytes: get(&n.recv_buffered),
+            recv_pauses_total: get(&n.recv_pauses),
+            linger_resets_total: get(&n.linger_resets),
         };
         let g = &self.graveyard;
         let oldest = get(&g[4]);
@@ -495,6 +503,15 @@ impl Publisher<'_> {
         set(&o.submitted, submitted);
         set(&o.ok, ok);
         set(&o.cancelled, cancelled);
+    }
+
+    #[inline]
+    pub(crate) fn net_pressure(&self, p: NetPressure) {
+        let n = &self.stats.net;
+        set(&n.recv_paused, p.recv_paused);
+        set(&n.recv_buffered, p.recv_buffered_bytes);
+        set(&n.recv_pauses, p.recv_pauses_total);
+        set(&n.linger_resets, p.linger_resets_total);
     }
 
     #[inline]

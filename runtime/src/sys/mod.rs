@@ -47,6 +47,23 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
+/// Makes the next `close` of socket `fd` a reset: queued bytes are
+/// dropped and the peer sees `ECONNRESET` (`SO_LINGER` on, 0 seconds).
+/// Best effort: a socket type without lingering is closed as usual.
+pub(crate) fn set_linger_zero(fd: std::os::fd::RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let _ = syscall!(setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        (&linger as *const libc::linger).cast::<libc::c_void>(),
+        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+    ));
+}
+
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
