@@ -49,6 +49,8 @@ pub trait AsyncEventHandler: Send + 'static {
 pub struct ConnToken {
     pub(crate) index: u32,
     pub(crate) generation: u32,
+    /// The serial of the worker that owns the connection.
+    pub(crate) worker: u32,
 }
 
 impl ConnToken {
@@ -106,18 +108,21 @@ impl<'a> DriverCtx<'a> {
     ///
     /// As [`ConnCtx::send_nowait`].
     pub fn send(&mut self, conn: ConnToken, data: &[u8]) -> io::Result<()> {
-        self.worker
-            .send_copy(ConnCtx::from_token(conn).key(), data)
-            .map(|_| ())
+        let key = ConnCtx::from_token(conn).key_on(self.worker)?;
+        self.worker.send_copy(key, data).map(|_| ())
     }
 
     /// Closes a connection (see [`ConnCtx::close`]).
     pub fn close(&mut self, conn: ConnToken) {
-        self.worker.close_conn(ConnCtx::from_token(conn).key());
+        if let Ok(key) = ConnCtx::from_token(conn).key_on(self.worker) {
+            self.worker.close_conn(key);
+        }
     }
 
     /// Half-closes a connection (see [`ConnCtx::shutdown_write`]).
     pub fn shutdown_write(&mut self, conn: ConnToken) {
-        self.worker.shutdown_write(ConnCtx::from_token(conn).key());
+        if let Ok(key) = ConnCtx::from_token(conn).key_on(self.worker) {
+            self.worker.shutdown_write(key);
+        }
     }
 }

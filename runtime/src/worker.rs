@@ -29,6 +29,7 @@ use crate::driver::Driver;
 use crate::driver::ops::{Completed, OpSlot, OpTable, Orphaned};
 use crate::error::Error;
 use crate::executor::context;
+use crate::executor::foreign::{Foreign, ForeignWait};
 use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
 use crate::executor::timer::TimerQueue;
 use crate::executor::waker::{self, TaskRef, WorkerHandle};
@@ -287,6 +288,7 @@ impl Worker {
             for task in remote.drain(..) {
                 self.schedule(task);
             }
+            self.serve_foreign();
             let mut ctx = DriverCtx::new(self);
             handler.on_tick(&mut ctx);
         }
@@ -371,13 +373,30 @@ impl Worker {
     /// Cleans up after an op whose future was dropped, once the kernel is
     /// done with it: whatever the op produced (a connected socket, an open
     /// file) is closed, then its held memory is freed.
-    pub(crate) fn reap_orphan(&self, slot: OpSlot, result: i32) {
+    pub(crate) fn reap_orphan(&self, mut slot: OpSlot, result: i32) {
         self.stats
             .graveyard(&self.driver.borrow_mut().ops.graveyard_totals());
+        let notify = slot.notify.take();
         match slot.kind {
             OpKind::Connect => self.reap_connect_orphan(slot, result),
             kind if kind.is_fs() => crate::fs::reap_orphan(self, slot, result),
             _ => drop(slot),
+        }
+        if let Some(n) = notify {
+            n.finish();
+        }
+    }
+
+    /// Releases what other threads dropped or polled of this worker's
+    /// (see `executor::foreign`).
+    fn serve_foreign(&self) {
+        let mut requests = Vec::new();
+        self.handle.take_requests(&mut requests);
+        for request in requests {
+            match request {
+                Foreign::AbandonOp { op, notify } => self.orphan_op_notify(op, notify),
+                Foreign::RemoveTimer(key) => self.timers.borrow_mut().remove(key),
+            }
         }
     }
 
@@ -478,6 +497,7 @@ impl Worker {
         self.stats.graveyard(&totals);
         drop(driver);
         self.net.borrow_mut().leak_on_drop = true;
+        self.handle.set_gave_up();
     }
 
     fn finish_shutdown(&self) {
@@ -487,6 +507,10 @@ impl Worker {
         // Files the application left open are closed here rather than
         // when the worker is dropped, so the final counts show them closed.
         self.fs.borrow_mut().close_all();
+        // Requests that came in during the last turn, then never again:
+        // a later one is answered by its sender (see `exited_clean`).
+        self.handle.set_exited();
+        self.serve_foreign();
         // The final counts: what the last turn reaped was not published.
         self.publish_stats(Instant::now(), true);
     }
@@ -495,6 +519,12 @@ impl Worker {
     /// up now; a running one is parked in the graveyard (its buffers kept
     /// until its CQE) and a cancel is submitted.
     pub(crate) fn orphan_op(&self, op: Key) {
+        self.orphan_op_notify(op, None);
+    }
+
+    /// [`orphan_op`](Self::orphan_op), finishing `notify` once the kernel
+    /// is done with the op (at once if it already is).
+    fn orphan_op_notify(&self, op: Key, notify: Option<Arc<ForeignWait>>) {
         let now_ns = clock::ns_at(self.now());
         match self.with_ops(|ops| ops.orphan(op, now_ns)) {
             Orphaned::Gone => {}
@@ -506,7 +536,14 @@ impl Worker {
                 let mut driver = self.driver.borrow_mut();
                 self.stats.graveyard(&driver.ops.graveyard_totals());
                 driver.cancel(ud);
+                if let Some(slot) = driver.ops.get_mut(op) {
+                    slot.notify = notify;
+                }
+                return;
             }
+        }
+        if let Some(n) = notify {
+            n.finish();
         }
     }
 
@@ -573,7 +610,9 @@ impl Drop for Worker {
         let drained = self.driver.get_mut().drain_for_drop(FORCED_CANCEL_GRACE);
         if !drained {
             self.net.get_mut().leak_on_drop = true;
+            self.handle.set_gave_up();
         }
+        self.handle.set_exited();
         waker::unregister(self.handle.gid);
     }
 }

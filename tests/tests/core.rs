@@ -30,3 +30,5 @@ mod tasks;
 mod time;
 #[path = "core/udp.rs"]
 mod udp;
+#[path = "core/wrong_worker.rs"]
+mod wrong_worker;

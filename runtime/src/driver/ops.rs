@@ -46,6 +46,8 @@ pub(crate) struct OpSlot {
     pub(crate) hold: Hold,
     /// Bytes of buffer memory in `hold`, for the graveyard gauges.
     pub(crate) held_bytes: usize,
+    /// A future polled on another thread waits for this op's end here.
+    pub(crate) notify: Option<std::sync::Arc<crate::executor::foreign::ForeignWait>>,
 }
 
 /// What a CQE did to its op.
@@ -101,6 +103,7 @@ impl OpTable {
                 timed_out: false,
                 hold,
                 held_bytes,
+                notify: None,
             })
             .ok()
     }

@@ -11,6 +11,7 @@
 pub(crate) mod cancellation;
 pub(crate) mod channel;
 pub(crate) mod context;
+pub(crate) mod foreign;
 pub(crate) mod join;
 pub(crate) mod select;
 pub(crate) mod task;

@@ -7,7 +7,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::context;
+use super::foreign::Foreign;
 use super::timer::TimerKey;
+use super::waker;
 use crate::error::TimerExhausted;
 
 /// A point in monotonic time (`CLOCK_MONOTONIC`), for [`sleep_until`] and
@@ -49,7 +51,8 @@ fn add(now: Instant, d: Duration) -> Instant {
 #[must_use = "futures do nothing unless awaited"]
 pub struct SleepFuture {
     deadline: Instant,
-    key: Option<TimerKey>,
+    /// The timer, and the worker whose queue holds it (global id, serial).
+    key: Option<(TimerKey, u16, u32)>,
     done: bool,
 }
 
@@ -64,7 +67,8 @@ impl SleepFuture {
 
     fn armed(deadline: Instant) -> Result<SleepFuture, TimerExhausted> {
         let key = context::with("try_sleep", |w| {
-            w.timers.borrow_mut().insert(deadline, true)
+            let key = w.timers.borrow_mut().insert(deadline, true)?;
+            Ok::<_, TimerExhausted>((key, w.handle.gid, w.handle.serial))
         })?;
         Ok(SleepFuture {
             deadline,
@@ -85,8 +89,14 @@ impl Future for SleepFuture {
         let key = self.key;
         let (ready, key) = context::with("sleep", |w| {
             let mut timers = w.timers.borrow_mut();
-            let key = match key {
-                Some(k) => k,
+            // A sleep moved to another worker leaves its old timer to be
+            // dropped by its own worker and starts one here.
+            let own = key.filter(|&(_, _, serial)| serial == w.handle.serial);
+            if let (Some((old, gid, serial)), None) = (key, own) {
+                waker::request(gid, serial, Foreign::RemoveTimer(old));
+            }
+            let key = match own {
+                Some((k, _, _)) => k,
                 None => timers
                     .insert(deadline, false)
                     .expect("an unbounded insert never fails"),
@@ -95,7 +105,7 @@ impl Future for SleepFuture {
             if ready {
                 timers.remove(key);
             }
-            (ready, key)
+            (ready, (key, w.handle.gid, w.handle.serial))
         });
         if ready {
             self.key = None;
@@ -110,8 +120,17 @@ impl Future for SleepFuture {
 
 impl Drop for SleepFuture {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            context::try_with(|w| w.timers.borrow_mut().remove(key));
+        if let Some((key, gid, serial)) = self.key.take() {
+            let local = context::try_with(|w| {
+                let local = w.handle.serial == serial;
+                if local {
+                    w.timers.borrow_mut().remove(key);
+                }
+                local
+            });
+            if local != Some(true) {
+                waker::request(gid, serial, Foreign::RemoveTimer(key));
+            }
         }
     }
 }

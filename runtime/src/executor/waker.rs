@@ -14,13 +14,14 @@
 //! whose task slot has moved on, wakes nothing: wakeups are idempotent and
 //! tasks tolerate spurious polls, so a stale wake is harmless.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crossbeam_queue::SegQueue;
 
 use super::context;
+use super::foreign::Foreign;
 use crate::sys::WakeFd;
 
 /// A task of some worker: the unit the ready queues hold.
@@ -101,7 +102,17 @@ pub(crate) fn wake(task: TaskRef) {
 /// already signalled.
 pub(crate) struct WorkerHandle {
     pub(crate) gid: u16,
+    /// Never reused in the process (gids are): what worker-local handles
+    /// carry to tell their worker from any other.
+    pub(crate) serial: u32,
     remote: SegQueue<TaskRef>,
+    /// Handles and futures of this worker dropped or polled elsewhere ask
+    /// it, through here, to release what they hold (see `foreign`).
+    foreign: SegQueue<Foreign>,
+    /// Set when the worker gave up on kernel ops at shutdown, then when it
+    /// left its loop for good.
+    gave_up: AtomicBool,
+    exited: AtomicBool,
     /// True from the first wake-fd write until the worker consumes it, so a
     /// burst of remote wakes costs one `write(2)` (and a pipe never holds
     /// more than one word).
@@ -140,6 +151,38 @@ impl WorkerHandle {
         }
     }
 
+    /// Asks the worker to release something of its own that another
+    /// thread dropped or polled.
+    pub(crate) fn request(&self, request: Foreign) {
+        self.foreign.push(request);
+        self.notify();
+    }
+
+    /// The requests queued since the last call.
+    pub(crate) fn take_requests(&self, out: &mut Vec<Foreign>) {
+        while let Some(r) = self.foreign.pop() {
+            out.push(r);
+        }
+    }
+
+    /// The worker gave up waiting for kernel ops at shutdown: memory they
+    /// point to may still be written.
+    pub(crate) fn set_gave_up(&self) {
+        self.gave_up.store(true, Ordering::SeqCst);
+    }
+
+    /// The worker left its loop; requests queued after its last
+    /// `take_requests` are never answered.
+    pub(crate) fn set_exited(&self) {
+        self.exited.store(true, Ordering::SeqCst);
+    }
+
+    /// True once the worker exited having finished every kernel op: what
+    /// its ops pointed to is no longer touched.
+    pub(crate) fn exited_clean(&self) -> bool {
+        self.exited.load(Ordering::SeqCst) && !self.gave_up.load(Ordering::SeqCst)
+    }
+
     /// The fd the worker keeps an 8-byte read armed on.
     pub(crate) fn wake_fd(&self) -> i32 {
         self.wake.read_fd()
@@ -154,6 +197,16 @@ static FREE_GIDS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 fn lookup(gid: u16) -> Option<Arc<WorkerHandle>> {
     let table = HANDLES.read().unwrap_or_else(|e| e.into_inner());
     table.get(gid as usize).and_then(|h| h.clone())
+}
+
+/// Sends `request` to worker `gid` if it is still the worker `serial`
+/// (a gid is reused once its worker exits; a serial never is).
+pub(crate) fn request(gid: u16, serial: u32, request: Foreign) {
+    if let Some(handle) = lookup(gid)
+        && handle.serial == serial
+    {
+        handle.request(request);
+    }
 }
 
 /// Registers a new worker handle with a fresh wake fd.
@@ -172,9 +225,14 @@ pub(crate) fn register() -> std::io::Result<Arc<WorkerHandle>> {
             (table.len() - 1) as u16
         }
     };
+    static NEXT_SERIAL: AtomicU32 = AtomicU32::new(1);
     let handle = Arc::new(WorkerHandle {
         gid,
+        serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
         remote: SegQueue::new(),
+        foreign: SegQueue::new(),
+        gave_up: AtomicBool::new(false),
+        exited: AtomicBool::new(false),
         signalled: AtomicBool::new(false),
         wake,
     });

@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::driver::sqe::Sqe;
@@ -19,6 +20,8 @@ use super::table::{FsState, Permit, Reserved};
 use crate::driver::ops::{Hold, OpSlot};
 use crate::error::Error;
 use crate::executor::context;
+use crate::executor::foreign::{self, Foreign, ForeignWait};
+use crate::executor::waker::WorkerHandle;
 use crate::op::OpKind;
 use crate::slab::Key;
 use crate::stats::op_registry::{PATH_PREFIX, Target};
@@ -106,7 +109,6 @@ pub(super) unsafe fn submit(
     hold: FsHold,
     build: impl FnOnce(&mut FsHold) -> Sqe,
 ) -> io::Result<Pending> {
-    let table = w.fs.borrow().id();
     let held_bytes = hold.buf.as_ref().map_or(0, BytesMut::capacity);
     let mut driver = w.driver.borrow_mut();
     let Some(op) = driver
@@ -149,22 +151,30 @@ pub(super) unsafe fn submit(
     unsafe { driver.push_to(kind, ud, sqe, target) };
     Ok(Pending {
         op,
-        table,
+        owner: w.handle.clone(),
         done: false,
+        foreign: None,
     })
 }
 
-/// The core of every fs future: its op slot, the table of the worker that
-/// submitted it, and whether its output was taken.
+/// The core of every fs future: its op slot, the worker that submitted it,
+/// and whether its output was taken.
+///
+/// Polled or dropped on another thread, it asks its worker to cancel the
+/// op (see `executor::foreign`) and resolves, with `InvalidInput`, only
+/// once that worker reports the kernel done with it: `fs::read` and
+/// `fs::write` lend the kernel the caller's memory until then.
 pub(super) struct Pending {
     op: Key,
-    table: u32,
+    owner: Arc<WorkerHandle>,
     done: bool,
+    /// Set once the future was polled off its worker.
+    foreign: Option<Arc<ForeignWait>>,
 }
 
 impl Pending {
     /// The op's result and hold once its CQE is in. `what` names the
-    /// future for the panic off a worker thread.
+    /// future in errors.
     pub(super) fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -175,17 +185,14 @@ impl Pending {
                 "{what} polled after completion"
             ))));
         }
-        let (op, table) = (self.op, self.table);
-        let out = context::with(what, |w| {
-            if w.fs.borrow().id() != table {
-                return Some(Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "fs future polled on a worker other than the one that started it",
-                )));
-            }
-            let (result, slot) = w.with_ops(|ops| ops.poll(op, cx.waker()))?;
-            Some(Ok((result, into_hold(slot))))
-        });
+        let op = self.op;
+        let on_owner = context::try_with(|w| Arc::ptr_eq(&w.handle, &self.owner));
+        let out = if on_owner == Some(true) {
+            context::with(what, |w| w.with_ops(|ops| ops.poll(op, cx.waker())))
+                .map(|(result, slot)| Ok((result, into_hold(slot))))
+        } else {
+            self.poll_foreign(cx, what)
+        };
         match out {
             Some(r) => {
                 self.done = true;
@@ -194,22 +201,47 @@ impl Pending {
             None => Poll::Pending,
         }
     }
+
+    /// Polled off the op's worker: the first poll asks that worker to
+    /// cancel the op; the future resolves once it reports the kernel done.
+    /// `None` while the op may still run (forever, if that worker gave up
+    /// on its kernel ops at shutdown).
+    fn poll_foreign(
+        &mut self,
+        cx: &mut Context<'_>,
+        what: &str,
+    ) -> Option<io::Result<(i32, Box<FsHold>)>> {
+        let wait = self.foreign.get_or_insert_with(|| {
+            let wait = Arc::new(ForeignWait::default());
+            self.owner.request(Foreign::AbandonOp {
+                op: self.op,
+                notify: Some(wait.clone()),
+            });
+            wait
+        });
+        if wait.poll_done(cx.waker()) || self.owner.exited_clean() {
+            return Some(Err(foreign::wrong_worker(what)));
+        }
+        None
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if self.done {
+        if self.done || self.foreign.is_some() {
             return;
         }
-        let (op, table) = (self.op, self.table);
-        context::try_with(|w| {
-            if w.fs.borrow().id() != table {
-                // Another worker's op: it stays in that worker's table
-                // (memory kept, never freed early) until that worker ends.
-                return;
+        let op = self.op;
+        let local = context::try_with(|w| {
+            let local = Arc::ptr_eq(&w.handle, &self.owner);
+            if local {
+                w.orphan_op(op);
             }
-            w.orphan_op(op);
+            local
         });
+        if local != Some(true) {
+            self.owner.request(Foreign::AbandonOp { op, notify: None });
+        }
     }
 }
 
@@ -251,11 +283,9 @@ pub(crate) fn reap_orphan(worker: &Worker, slot: OpSlot, result: i32) {
 /// (reads, writes) or 0 (the others), or the operation's error.
 ///
 /// Dropping it before it resolves submits a best-effort cancel; what the op
-/// holds is kept until the kernel reports back.
-///
-/// # Panics
-///
-/// Polling it outside a ringline worker thread panics.
+/// holds is kept until the kernel reports back. Polled on another thread
+/// than the worker that started it, it has that worker cancel the op and
+/// resolves with `InvalidInput` once the kernel is done with it.
 #[must_use = "futures do nothing unless awaited"]
 pub struct DiskIoFuture {
     pub(super) pending: Pending,

@@ -82,6 +82,12 @@ pub(crate) struct FsState {
 }
 
 impl FsState {
+    /// This table's process-unique id.
+    #[cfg(test)]
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
     /// The state for `Config::fs` (`None`: the layer is disabled).
     pub(crate) fn new(config: Option<&FsConfig>) -> FsState {
         let files = config.map_or(0, |c| c.max_files);
@@ -101,11 +107,6 @@ impl FsState {
             commands_high_water: Cell::new(0),
             commands_exhausted: Cell::new(0),
         }
-    }
-
-    /// This table's process-unique id.
-    pub(crate) fn id(&self) -> u32 {
-        self.id
     }
 
     /// The limits, or the "disabled" error when `Config::fs` is `None`.

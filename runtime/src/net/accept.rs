@@ -57,7 +57,7 @@ impl Worker {
             }
         };
         self.arm_recv(key);
-        self.accepted.borrow_mut().push(ConnCtx::from_key(key));
+        self.accepted.borrow_mut().push(ConnCtx::new(self, key));
     }
 }
 

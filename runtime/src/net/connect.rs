@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use crate::driver::ops::{Hold, OpSlot};
 use crate::driver::sqe::{Sqe, Timespec};
 use crate::error::Error;
 use crate::executor::context;
+use crate::executor::foreign::{self, Foreign};
+use crate::executor::waker::WorkerHandle;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::worker::Worker;
@@ -78,10 +81,31 @@ pub fn connect_unix(path: impl AsRef<Path>) -> io::Result<ConnectFuture> {
 }
 
 /// Future of [`connect`], [`connect_with_timeout`] and [`connect_unix`].
+///
+/// It belongs to the worker that started the connect: polled on another
+/// thread it resolves with `InvalidInput` and has its worker cancel the
+/// connect and close the socket (as when it is dropped anywhere).
 #[must_use = "futures do nothing unless awaited"]
 pub struct ConnectFuture {
     op: Key,
+    owner: Arc<WorkerHandle>,
     done: bool,
+}
+
+impl ConnectFuture {
+    /// True on the worker that started the connect.
+    fn on_owner(&self) -> bool {
+        context::try_with(|w| Arc::ptr_eq(&w.handle, &self.owner)) == Some(true)
+    }
+
+    /// Hands the connect to its worker to cancel and clean up.
+    fn abandon_from_afar(&mut self) {
+        self.done = true;
+        self.owner.request(Foreign::AbandonOp {
+            op: self.op,
+            notify: None,
+        });
+    }
 }
 
 impl Future for ConnectFuture {
@@ -92,6 +116,12 @@ impl Future for ConnectFuture {
             return Poll::Ready(Err(io::Error::other(
                 "ConnectFuture polled after completion",
             )));
+        }
+        if !self.on_owner() {
+            // The connect's memory is the runtime's (its hold), so this may
+            // resolve at once; the owner frees it when the kernel is done.
+            self.abandon_from_afar();
+            return Poll::Ready(Err(foreign::wrong_worker("this ConnectFuture")));
         }
         let op = self.op;
         let out = context::with("ConnectFuture::poll", |w| {
@@ -113,8 +143,12 @@ impl Drop for ConnectFuture {
         if self.done {
             return;
         }
-        let op = self.op;
-        context::try_with(|w| w.orphan_op(op));
+        if self.on_owner() {
+            let op = self.op;
+            context::with("ConnectFuture::drop", |w| w.orphan_op(op));
+        } else {
+            self.abandon_from_afar();
+        }
     }
 }
 
@@ -225,7 +259,11 @@ impl Worker {
                 unsafe { driver.push_linked(OpKind::Connect, ud, sqe, link, ts_ptr) };
             }
         }
-        Ok(ConnectFuture { op, done: false })
+        Ok(ConnectFuture {
+            op,
+            owner: self.handle.clone(),
+            done: false,
+        })
     }
 
     /// Turns a finished connect into a connection or an error.
@@ -249,7 +287,7 @@ impl Worker {
                 c.state = ConnState::Open;
             }
             self.arm_recv(conn);
-            return Ok(ConnCtx::from_key(conn));
+            return Ok(ConnCtx::new(self, conn));
         }
         self.discard_conn(conn);
         Err(if result == 0 {

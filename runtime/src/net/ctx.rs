@@ -13,7 +13,7 @@ use super::conn::{ConnState, SockKind};
 use super::connect::{self, ConnectFuture};
 use super::send::stale_connection;
 use super::{ParseResult, PeerAddr, sockaddr};
-use crate::executor::context;
+use crate::executor::{context, foreign};
 use crate::handler::ConnToken;
 use crate::slab::Key;
 use crate::worker::Worker;
@@ -21,9 +21,13 @@ use crate::worker::Worker;
 /// A connection, as its task sees it: receive with [`with_data`]
 /// (or [`with_bytes`]), send with [`send_nowait`] or [`send`].
 ///
-/// `ConnCtx` is `Copy`: an index plus the slot's generation. Once the
-/// connection is closed and its slot reused, an old `ConnCtx` reaches
-/// nothing: receives see EOF and sends fail with `NotConnected`.
+/// `ConnCtx` is `Copy`: an index plus the slot's generation and its
+/// worker's identity. Once the connection is closed and its slot reused,
+/// an old `ConnCtx` reaches nothing: receives see EOF and sends fail with
+/// `NotConnected`. It is `Send`, but it belongs to the worker that
+/// accepted or connected it: on another worker sends fail with
+/// `InvalidInput`, receives see EOF and `close` does nothing — it never
+/// touches that worker's connection of the same index.
 ///
 /// [`with_data`]: Self::with_data
 /// [`with_bytes`]: Self::with_bytes
@@ -33,13 +37,17 @@ use crate::worker::Worker;
 pub struct ConnCtx {
     index: u32,
     generation: u32,
+    /// The serial of the worker that owns the connection.
+    worker: u32,
 }
 
 impl ConnCtx {
-    pub(crate) fn from_key(key: Key) -> ConnCtx {
+    /// Connection `key` of worker `w`.
+    pub(crate) fn new(w: &Worker, key: Key) -> ConnCtx {
         ConnCtx {
             index: key.index,
             generation: key.generation,
+            worker: w.handle.serial,
         }
     }
 
@@ -47,13 +55,25 @@ impl ConnCtx {
         ConnCtx {
             index: token.index,
             generation: token.generation,
+            worker: token.worker,
         }
     }
 
+    /// The connection's slot key, for the worker that created it.
     pub(crate) fn key(self) -> Key {
         Key {
             index: self.index,
             generation: self.generation,
+        }
+    }
+
+    /// The connection's key on worker `w`, or `InvalidInput` when it
+    /// belongs to another worker.
+    pub(crate) fn key_on(self, w: &Worker) -> io::Result<Key> {
+        if w.handle.serial == self.worker {
+            Ok(self.key())
+        } else {
+            Err(foreign::wrong_worker("this ConnCtx"))
         }
     }
 
@@ -67,6 +87,7 @@ impl ConnCtx {
         ConnToken {
             index: self.index,
             generation: self.generation,
+            worker: self.worker,
         }
     }
 
@@ -100,8 +121,8 @@ impl ConnCtx {
     ///
     /// Outside a ringline worker.
     pub fn try_with_data<F: FnOnce(&[u8]) -> ParseResult>(&self, f: F) -> Option<ParseResult> {
-        let key = self.key();
         context::with("ConnCtx::try_with_data", |w| {
+            let key = self.key_on(w).ok()?;
             let mut acc = w.take_acc(key)?.0;
             if acc.is_empty() {
                 w.put_acc(key, acc);
@@ -136,8 +157,10 @@ impl ConnCtx {
     ///
     /// Outside a ringline worker.
     pub fn send_nowait(&self, data: &[u8]) -> io::Result<()> {
-        let key = self.key();
-        context::with("ConnCtx::send_nowait", |w| w.send_copy(key, data)).map(|_| ())
+        context::with("ConnCtx::send_nowait", |w| {
+            w.send_copy(self.key_on(w)?, data)
+        })
+        .map(|_| ())
     }
 
     /// Queues a copy of `data` (as [`send_nowait`](Self::send_nowait)) and
@@ -152,8 +175,7 @@ impl ConnCtx {
     ///
     /// Outside a ringline worker.
     pub fn send(&self, data: &[u8]) -> io::Result<SendFuture> {
-        let key = self.key();
-        let target = context::with("ConnCtx::send", |w| w.send_copy(key, data))?;
+        let target = context::with("ConnCtx::send", |w| w.send_copy(self.key_on(w)?, data))?;
         Ok(SendFuture {
             conn: *self,
             target,
@@ -166,15 +188,21 @@ impl ConnCtx {
     /// connection the `on_accept` task is dropped when the close completes.
     /// A no-op outside a worker or on a closed connection.
     pub fn close(&self) {
-        let key = self.key();
-        context::try_with(|w| w.close_conn(key));
+        context::try_with(|w| {
+            if let Ok(key) = self.key_on(w) {
+                w.close_conn(key);
+            }
+        });
     }
 
     /// Half-closes: a FIN follows the bytes already queued; receiving goes
     /// on. A no-op outside a worker or on a closed connection.
     pub fn shutdown_write(&self) {
-        let key = self.key();
-        context::try_with(|w| w.shutdown_write(key));
+        context::try_with(|w| {
+            if let Ok(key) = self.key_on(w) {
+                w.shutdown_write(key);
+            }
+        });
     }
 
     /// Asks the whole runtime to shut down (see [`crate::request_shutdown`]).
@@ -194,8 +222,9 @@ impl ConnCtx {
     }
 
     pub(crate) fn peer_addr_on(&self, w: &Worker) -> Option<PeerAddr> {
+        let key = self.key_on(w).ok()?;
         let mut net = w.net.borrow_mut();
-        let conn = net.conns.get_mut(self.key())?;
+        let conn = net.conns.get_mut(key)?;
         if !matches!(conn.state, ConnState::Open | ConnState::Closing) {
             return None;
         }
@@ -206,11 +235,10 @@ impl ConnCtx {
     }
 
     pub(crate) fn is_outbound_on(&self, w: &Worker) -> bool {
-        w.net
-            .borrow()
-            .conns
-            .get(self.key())
-            .is_some_and(|c| c.outbound)
+        let Ok(key) = self.key_on(w) else {
+            return false;
+        };
+        w.net.borrow().conns.get(key).is_some_and(|c| c.outbound)
     }
 
     /// [`crate::connect`], as a method for handlers that have a `ConnCtx`.
@@ -328,13 +356,15 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
         let this = self.get_mut();
-        let key = this.conn.key();
+        let conn = this.conn;
         let f = this
             .f
             .as_mut()
             .expect("WithDataFuture polled after completion");
         let out = context::with("ConnCtx::with_data", |w| {
-            let Some((mut acc, eof)) = w.take_acc(key) else {
+            // Another worker's connection reads as closed.
+            let key = conn.key();
+            let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
                 return Poll::Ready(eof_count(f(&[])));
             };
             if acc.is_empty() {
@@ -391,13 +421,15 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
         let this = self.get_mut();
-        let key = this.conn.key();
+        let conn = this.conn;
         let f = this
             .f
             .as_mut()
             .expect("WithBytesFuture polled after completion");
         let out = context::with("ConnCtx::with_bytes", |w| {
-            let Some((mut acc, eof)) = w.take_acc(key) else {
+            // Another worker's connection reads as closed.
+            let key = conn.key();
+            let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
                 return Poll::Ready(eof_count(f(Bytes::new())));
             };
             if acc.is_empty() {
@@ -452,8 +484,10 @@ impl Future for RecvReadyFuture {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let key = self.conn.key();
         context::with("ConnCtx::recv_ready", |w| {
+            let Ok(key) = self.conn.key_on(w) else {
+                return Poll::Ready(());
+            };
             let mut net = w.net.borrow_mut();
             let Some(conn) = net.conns.get_mut(key) else {
                 return Poll::Ready(());
@@ -480,8 +514,11 @@ impl Future for SendFuture {
     type Output = io::Result<u32>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
-        let key = self.conn.key();
         context::with("SendFuture::poll", |w| {
+            let key = match self.conn.key_on(w) {
+                Ok(key) => key,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
             let mut net = w.net.borrow_mut();
             let Some(conn) = net.conns.get_mut(key) else {
                 return Poll::Ready(Err(stale_connection()));
