@@ -28,3 +28,5 @@ mod tasks;
 mod time;
 #[path = "core/udp.rs"]
 mod udp;
+#[path = "core/unix_paths.rs"]
+mod unix_paths;
