@@ -223,6 +223,38 @@ backend_test! {
 }
 
 #[test]
+fn hundreds_of_pipelined_snapshots_are_all_answered() {
+    let dir = private_dir("inspect-pipeline");
+    let target = Target::spawn(dir.path());
+    let path = target.socket(dir.path());
+    connect(&path);
+    let asked = 500;
+    let mut s = UnixStream::connect(&path).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all("{\"cmd\":\"snapshot\"}\n".repeat(asked).as_bytes())
+        .expect("one write of every request");
+    // Not reading for a moment lets the answers back up into the server,
+    // which must wait for us rather than buffer them all (or drop us).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut r = BufReader::new(s);
+    let mut bytes = 0;
+    for i in 0..asked {
+        let mut line = String::new();
+        r.read_line(&mut line)
+            .unwrap_or_else(|e| panic!("answer {i} of {asked}: {e}"));
+        assert!(
+            line.starts_with("{\"type\":\"snapshot\""),
+            "answer {i} of {asked}: {:?}",
+            &line[..line.len().min(200)]
+        );
+        bytes += line.len();
+    }
+    println!("{asked} pipelined snapshots answered: {bytes} bytes");
+    assert_eq!(echo_round_trip(target.echo, b"serving"), b"serving");
+}
+
+#[test]
 fn the_socket_is_cleaned_recreated_and_removed() {
     let dir = private_dir("inspect-life");
     // A stale socket of a pid that cannot exist (pid_max ≤ 2^22).
