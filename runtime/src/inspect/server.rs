@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::answer::{Subscribe, answer, snapshot_response};
 use super::lines::{LineSplitter, READ_CHUNK};
-use super::socket_dir::{bind_socket, clean_stale, prepare_dir, socket_dir, socket_inode};
+use super::socket_dir::{bind_socket, clean_stale, own_uid, prepare_dir, socket_dir, socket_inode};
 use super::wire::{MAX_REQUEST_LINE, Response};
 use crate::stats;
 
@@ -547,10 +547,8 @@ impl Server {
 
 /// True for a peer of our own uid, or root.
 fn peer_allowed(stream: &UnixStream) -> bool {
-    let peer = peer_uid(stream);
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let own = unsafe { libc::geteuid() };
-    peer.is_some_and(|uid| uid == own || uid == 0)
+    let own = own_uid();
+    peer_uid(stream).is_some_and(|uid| uid == own || uid == 0)
 }
 
 /// The uid of the process at the other end of `stream`, from
