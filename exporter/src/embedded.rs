@@ -16,6 +16,12 @@ use crate::Error;
 use crate::server::{Limits, RenderFn, Server};
 use crate::text::{self, Buckets, RenderOptions, Source};
 
+/// How long [`Builder::new`] gives a connection to send its request:
+/// scrapers send it as soon as they connect, so this only ever ends
+/// connections that send nothing, which would otherwise hold a scrape
+/// slot until [`Builder::scrape_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Where [`Builder::new`] listens: loopback only, on the port
 /// OpenTelemetry's Prometheus exporters use. Exposing metrics beyond the
 /// host is a decision to make explicitly, with [`Builder::listen`].
@@ -52,15 +58,17 @@ impl Default for Builder {
 
 impl Builder {
     /// The defaults: [`DEFAULT_LISTEN`], 10 s scrape timeout (Prometheus's
-    /// default), 4 concurrent scrapes, upkeep every 5 s, ops stuck after
-    /// 1 s, power-of-two histogram buckets, and a Prometheus recorder
-    /// installed for the application's `metrics` if none is installed.
+    /// default), [`DEFAULT_REQUEST_TIMEOUT`] for the request, 4 concurrent
+    /// scrapes, upkeep every 5 s, ops stuck after 1 s, power-of-two
+    /// histogram buckets, and a Prometheus recorder installed for the
+    /// application's `metrics` if none is installed.
     pub fn new() -> Builder {
         Builder {
             listen: String::new(),
             addrs: Ok(Vec::new()),
             limits: Limits {
                 scrape_timeout: Duration::from_secs(10),
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 max_scrapes: 4,
             },
             upkeep_interval: Duration::from_secs(5),
@@ -86,10 +94,22 @@ impl Builder {
     }
 
     /// How long one scrape may take from connect to the last byte of the
-    /// response: a client that sends its request or reads the response
-    /// more slowly is dropped there.
+    /// response: a client that reads the response more slowly is dropped
+    /// there. A timeout past what the clock can represent (such as
+    /// `Duration::MAX`) means no deadline.
     pub fn scrape_timeout(mut self, timeout: Duration) -> Builder {
         self.limits.scrape_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may take from connect to the end of its
+    /// request head (default [`DEFAULT_REQUEST_TIMEOUT`]; the scrape
+    /// timeout when that is shorter): one that has not sent it by then is
+    /// answered 408 and closed, giving back its scrape slot, so idle
+    /// connections cannot keep every scraper out for a whole scrape
+    /// timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> Builder {
+        self.limits.request_timeout = timeout;
         self
     }
 
@@ -194,9 +214,13 @@ impl Builder {
         if self.limits.max_scrapes == 0 {
             return Err(Error::Option("max_scrapes must be at least 1".into()));
         }
-        if self.limits.scrape_timeout.is_zero() || self.upkeep_interval.is_zero() {
+        if self.limits.scrape_timeout.is_zero()
+            || self.limits.request_timeout.is_zero()
+            || self.upkeep_interval.is_zero()
+        {
             return Err(Error::Option(
-                "scrape_timeout and upkeep_interval must be longer than zero".into(),
+                "scrape_timeout, request_timeout and upkeep_interval must be longer than zero"
+                    .into(),
             ));
         }
         let addrs = match &self.addrs {
@@ -417,6 +441,12 @@ mod tests {
             err.to_string(),
             "invalid exporter option: max_scrapes must be at least 1"
         );
+        let err = Builder::new()
+            .port(0)
+            .request_timeout(Duration::ZERO)
+            .serve()
+            .unwrap_err();
+        assert!(err.to_string().contains("request_timeout"), "{err}");
         let err = Builder::new().listen("no-port-here").serve().unwrap_err();
         assert!(matches!(err, Error::Resolve { .. }), "{err}");
         assert!(err.to_string().contains("give an ip:port"), "{err}");

@@ -52,9 +52,11 @@
 //! otherwise ([`DEFAULT_LISTEN`]): `GET /metrics` answers 200 with
 //! `text/plain; version=0.0.4`, any other path 404, any other method 405,
 //! a malformed request 400, an oversized request head 431. At most
-//! [`Builder::max_scrapes`] scrapes are served at once (503 beyond), and
-//! each connection must send its request and read the response within
-//! [`Builder::scrape_timeout`], or it is dropped.
+//! [`Builder::max_scrapes`] scrapes are served at once (503 beyond). Each
+//! connection must send its request within [`Builder::request_timeout`]
+//! (2 s; a connection that sends nothing gets 408 there and gives its slot
+//! back) and have read the response within [`Builder::scrape_timeout`],
+//! or it is dropped.
 //!
 //! # The sidecar
 //!
@@ -70,7 +72,7 @@ mod http;
 mod server;
 pub mod text;
 
-pub use embedded::{Builder, DEFAULT_LISTEN, Exporter};
+pub use embedded::{Builder, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT, Exporter};
 pub use error::Error;
 pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use text::{Buckets, RenderOptions, Source};

@@ -12,9 +12,16 @@
 //! minute per scraper, so spawning costs nothing that matters, and a
 //! counted slot admits exactly `max_scrapes` (a rendezvous channel to a
 //! pool would refuse spuriously while a pool thread is between jobs).
-//! Every connection has one deadline, `scrape_timeout` after accept, for
-//! reading the request and writing the response: a slow or stalled client
-//! is dropped there and frees its slot.
+//! Every connection has two deadlines from accept: `request_timeout` for
+//! its request head (a scraper sends it at once; a connection that sends
+//! nothing gets 408 there and frees its slot), and `scrape_timeout` for
+//! the whole exchange (a slow reader is dropped there). A timeout too
+//! large for the clock means no deadline, never an overflow.
+//!
+//! Rejected: taking the slot only once the head is read. An idle
+//! connection would then hold no slot, but each would still need a
+//! thread and a bound of its own until its head came; the request
+//! deadline bounds the same thing with the one limit there is.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -40,6 +47,8 @@ const ERROR_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) scrape_timeout: Duration,
+    /// For the request head; `scrape_timeout` when that is shorter.
+    pub(crate) request_timeout: Duration,
     pub(crate) max_scrapes: usize,
 }
 
@@ -64,9 +73,10 @@ impl Server {
             source,
         })?;
         let (reject_tx, reject_rx) = std::sync::mpsc::sync_channel(REJECT_QUEUE);
+        let reject_grace = ERROR_GRACE.min(limits.request_timeout);
         std::thread::Builder::new()
             .name("ringline-exporter-reject".into())
-            .spawn(move || reject_all(reject_rx))
+            .spawn(move || reject_all(reject_rx, reject_grace))
             .map_err(spawn_err("reject"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let accept_stop = stop.clone();
@@ -127,7 +137,11 @@ fn accept_all(
                 continue;
             }
         };
-        let deadline = Instant::now() + limits.scrape_timeout;
+        let now = Instant::now();
+        let deadlines = Deadlines {
+            request: deadline_after(now, limits.request_timeout.min(limits.scrape_timeout)),
+            scrape: deadline_after(now, limits.scrape_timeout),
+        };
         let Some(slot) = Slot::take(&active, limits.max_scrapes) else {
             // Full queue: closed unanswered, the scraper sees a failed scrape.
             let _ = reject.try_send(stream);
@@ -138,15 +152,35 @@ fn accept_all(
         let _ = std::thread::Builder::new()
             .name("ringline-exporter-scrape".into())
             .spawn(move || {
-                serve_one(stream, deadline, &*render);
+                serve_one(stream, deadlines, &*render);
                 drop(slot);
             });
     }
 }
 
+/// `now + after`, or as far past `now` as the clock goes when that
+/// overflows (`Duration::MAX` and the like mean no deadline).
+fn deadline_after(now: Instant, mut after: Duration) -> Instant {
+    loop {
+        if let Some(deadline) = now.checked_add(after) {
+            return deadline;
+        }
+        after /= 2;
+    }
+}
+
+/// When a connection's request must have arrived, and its response been
+/// read.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    request: Instant,
+    scrape: Instant,
+}
+
 /// One admitted connection, start to close.
-fn serve_one(mut stream: TcpStream, deadline: Instant, render: &RenderFn) {
-    let Ok(route) = http::read_request(&mut stream, deadline) else {
+fn serve_one(mut stream: TcpStream, deadlines: Deadlines, render: &RenderFn) {
+    let deadline = deadlines.scrape;
+    let Ok(route) = http::read_request(&mut stream, deadlines.request) else {
         return; // the client left
     };
     match route {
@@ -193,13 +227,14 @@ fn linger(stream: &mut TcpStream, until: Instant) {
 }
 
 /// Answers every connection it receives with 503, until the acceptor
-/// leaves.
-fn reject_all(queue: Receiver<TcpStream>) {
+/// leaves; each may take `grace` to send its request and again to read
+/// the answer.
+fn reject_all(queue: Receiver<TcpStream>, grace: Duration) {
     for mut stream in queue {
-        let deadline = Instant::now() + ERROR_GRACE;
+        let deadline = Instant::now() + grace;
         // Read the request first, for the same reason as `linger`.
         if http::read_request(&mut stream, deadline).is_ok() {
-            let grace = Instant::now() + ERROR_GRACE;
+            let grace = Instant::now() + grace;
             let _ = http::respond(&mut stream, Status::Unavailable, b"", false, grace);
         }
     }
@@ -230,6 +265,7 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use crate::Builder;
+    use crate::embedded::DEFAULT_REQUEST_TIMEOUT;
     use std::io::{Read, Write};
 
     /// A response as the client saw it.
@@ -395,6 +431,68 @@ mod tests {
             (r.status == 200).then_some(r)
         });
         assert_eq!(full.body.len(), 16 << 20);
+    }
+
+    #[test]
+    fn huge_scrape_timeouts_mean_no_deadline_not_a_panic() {
+        for timeout in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_millis(u64::MAX),
+            Duration::from_secs(1 << 40),
+        ] {
+            let e = Builder::new()
+                .port(0)
+                .scrape_timeout(timeout)
+                .serve_with(fixed("test_up 1\n"))
+                .unwrap();
+            // Twice: the accept thread is still there after the first.
+            for _ in 0..2 {
+                let ok = exchange(e.local_addr(), b"GET /metrics HTTP/1.1\r\n\r\n");
+                assert_eq!(
+                    (ok.status, &ok.body[..]),
+                    (200, &b"test_up 1\n"[..]),
+                    "{timeout:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn idle_connections_hold_the_scrape_slots_only_until_the_request_deadline() {
+        // A long scrape timeout: only the request deadline frees the slots.
+        let e = Builder::new()
+            .port(0)
+            .max_scrapes(2)
+            .scrape_timeout(Duration::from_secs(60))
+            .serve_with(fixed("test_up 1\n"))
+            .unwrap();
+        let addr = e.local_addr();
+        let start = Instant::now();
+        // Connected, silent, accepted first (FIFO): they take both slots.
+        let mut idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let bound = DEFAULT_REQUEST_TIMEOUT + Duration::from_secs(3);
+        let (mut refused, mut served) = (0, None);
+        while served.is_none() {
+            assert!(
+                start.elapsed() < bound,
+                "no scrape served within {bound:?} while idle connections held the slots \
+                 ({refused} refused)"
+            );
+            let r = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+            match r.status {
+                200 => served = Some(r),
+                503 => refused += 1,
+                other => panic!("unexpected {other}: {r:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(served.unwrap().body, b"test_up 1\n");
+        // The idle ones were told why, and closed.
+        for s in &mut idle {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(read_reply(s).status, 408);
+        }
     }
 
     #[test]

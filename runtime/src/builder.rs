@@ -14,7 +14,7 @@ use crate::config::{BackendChoice, Config};
 use crate::error::Error;
 use crate::executor::waker::WorkerHandle;
 use crate::handler::AsyncEventHandler;
-use crate::net::{SockKind, sockaddr};
+use crate::net::{SockKind, SocketFile, listen_unix, sockaddr};
 use crate::signal::Signal;
 use crate::stats::kinds::{SlabKind, SlabUsage};
 use crate::stats::op_registry::RegistryLayout;
@@ -35,7 +35,9 @@ pub(crate) struct RuntimeShared {
     /// Taken by the last worker; each driver holds its own clone meanwhile.
     pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
     listener_kinds: Vec<SockKind>,
-    unix_paths: Vec<PathBuf>,
+    /// The Unix listeners' socket files, removed by the last worker out
+    /// (each only if it is still ours).
+    socket_files: Mutex<Vec<SocketFile>>,
     pub(crate) blocking: Option<Arc<BlockingPool>>,
     pub(crate) resolver: Option<Arc<ResolverPool>>,
     /// Process-unique id, for stats.
@@ -148,21 +150,23 @@ impl RuntimeSource for RuntimeShared {
 }
 
 impl RuntimeShared {
-    /// Called by every worker thread as it exits. The last one closes the
-    /// listeners (once the drivers drop their clones), removes the socket
-    /// files we created and stops the pools, so nothing outlives the
+    /// Called by every worker thread as it exits. The last one removes the
+    /// socket files we created that are still ours (while the listeners
+    /// still hold their inodes), closes the listeners (the drivers dropped
+    /// their clones already) and stops the pools, so nothing outlives the
     /// workers even while the `ShutdownHandle` is still held.
     pub(crate) fn worker_exited(&self) {
         if self.alive.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
+        self.socket_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.listeners
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        for path in &self.unix_paths {
-            let _ = std::fs::remove_file(path);
-        }
         if let Some(pool) = &self.blocking {
             pool.shutdown();
         }
@@ -239,7 +243,12 @@ impl RinglineBuilder {
     }
 
     /// Listens for Unix stream connections at `path`. A stale socket file
-    /// at that path is replaced; any other file is an error at launch.
+    /// there (nobody accepts on it) is replaced. A live socket of another
+    /// listener fails launch with [`io::ErrorKind::AddrInUse`], and any
+    /// other file with [`io::ErrorKind::AlreadyExists`]; neither is
+    /// touched. When the runtime exits it removes the path only if it is
+    /// still the socket this runtime created, so a successor that bound
+    /// the path meanwhile (a rolling restart) keeps it.
     pub fn bind_unix(mut self, path: impl AsRef<Path>) -> RinglineBuilder {
         self.unix.push(path.as_ref().to_path_buf());
         self
@@ -273,11 +282,14 @@ impl RinglineBuilder {
             listeners.push(Arc::new(listen_tcp(*addr, config.backlog)?));
             listener_kinds.push(SockKind::Tcp);
         }
-        let mut unix_paths = Vec::new();
+        // Declared after `listeners`, so on an early return the files are
+        // checked and removed while their listeners are still open.
+        let mut socket_files = Vec::new();
         for path in &unix {
-            listeners.push(Arc::new(listen_unix(path, config.backlog)?));
+            let (fd, file) = listen_unix(path, config.backlog)?;
+            listeners.push(Arc::new(fd));
             listener_kinds.push(SockKind::Unix);
-            unix_paths.push(path.clone());
+            socket_files.push(file);
         }
         let threads = config.resolved_threads();
         let udp_sockets = bind_udp_sockets(&config.udp_bind, threads)?;
@@ -306,7 +318,7 @@ impl RinglineBuilder {
             udp_sockets: Mutex::new(udp_sockets),
             listeners: Mutex::new(listeners),
             listener_kinds,
-            unix_paths,
+            socket_files: Mutex::new(socket_files),
             blocking,
             resolver,
             id: crate::stats::next_runtime_id(),
@@ -517,31 +529,6 @@ fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<OwnedFd, Error> {
     let fd = ip_socket(&addr, libc::SOCK_STREAM)?;
     enable(&fd, libc::SO_REUSEADDR)?;
     bind_ip(&fd, &addr, "tcp")?;
-    syscall!(listen(fd.as_raw_fd(), backlog))?;
-    Ok(fd)
-}
-
-/// A bound, listening Unix stream socket at `path`.
-fn listen_unix(path: &Path, backlog: i32) -> Result<OwnedFd, Error> {
-    use std::os::unix::fs::FileTypeExt;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_socket() {
-            std::fs::remove_file(path)?;
-        } else {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            )));
-        }
-    }
-    let (storage, len) = sockaddr::from_unix_path(path)?;
-    let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)?;
-    syscall!(bind(
-        fd.as_raw_fd(),
-        (&storage as *const libc::sockaddr_un).cast(),
-        len
-    ))
-    .map_err(|e| bind_error(e, &path.display().to_string()))?;
     syscall!(listen(fd.as_raw_fd(), backlog))?;
     Ok(fd)
 }

@@ -30,5 +30,7 @@ mod tasks;
 mod time;
 #[path = "core/udp.rs"]
 mod udp;
+#[path = "core/unix_paths.rs"]
+mod unix_paths;
 #[path = "core/wrong_worker.rs"]
 mod wrong_worker;

@@ -223,6 +223,38 @@ backend_test! {
 }
 
 #[test]
+fn hundreds_of_pipelined_snapshots_are_all_answered() {
+    let dir = private_dir("inspect-pipeline");
+    let target = Target::spawn(dir.path());
+    let path = target.socket(dir.path());
+    connect(&path);
+    let asked = 500;
+    let mut s = UnixStream::connect(&path).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all("{\"cmd\":\"snapshot\"}\n".repeat(asked).as_bytes())
+        .expect("one write of every request");
+    // Not reading for a moment lets the answers back up into the server,
+    // which must wait for us rather than buffer them all (or drop us).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut r = BufReader::new(s);
+    let mut bytes = 0;
+    for i in 0..asked {
+        let mut line = String::new();
+        r.read_line(&mut line)
+            .unwrap_or_else(|e| panic!("answer {i} of {asked}: {e}"));
+        assert!(
+            line.starts_with("{\"type\":\"snapshot\""),
+            "answer {i} of {asked}: {:?}",
+            &line[..line.len().min(200)]
+        );
+        bytes += line.len();
+    }
+    println!("{asked} pipelined snapshots answered: {bytes} bytes");
+    assert_eq!(echo_round_trip(target.echo, b"serving"), b"serving");
+}
+
+#[test]
 fn the_socket_is_cleaned_recreated_and_removed() {
     let dir = private_dir("inspect-life");
     // A stale socket of a pid that cannot exist (pid_max ≤ 2^22).
@@ -379,6 +411,65 @@ fn a_peer_of_another_uid_is_refused() {
     assert!(!answer.contains("\"snapshot\""), "{answer}");
     // And we are still served.
     assert!(connect(&path).hello().is_ok());
+}
+
+#[test]
+fn a_setuid_process_serves_from_its_effective_uids_directory() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        eprintln!("SKIPPED: needs root to run a child with real uid 65534 and effective uid 0");
+        return;
+    }
+    // With neither variable set, the directory is `/tmp/ringline-<uid>`:
+    // the test must use the real fallback path. The real uid's directory
+    // is removed afterwards only if this test is what created it.
+    let effective_dir = PathBuf::from(format!("/tmp/ringline-{euid}"));
+    let real_dir = PathBuf::from("/tmp/ringline-65534");
+    let real_dir_existed = real_dir.exists();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inspect-target"));
+    command
+        .env_remove("RINGLINE_INSPECT_DIR")
+        .env_remove("XDG_RUNTIME_DIR");
+    // SAFETY: setreuid is async-signal-safe and touches no memory; as root
+    // it may set the real uid alone, as a setuid-root program runs.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setreuid(65534, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut process = ChildProcess::spawn(command);
+    let pid = process.pid();
+    let ours = effective_dir.join(format!("{pid}.sock"));
+    let found = wait_for("the socket", Duration::from_secs(10), || {
+        [&ours, &real_dir.join(format!("{pid}.sock"))]
+            .into_iter()
+            .find(|p| p.exists())
+            .cloned()
+    });
+    let answered = (found == ours).then(|| connect(&ours).hello().expect("hello").pid);
+    let real_dir_made = !real_dir_existed && real_dir.exists();
+    let stopped = process.stop();
+    if real_dir_made {
+        let _ = std::fs::remove_dir_all(&real_dir);
+    }
+    assert_eq!(
+        found,
+        ours,
+        "the socket must be in the effective uid's directory; log: {}",
+        process.log()
+    );
+    assert_eq!(answered, Some(pid), "the process answers on its socket");
+    assert!(
+        !real_dir_made,
+        "a directory named by the real uid was created"
+    );
+    assert!(stopped.success());
+    assert!(!ours.exists(), "the socket must be removed at exit");
 }
 
 #[test]

@@ -10,6 +10,11 @@
 //!   read (`SO_PEERCRED`);
 //! - past [`MAX_CLIENTS`] a newcomer gets a `busy` error line and is closed;
 //! - a request line over [`MAX_REQUEST_LINE`] gets `oversize` and is closed;
+//! - requests are answered in order, one at a time: the next only once the
+//!   socket has taken the previous answer whole, and nothing more is read
+//!   from a client until every request already read is answered. However
+//!   many requests a client pipelines, the server holds at most one answer
+//!   for it ([`MAX_OUTPUT`]) and one read's worth of requests;
 //! - a client that stops sending mid-line, or stops reading while output is
 //!   pending, for [`STALL`] is dropped; one idle for [`IDLE`] too;
 //! - every malformed request is answered with an error line.
@@ -17,6 +22,7 @@
 //! The socket is re-created if someone deletes or replaces it, and removed
 //! when the process exits.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::answer::{Subscribe, answer, snapshot_response};
 use super::lines::{LineSplitter, READ_CHUNK};
-use super::socket_dir::{bind_socket, clean_stale, prepare_dir, socket_dir, socket_inode};
+use super::socket_dir::{bind_socket, clean_stale, own_uid, prepare_dir, socket_dir, socket_inode};
 use super::wire::{MAX_REQUEST_LINE, Response};
 use crate::stats;
 
@@ -36,7 +42,10 @@ pub const MAX_CLIENTS: usize = 16;
 pub const STALL: Duration = Duration::from_secs(1);
 /// How long a client may sit without asking anything (subscribers excepted).
 pub const IDLE: Duration = Duration::from_secs(60);
-/// Output buffered for one client before it is dropped as a non-reader.
+/// The most output held for one client at any moment. Answers are queued
+/// only into an empty buffer, so this bounds one answer: a client whose
+/// answer would not fit is dropped instead of being sent it (no answer
+/// comes near: a snapshot of 64 workers is a few MB).
 pub(crate) const MAX_OUTPUT: usize = 64 << 20;
 /// Bytes read from one client per turn, so a client that sends without
 /// pause cannot keep the server from the others.
@@ -185,6 +194,10 @@ pub(crate) struct ClientBuffers {
 struct Client {
     stream: UnixStream,
     input: LineSplitter,
+    /// Complete request lines read and not yet answered; the client is not
+    /// read again until this is empty, which bounds it to one read
+    /// ([`READ_BUDGET`] + [`READ_CHUNK`] bytes).
+    requests: VecDeque<Vec<u8>>,
     output: Vec<u8>,
     /// Bytes of `output` already written.
     written: usize,
@@ -200,6 +213,9 @@ struct Client {
     /// Drop once the output is flushed (after a fatal error line).
     closing: bool,
     dead: bool,
+    /// The most output this client held at any moment since the server
+    /// last looked (see `Server::output_peak`).
+    output_peak: usize,
 }
 
 impl Client {
@@ -207,6 +223,7 @@ impl Client {
         Client {
             stream,
             input: LineSplitter::default(),
+            requests: VecDeque::new(),
             output: Vec::new(),
             written: 0,
             input_progress: now,
@@ -216,6 +233,7 @@ impl Client {
             eof: false,
             closing: false,
             dead: false,
+            output_peak: 0,
         }
     }
 
@@ -223,15 +241,45 @@ impl Client {
         self.output.len() - self.written
     }
 
-    fn queue(&mut self, response: &Response, now: Instant) {
+    /// Whether the client is read: not after EOF or a fatal error, and not
+    /// while requests already read wait for their answers.
+    fn reading(&self) -> bool {
+        !self.eof && !self.closing && self.requests.is_empty()
+    }
+
+    /// Queues `response`, or drops the client if that would hold more than
+    /// `max_output` bytes for it.
+    fn queue(&mut self, response: &Response, now: Instant, max_output: usize) {
         if self.pending() == 0 {
             self.output.clear();
             self.written = 0;
             self.output_progress = now;
         }
-        self.output.extend_from_slice(&response.to_line());
-        if self.pending() > MAX_OUTPUT {
+        let line = response.to_line();
+        if self.pending() + line.len() > max_output {
             self.dead = true;
+            return;
+        }
+        self.output.extend_from_slice(&line);
+        self.output_peak = self.output_peak.max(self.pending());
+    }
+
+    /// Writes what is pending, then answers the waiting requests in order
+    /// while the socket takes each answer whole (see the module docs).
+    fn serve(&mut self, now: Instant, started_at_unix_ns: u64, max_output: usize) {
+        loop {
+            self.flush(now);
+            if self.dead || self.pending() > 0 {
+                return;
+            }
+            let Some(line) = self.requests.pop_front() else {
+                return;
+            };
+            if self.requests.is_empty() {
+                // Reading resumes: a half-sent line's stall clock starts now.
+                self.input_progress = now;
+            }
+            serve_line(self, &line, now, started_at_unix_ns, max_output);
         }
     }
 
@@ -256,11 +304,11 @@ impl Client {
         }
     }
 
-    /// Reads what is there (at most [`READ_BUDGET`] bytes); returns the
-    /// complete lines. Each read goes through the splitter at once, which
-    /// bounds what is buffered (see `lines`); after an oversize line the
-    /// client is closing and what it sends is read and dropped.
-    fn read(&mut self, now: Instant) -> Vec<Vec<u8>> {
+    /// Reads what is there (at most [`READ_BUDGET`] bytes) and queues the
+    /// complete lines as requests. Each read goes through the splitter at
+    /// once, which bounds what is buffered (see `lines`); after an oversize
+    /// line the client is closing and is not read again.
+    fn read(&mut self, now: Instant) {
         let mut buf = [0u8; READ_CHUNK];
         let mut lines = Vec::new();
         let mut taken = 0;
@@ -285,7 +333,7 @@ impl Client {
                 }
             }
         }
-        lines
+        self.requests.extend(lines);
     }
 }
 
@@ -296,6 +344,11 @@ pub(crate) struct Server {
     clients: Vec<Client>,
     next_socket_check: Instant,
     started_at_unix_ns: u64,
+    /// Output one client may hold ([`MAX_OUTPUT`]; tests lower it).
+    max_output: usize,
+    /// The most output any client held at any moment, dropped clients
+    /// included, since tests last took it.
+    output_peak: usize,
 }
 
 impl Server {
@@ -305,7 +358,27 @@ impl Server {
             clients: Vec::new(),
             next_socket_check: Instant::now() + SOCKET_CHECK,
             started_at_unix_ns: stats::unix_now_ns(),
+            max_output: MAX_OUTPUT,
+            output_peak: 0,
         }
+    }
+
+    /// A server without a socket whose clients may hold at most
+    /// `max_output` bytes of output (tests and fuzzers).
+    #[cfg(test)]
+    pub(crate) fn with_max_output(max_output: usize) -> Server {
+        Server {
+            max_output,
+            ..Server::new(None)
+        }
+    }
+
+    /// The most output any client held at any moment since the last call,
+    /// within turns included and clients dropped since included (tests
+    /// and fuzzers).
+    #[cfg(test)]
+    pub(crate) fn take_output_peak(&mut self) -> usize {
+        std::mem::take(&mut self.output_peak)
     }
 
     /// Serves `stream` as if it had connected (tests and fuzzers).
@@ -363,7 +436,7 @@ impl Server {
         let base = fds.len();
         for c in &self.clients {
             let mut events = 0;
-            if !c.eof && !c.closing {
+            if c.reading() {
                 events |= libc::POLLIN;
             }
             if c.pending() > 0 {
@@ -389,13 +462,10 @@ impl Server {
                     continue;
                 }
                 let c = &mut self.clients[i];
-                if fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                    let lines = c.read(now);
-                    for line in lines {
-                        serve_line(c, &line, now, self.started_at_unix_ns);
-                    }
+                if c.reading() && fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                    c.read(now);
                 }
-                c.flush(now);
+                c.serve(now, self.started_at_unix_ns, self.max_output);
             }
         }
         self.upkeep(now);
@@ -449,21 +519,27 @@ impl Server {
             if let Some((interval, due)) = c.subscription
                 && now >= due
                 && c.pending() == 0
+                && c.requests.is_empty()
             {
-                c.queue(&snapshot_response(), now);
+                c.queue(&snapshot_response(), now, self.max_output);
                 c.subscription = Some((interval, now + interval));
                 c.flush(now);
             }
-            let stalled_in = c.input.buffered() > 0 && now - c.input_progress > STALL;
+            // Input stalls only while we read: waiting requests mean we
+            // are the ones not reading.
+            let stalled_in =
+                c.requests.is_empty() && c.input.buffered() > 0 && now - c.input_progress > STALL;
             let stalled_out = c.pending() > 0 && now - c.output_progress > STALL;
             let idle = c.subscription.is_none()
                 && c.input.buffered() == 0
+                && c.requests.is_empty()
                 && c.pending() == 0
                 && now - c.active > IDLE;
-            let finished = (c.eof || c.closing) && c.pending() == 0;
+            let finished = (c.eof || c.closing) && c.requests.is_empty() && c.pending() == 0;
             if stalled_in || stalled_out || idle || finished {
                 c.dead = true;
             }
+            self.output_peak = self.output_peak.max(std::mem::take(&mut c.output_peak));
         }
         self.clients.retain(|c| !c.dead);
     }
@@ -471,10 +547,8 @@ impl Server {
 
 /// True for a peer of our own uid, or root.
 fn peer_allowed(stream: &UnixStream) -> bool {
-    let peer = peer_uid(stream);
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let own = unsafe { libc::geteuid() };
-    peer.is_some_and(|uid| uid == own || uid == 0)
+    let own = own_uid();
+    peer_uid(stream).is_some_and(|uid| uid == own || uid == 0)
 }
 
 /// The uid of the process at the other end of `stream`, from
@@ -509,7 +583,13 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 }
 
 /// Answers one request line.
-fn serve_line(c: &mut Client, line: &[u8], now: Instant, started_at_unix_ns: u64) {
+fn serve_line(
+    c: &mut Client,
+    line: &[u8],
+    now: Instant,
+    started_at_unix_ns: u64,
+    max_output: usize,
+) {
     c.active = now;
     let answer = answer(line, started_at_unix_ns);
     match answer.subscription {
@@ -518,7 +598,7 @@ fn serve_line(c: &mut Client, line: &[u8], now: Instant, started_at_unix_ns: u64
         Subscribe::Start(interval) => c.subscription = Some((interval, now + interval)),
     }
     if let Some(response) = &answer.response {
-        c.queue(response, now);
+        c.queue(response, now, max_output);
     }
     if answer.close {
         c.closing = true;
@@ -742,6 +822,42 @@ mod tests {
             }
         }
         running.stop();
+    }
+
+    #[test]
+    fn pipelined_snapshots_never_take_more_than_the_output_cap() {
+        // Hundreds of snapshots asked in one write: one turn reads them all.
+        // The cap holds a few answers, far fewer than were asked for.
+        let one = snapshot_response().to_line().len();
+        let cap = (16 << 10).max(4 * one);
+        let asked = 600;
+        let request = "{\"cmd\":\"snapshot\"}\n";
+        assert!(asked * request.len() <= READ_BUDGET + READ_CHUNK);
+        assert!(asked * one > 2 * cap);
+        let mut server = Server::with_max_output(cap);
+        let (mut w, r) = pair(&mut server);
+        w.write_all(request.repeat(asked).as_bytes()).unwrap();
+        // The client reads nothing for a while; the cap holds in every turn.
+        for turn in 0..20 {
+            server.turn(Duration::ZERO);
+            let peak = server.take_output_peak();
+            assert!(peak <= cap, "turn {turn}: {peak} bytes held, cap {cap}");
+        }
+        // Then it reads: every request is answered, in order, and it stays.
+        let running = Running::start(server);
+        let mut r = r;
+        for i in 0..asked {
+            let mut line = String::new();
+            r.read_line(&mut line)
+                .unwrap_or_else(|e| panic!("answer {i} of {asked}: {e}"));
+            assert!(
+                line.starts_with("{\"type\":\"snapshot\""),
+                "answer {i} of {asked}: {line:?}"
+            );
+        }
+        let mut server = running.stop();
+        assert!(server.take_output_peak() <= cap);
+        assert_eq!(server.client_count(), 1, "a reading client is not dropped");
     }
 
     #[test]

@@ -5,8 +5,15 @@
 //!
 //! Directory, in order: `$RINGLINE_INSPECT_DIR`, `$XDG_RUNTIME_DIR/ringline`,
 //! `/tmp/ringline-<uid>`.
+//!
+//! One uid throughout, [`own_uid`]: the effective one. It owns what this
+//! process creates (the directory, the socket), it is what `SO_PEERCRED`
+//! reports for peers, and it is what the directory must belong to. In a
+//! setuid program the real uid differs; naming the fallback directory by
+//! it (as `getuid` did) put a root-owned `/tmp/ringline-<user>` where the
+//! user's own processes then refuse to serve.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -18,16 +25,31 @@ const MAX_SOCKET_PATH: usize = std::mem::size_of::<libc::sockaddr_un>()
     - std::mem::offset_of!(libc::sockaddr_un, sun_path)
     - 1;
 
+/// The uid whose inspect sockets these are: the effective uid (see the
+/// module docs).
+pub(crate) fn own_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
 /// The directory inspect sockets of this user live in.
 pub fn socket_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RINGLINE_INSPECT_DIR").filter(|d| !d.is_empty()) {
+    choose_dir(
+        std::env::var_os("RINGLINE_INSPECT_DIR"),
+        std::env::var_os("XDG_RUNTIME_DIR"),
+        own_uid(),
+    )
+}
+
+/// [`socket_dir`] from its inputs: the two variables (empty counts as
+/// unset) and the uid.
+fn choose_dir(inspect_dir: Option<OsString>, runtime_dir: Option<OsString>, uid: u32) -> PathBuf {
+    if let Some(dir) = inspect_dir.filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+    if let Some(dir) = runtime_dir.filter(|d| !d.is_empty()) {
         return Path::new(&dir).join("ringline");
     }
-    // SAFETY: getuid cannot fail and touches no memory.
-    let uid = unsafe { libc::getuid() };
     PathBuf::from(format!("/tmp/ringline-{uid}"))
 }
 
@@ -101,22 +123,42 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<(), String> {
     }
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| format!("cannot stat {}: {e}", dir.display()))?;
-    if meta.file_type().is_symlink() {
+    let found = DirFacts {
+        symlink: meta.file_type().is_symlink(),
+        dir: meta.is_dir(),
+        owner: meta.uid(),
+        mode: meta.permissions().mode() & 0o777,
+    };
+    check_dir(dir, &found, own_uid())
+}
+
+/// What [`check_dir`] judges a directory by.
+#[derive(Debug, Clone, Copy)]
+struct DirFacts {
+    symlink: bool,
+    dir: bool,
+    owner: u32,
+    /// Permission bits (`& 0o777`).
+    mode: u32,
+}
+
+/// Whether a directory with these facts is safe for `uid`'s sockets: a
+/// real directory, owned by `uid`, no access for group or others.
+fn check_dir(dir: &Path, found: &DirFacts, uid: u32) -> Result<(), String> {
+    if found.symlink {
         return Err(format!("{} is a symlink", dir.display()));
     }
-    if !meta.is_dir() {
+    if !found.dir {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let uid = unsafe { libc::geteuid() };
-    if meta.uid() != uid {
+    if found.owner != uid {
         return Err(format!(
             "{} belongs to uid {}, not to us (uid {uid})",
             dir.display(),
-            meta.uid()
+            found.owner
         ));
     }
-    let mode = meta.permissions().mode() & 0o777;
+    let mode = found.mode;
     if mode & 0o077 != 0 {
         return Err(format!(
             "{} has mode {mode:03o}; it must be 0700 (no access for group or others)",
@@ -257,6 +299,75 @@ mod tests {
         let d = PathBuf::from(format!("/tmp/{}", "x".repeat(120)));
         let err = bind_socket(&d, 1).unwrap_err();
         assert!(err.to_string().contains("RINGLINE_INSPECT_DIR"), "{err}");
+    }
+
+    #[test]
+    fn the_directory_is_chosen_and_checked_with_one_uid() {
+        let none = || None::<OsString>;
+        let some = |s: &str| Some(OsString::from(s));
+        // The variables first (empty ones ignored), then the uid's own.
+        assert_eq!(
+            choose_dir(some("/a"), some("/run/user/7"), 7),
+            Path::new("/a")
+        );
+        assert_eq!(
+            choose_dir(some(""), some("/run/user/7"), 7),
+            Path::new("/run/user/7/ringline")
+        );
+        assert_eq!(
+            choose_dir(none(), some(""), 7),
+            Path::new("/tmp/ringline-7")
+        );
+        // A setuid program (real 1000, effective 0): the fallback is named
+        // by the uid that will own it and that it is checked against. A
+        // name from the real uid would be someone else's directory, which
+        // the check (rightly) refuses.
+        let (real, effective) = (1000, 0);
+        let ours = DirFacts {
+            symlink: false,
+            dir: true,
+            owner: effective,
+            mode: 0o700,
+        };
+        assert_eq!(own_uid(), unsafe_geteuid());
+        let dir = choose_dir(none(), none(), effective);
+        assert_eq!(dir, Path::new("/tmp/ringline-0"));
+        assert_eq!(check_dir(&dir, &ours, effective), Ok(()));
+        let users = DirFacts {
+            owner: real,
+            ..ours
+        };
+        let err = check_dir(&choose_dir(none(), none(), real), &users, effective).unwrap_err();
+        assert!(
+            err.contains("belongs to uid 1000, not to us (uid 0)"),
+            "{err}"
+        );
+        // And the other refusals, by the same facts.
+        for (facts, why) in [
+            (
+                DirFacts {
+                    mode: 0o750,
+                    ..ours
+                },
+                "mode 750",
+            ),
+            (
+                DirFacts {
+                    symlink: true,
+                    ..ours
+                },
+                "symlink",
+            ),
+            (DirFacts { dir: false, ..ours }, "not a directory"),
+        ] {
+            let err = check_dir(&dir, &facts, effective).unwrap_err();
+            assert!(err.contains(why), "{facts:?}: {err}");
+        }
+    }
+
+    fn unsafe_geteuid() -> u32 {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        unsafe { libc::geteuid() }
     }
 
     #[test]

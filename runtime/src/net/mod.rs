@@ -16,6 +16,7 @@ mod recv;
 mod send;
 mod send_pool;
 pub(crate) mod sockaddr;
+mod socket_file;
 mod udp;
 
 use std::fmt;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 pub(crate) use conn::{NetState, SockKind};
 pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
 pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
+pub(crate) use socket_file::{SocketFile, listen_unix};
 pub(crate) use udp::UdpSocketState;
 pub use udp::{UdpCtx, UdpRecvFuture};
 

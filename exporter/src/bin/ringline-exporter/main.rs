@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ringline_exporter::{Buckets, Builder, RenderOptions};
+use ringline_exporter::{Buckets, Builder, DEFAULT_REQUEST_TIMEOUT, RenderOptions};
 
 use targets::{Scope, Targets};
 
@@ -72,11 +72,17 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     max_scrapes: u64,
-    /// Milliseconds a scrape may take, request to last byte; slower
+    /// Milliseconds a scrape may take, connect to last byte; slower
     /// clients are dropped.
     #[arg(long, value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     scrape_timeout: u64,
+    /// Milliseconds a connection may take to send its request; one that
+    /// sends nothing is answered 408 and gives back its scrape slot.
+    #[arg(long, value_name = "MS",
+          default_value_t = DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
         .listen(cli.listen.as_str())
         .max_scrapes(usize::try_from(cli.max_scrapes).unwrap_or(usize::MAX))
         .scrape_timeout(Duration::from_millis(cli.scrape_timeout))
+        .request_timeout(Duration::from_millis(cli.request_timeout))
         .serve_with(move |out: &mut String| rendered.render(&options, out));
     let exporter = match exporter {
         Ok(e) => e,
