@@ -47,7 +47,7 @@ struct ExecutorCells {
     /// Start of the current (or last) iteration: the heartbeat.
     turn_start_ns: AtomicU64,
     parked: AtomicU64,
-    /// Raw `TaskRef` + 1 of the task being polled, 0 when none.
+    /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: AtomicU64,
     longest_turn_ns: AtomicU64,
     /// Deadline of the earliest pending timer, 0 when none.
@@ -220,7 +220,7 @@ pub(crate) struct StatsWriter {
     turn_start_ns: Cell<u64>,
     park_start_ns: Cell<u64>,
     published_at_ns: Cell<u64>,
-    /// Raw `TaskRef` + 1 of the task being polled, 0 when none.
+    /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: Cell<u64>,
     polls: Cell<u64>,
     iterations: Cell<u64>,
