@@ -22,6 +22,8 @@ mod lifecycle;
 mod limits;
 #[path = "core/outbound.rs"]
 mod outbound;
+#[path = "core/shared_receivers.rs"]
+mod shared_receivers;
 #[path = "core/tasks.rs"]
 mod tasks;
 #[path = "core/time.rs"]

@@ -13,9 +13,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use super::sockaddr;
+use super::waiters::{Ticket, Waiters};
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
@@ -51,7 +52,8 @@ pub(crate) struct UdpSocketState {
     msghdr: Box<libc::msghdr>,
     armed: bool,
     queue: VecDeque<(Vec<u8>, SocketAddr)>,
-    waiter: Option<Waker>,
+    /// `recv_from` futures waiting for a datagram, from any number of tasks.
+    waiters: Waiters,
     slots: Vec<Option<Box<SendSlot>>>,
     free_slots: Vec<u16>,
     pub(crate) dropped_total: u64,
@@ -79,7 +81,7 @@ impl UdpSocketState {
             msghdr,
             armed: false,
             queue: VecDeque::new(),
-            waiter: None,
+            waiters: Waiters::default(),
             slots: (0..send_slots).map(|_| None).collect(),
             free_slots: (0..send_slots).rev().collect(),
             dropped_total: 0,
@@ -102,8 +104,15 @@ impl UdpCtx {
     }
 
     /// Receives the next datagram and its sender.
+    ///
+    /// Any number of tasks may receive on one socket at once: each datagram
+    /// goes to one of them, and all are woken when datagrams arrive, the
+    /// one waiting longest first, so tasks taking turns each get theirs.
     pub fn recv_from(&self) -> UdpRecvFuture {
-        UdpRecvFuture { udp: *self }
+        UdpRecvFuture {
+            udp: *self,
+            waiting: None,
+        }
     }
 
     /// Queues a datagram to `peer` (a copy of `data`) and returns at once.
@@ -124,13 +133,15 @@ impl UdpCtx {
 #[must_use = "futures do nothing unless awaited"]
 pub struct UdpRecvFuture {
     udp: UdpCtx,
+    waiting: Option<Ticket>,
 }
 
 impl Future for UdpRecvFuture {
     type Output = (Vec<u8>, SocketAddr);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let index = self.udp.index as usize;
+        let this = self.get_mut();
+        let index = this.udp.index as usize;
         context::with("UdpCtx::recv_from", |w| {
             let mut net = w.net.borrow_mut();
             let Some(socket) = net.udp.get_mut(index) else {
@@ -139,11 +150,37 @@ impl Future for UdpRecvFuture {
             match socket.queue.pop_front() {
                 Some(datagram) => Poll::Ready(datagram),
                 None => {
-                    socket.waiter = Some(cx.waker().clone());
+                    socket
+                        .waiters
+                        .wait(&mut this.waiting, w.handle.gid, cx.waker());
                     Poll::Pending
                 }
             }
         })
+    }
+}
+
+impl Drop for UdpRecvFuture {
+    fn drop(&mut self) {
+        let Some(ticket) = self.waiting.take() else {
+            return;
+        };
+        let index = self.udp.index as usize;
+        context::try_with(|w| {
+            // Futures are never dropped with the net state borrowed (see
+            // the worker docs); were one, its entry would only cost a
+            // spurious wake per datagram.
+            let Ok(mut net) = w.net.try_borrow_mut() else {
+                debug_assert!(
+                    false,
+                    "a recv_from future dropped with the net state borrowed"
+                );
+                return;
+            };
+            if let Some(socket) = net.udp.get_mut(index) {
+                socket.waiters.leave(ticket, w.handle.gid);
+            }
+        });
     }
 }
 
@@ -197,9 +234,7 @@ impl Worker {
                     }
                     socket.queue.push_back(datagram);
                     self.stats.datagram_received();
-                    if let Some(w) = socket.waiter.take() {
-                        w.wake();
-                    }
+                    socket.waiters.wake_all();
                 } else {
                     socket.dropped_total += 1;
                 }
