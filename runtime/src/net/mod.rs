@@ -17,6 +17,7 @@ mod send;
 mod send_pool;
 pub(crate) mod sockaddr;
 mod udp;
+mod udp_reach;
 mod waiters;
 
 use std::fmt;

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::sockaddr;
+use super::udp_reach::Reach;
 use super::waiters::{Ticket, Waiters};
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
@@ -48,6 +49,8 @@ struct SendSlot {
 /// A worker's UDP socket.
 pub(crate) struct UdpSocketState {
     fd: OwnedFd,
+    /// The peers `send_to` may name.
+    reach: Reach,
     /// The `recvmsg` template the armed receive reads; boxed, never moves.
     msghdr: Box<libc::msghdr>,
     armed: bool,
@@ -77,6 +80,7 @@ impl UdpSocketState {
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         UdpSocketState {
+            reach: Reach::of(&fd),
             fd,
             msghdr,
             armed: false,
@@ -117,12 +121,22 @@ impl UdpCtx {
 
     /// Queues a datagram to `peer` (a copy of `data`) and returns at once.
     ///
+    /// A dual-stack IPv6 socket sends to an IPv4 `peer` through its
+    /// IPv4-mapped address. A send the kernel fails after this returned
+    /// `Ok` (e.g. `EACCES` for a broadcast address) loses the datagram, as
+    /// UDP may: it is counted in the worker's
+    /// `NetStats::datagram_send_errors_total`
+    /// (`ringline_datagram_send_errors_total`).
+    ///
     /// # Errors
     ///
     /// [`UdpSendError::PoolExhausted`] when `Config::udp_send_slots` sends
-    /// are already in flight on this socket; `Io` for a datagram over
-    /// 65 507 bytes, an address family the socket cannot reach, or a call
-    /// off this socket's worker.
+    /// are already in flight on this socket; `Io` with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), before anything is
+    /// submitted, for a datagram over 65 507 bytes, port 0, or an address
+    /// family the socket cannot reach (an IPv6 peer from an IPv4 socket,
+    /// an IPv4 one from an `IPV6_V6ONLY` socket; `std` reports these as
+    /// `EAFNOSUPPORT`); `Io` for a call off this socket's worker.
     pub fn send_to(&self, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
         context::try_with(|w| w.udp_send(self.index as usize, peer, data))
             .unwrap_or_else(|| Err(UdpSendError::Io(context::outside_error())))
@@ -278,6 +292,7 @@ impl Worker {
                     "no such UDP socket on this worker",
                 )));
             };
+            let peer = socket.reach.destination(peer).map_err(UdpSendError::Io)?;
             let Some(slot) = socket.free_slots.pop() else {
                 socket.send_exhausted += 1;
                 return Err(UdpSendError::PoolExhausted);
@@ -316,6 +331,9 @@ impl Worker {
     pub(crate) fn on_udp_send_cqe(&self, ud: UserData, result: i32) {
         if result >= 0 {
             self.stats.datagram_sent();
+        } else if result != -libc::ECANCELED {
+            // The caller heard `Ok` long ago; the stats are where it shows.
+            self.stats.datagram_send_failed();
         }
         let index = ud.index() as usize;
         let slot = ud.generation() as usize;

@@ -29,12 +29,12 @@
 //!   `oldest_age`) are 0 when there is nothing to measure, never missing.
 //!
 //! Series count: per runtime `2 + 4 × runtime-wide pools`; per worker
-//! `28 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
+//! `29 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
 //! kinds`. A 2-worker echo server (accept and recv multishot; send, close
 //! and timer one-shot; 10 pools per worker, 2 runtime-wide) has
-//! `10 + 2 × 101 = 212` series; an idle one (accept and the wake read
-//! armed) `10 + 2 × 81 = 172`; with all 22 op kinds active,
-//! `10 + 2 × 219 = 448`. The publisher turns each latency series into 6
+//! `10 + 2 × 102 = 214` series; an idle one (accept and the wake read
+//! armed) `10 + 2 × 82 = 174`; with all 22 op kinds active,
+//! `10 + 2 × 220 = 450`. The publisher turns each latency series into 6
 //! (`_count`, `_sum`, 4 quantiles).
 
 use std::time::Duration;
@@ -218,6 +218,8 @@ pub const METRICS: &[MetricDef] = &[
         "UDP datagrams received. The rate is inbound datagram throughput."),
     m("ringline_datagrams_sent_total", C, Count, W,
         "UDP datagrams sent. The rate is outbound datagram throughput."),
+    m("ringline_datagram_send_errors_total", C, Count, W,
+        "UDP sends the kernel failed after send_to returned Ok: datagrams lost on the way out. Any increase means a destination the socket may not send to (e.g. broadcast) or a local network error."),
 ];
 
 /// The metric named `name`.
@@ -360,6 +362,10 @@ impl<'a> Out<'a> {
                 n.datagrams_received_total,
             ),
             ("ringline_datagrams_sent_total", n.datagrams_sent_total),
+            (
+                "ringline_datagram_send_errors_total",
+                n.datagram_send_errors_total,
+            ),
         ];
         for (name, v) in counters {
             self.counter(name, l, v);
@@ -737,18 +743,18 @@ mod tests {
     fn series_count_is_bounded_as_documented() {
         let snap = fixture();
         let s = samples(&snap, DEFAULT_STUCK_AFTER);
-        // Per runtime 2 + 4 × 2 shared pools; per worker 28 + 4 × 10
+        // Per runtime 2 + 4 × 2 shared pools; per worker 29 + 4 × 10
         // pools + 7 × 3 one-shot kinds + 6 × 2 multishot kinds.
-        assert_eq!(s.len(), 10 + 2 * (28 + 40 + 21 + 12));
-        assert_eq!(s.len(), 212, "the number the module docs state");
+        assert_eq!(s.len(), 10 + 2 * (29 + 40 + 21 + 12));
+        assert_eq!(s.len(), 214, "the number the module docs state");
         let keys: HashSet<_> = s.iter().map(|x| (x.name, x.labels.clone())).collect();
         assert_eq!(keys.len(), s.len(), "no duplicate series");
         let mut all = fixture();
         let ops = all.runtimes[0].workers.iter_mut().flat_map(|w| &mut w.ops);
         ops.for_each(|o| o.submitted_total = 1);
         let every_kind = samples(&all, DEFAULT_STUCK_AFTER).len();
-        assert_eq!(every_kind, 10 + 2 * (68 + 3 * 6 + 19 * 7));
-        assert_eq!(every_kind, 448);
+        assert_eq!(every_kind, 10 + 2 * (69 + 3 * 6 + 19 * 7));
+        assert_eq!(every_kind, 450);
         assert_eq!(samples(&Snapshot::default(), DEFAULT_STUCK_AFTER), []);
     }
 }

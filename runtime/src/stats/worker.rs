@@ -63,6 +63,7 @@ struct NetCells {
     bytes_out: AtomicU64,
     datagrams_in: AtomicU64,
     datagrams_out: AtomicU64,
+    datagram_send_errors: AtomicU64,
 }
 
 #[derive(Default)]
@@ -158,6 +159,7 @@ impl WorkerStats {
             bytes_sent_total: get(&n.bytes_out),
             datagrams_received_total: get(&n.datagrams_in),
             datagrams_sent_total: get(&n.datagrams_out),
+            datagram_send_errors_total: get(&n.datagram_send_errors),
         };
         let g = &self.graveyard;
         let oldest = get(&g[4]);
@@ -234,6 +236,7 @@ pub(crate) struct StatsWriter {
     bytes_out: Cell<u64>,
     datagrams_in: Cell<u64>,
     datagrams_out: Cell<u64>,
+    datagram_send_errors: Cell<u64>,
     queue: RefCell<RegistryQueue>,
 }
 
@@ -268,6 +271,7 @@ impl StatsWriter {
             bytes_out: Cell::new(0),
             datagrams_in: Cell::new(0),
             datagrams_out: Cell::new(0),
+            datagram_send_errors: Cell::new(0),
             queue: RefCell::new(RegistryQueue::default()),
         }
     }
@@ -324,6 +328,7 @@ impl StatsWriter {
         set(&n.bytes_out, self.bytes_out.get());
         set(&n.datagrams_in, self.datagrams_in.get());
         set(&n.datagrams_out, self.datagrams_out.get());
+        set(&n.datagram_send_errors, self.datagram_send_errors.get());
         gather(&Publisher { stats: s });
     }
 
@@ -455,6 +460,12 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn datagram_sent(&self) {
         bump(&self.datagrams_out, 1);
+    }
+
+    /// A UDP send completed with an error (not a cancel).
+    #[inline]
+    pub(crate) fn datagram_send_failed(&self) {
+        bump(&self.datagram_send_errors, 1);
     }
 }
 
