@@ -32,7 +32,7 @@ use crate::executor::context;
 use crate::executor::foreign::{Foreign, ForeignWait};
 use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
 use crate::executor::timer::TimerQueue;
-use crate::executor::waker::{self, TaskRef, WorkerHandle};
+use crate::executor::waker::{self, TaskRef, WakeRef, WorkerHandle};
 use crate::handler::{AsyncEventHandler, DriverCtx};
 use crate::net::{ConnCtx, NetState, UdpCtx, UdpSocketState};
 use crate::op::{OpKind, UserData};
@@ -148,6 +148,15 @@ impl Worker {
         }
     }
 
+    /// Queues the local task a waker names (idempotent; a stale waker
+    /// queues nothing, or the slot's current task: a spurious poll).
+    #[inline]
+    pub(crate) fn wake(&self, task: WakeRef) {
+        if let Some(task) = self.tasks.mark_woken(task) {
+            self.ready.borrow_mut().push_back(task);
+        }
+    }
+
     /// Stores and schedules a new task.
     pub(crate) fn spawn_task(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
         if self.shutting_down.get() {
@@ -235,7 +244,7 @@ impl Worker {
             self.spawn_task(TaskKind::Standalone { counted: false }, start)?;
         }
         let mut cqes: Vec<Cqe> = Vec::with_capacity(1024);
-        let mut remote: Vec<TaskRef> = Vec::new();
+        let mut remote: Vec<WakeRef> = Vec::new();
         let mut forced_at: Option<Instant> = None;
         let mut drain_deadline: Option<Instant> = None;
         loop {
@@ -286,7 +295,7 @@ impl Worker {
             remote.clear();
             self.handle.drain_remote(&mut remote);
             for task in remote.drain(..) {
-                self.schedule(task);
+                self.wake(task);
             }
             self.serve_foreign();
             let mut ctx = DriverCtx::new(self);
@@ -404,7 +413,7 @@ impl Worker {
         let mut remote = Vec::new();
         self.handle.take_remote(&mut remote);
         for task in remote {
-            self.schedule(task);
+            self.wake(task);
         }
         let mut driver = self.driver.borrow_mut();
         driver.wake_armed = false;

@@ -3,7 +3,7 @@
 //! cancellation).
 //!
 //! Tasks are `!Send` and never leave the worker that spawned them. A waker
-//! is a packed [`waker::TaskRef`]: waking on the owning thread pushes onto
+//! is a packed [`waker::WakeRef`]: waking on the owning thread pushes onto
 //! the local ready queue (no atomics); waking from any other thread goes
 //! through the worker's lock-free remote queue and wake fd (an eventfd on
 //! Linux, a pipe elsewhere).

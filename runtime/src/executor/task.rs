@@ -5,6 +5,12 @@
 //! task is being polled. A task's future is taken out of its slot while it
 //! is polled or dropped, so nothing the future does (wake, spawn, cancel
 //! itself, drop other futures) can find its own slot borrowed.
+//!
+//! A slot's task is told apart from earlier and later occupants by its
+//! serial, the worker's spawn count at spawn time (64 bits, never reused
+//! on a worker): a stale [`TaskId`] or a connection's task reference stays
+//! inert however often its slot is reused. Wakers keep only part of it
+//! (see [`super::waker`]).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -14,7 +20,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::context;
-use super::waker::TaskRef;
+use super::waker::{TaskRef, WakeRef};
 use crate::slab::Key;
 
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
@@ -31,7 +37,8 @@ pub(crate) enum TaskKind {
 }
 
 struct TaskSlot {
-    generation: Cell<u16>,
+    /// The serial of the task in the slot (or of the last one).
+    serial: Cell<u64>,
     live: Cell<bool>,
     scheduled: Cell<bool>,
     /// Set when the task is cancelled while its future is out being polled.
@@ -41,40 +48,47 @@ struct TaskSlot {
 }
 
 /// Opaque handle of a spawned task (see [`spawn`]).
+///
+/// It names this one task for good: once the task has ended, the id is
+/// inert, even after its slot holds other tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskId {
     gid: u16,
-    generation: u16,
     index: u32,
+    serial: u64,
 }
 
 impl TaskId {
     pub(crate) fn from_ref(task: TaskRef) -> TaskId {
         TaskId {
             gid: task.gid,
-            generation: task.generation,
             index: task.index,
+            serial: task.serial,
         }
     }
 
     fn task_ref(self) -> TaskRef {
         TaskRef {
             gid: self.gid,
-            generation: self.generation,
             index: self.index,
+            serial: self.serial,
         }
     }
 
     /// The task's number as `ringline::stats` and `ringline-top` show it
-    /// (the op registry's `task` and the executor's `current_task`).
+    /// (the op registry's `task` and the executor's `current_task`): the
+    /// same for the task's whole life, and never given to another task of
+    /// the process while its worker runs (its worker's id in the top 16
+    /// bits, the worker's spawn count in the low 48).
     pub fn as_u64(&self) -> u64 {
         self.task_ref().stats_id()
     }
 
     /// Cancels the task: its future is dropped at once (or right after its
     /// current poll, if it cancels itself) and its slot freed. A no-op when
-    /// the task already finished, or when called on another worker's
-    /// thread (a task can only be cancelled from its own worker).
+    /// the task already finished (whatever runs in its slot now), or when
+    /// called on another worker's thread (a task can only be cancelled
+    /// from its own worker).
     ///
     /// Dropping the future runs its destructors: timers are released,
     /// in-flight kernel operations are cancelled and their buffers parked
@@ -94,6 +108,8 @@ pub(crate) struct TaskSlab {
     slots: Box<[TaskSlot]>,
     free: RefCell<Vec<u32>>,
     gid: u16,
+    /// The serial the next task gets.
+    next_serial: Cell<u64>,
     standalone_live: Cell<u32>,
     standalone_capacity: u32,
     high_water: Cell<u32>,
@@ -107,7 +123,7 @@ impl TaskSlab {
         let total = conn_capacity as usize + standalone_capacity as usize + 1;
         let slots = (0..total)
             .map(|_| TaskSlot {
-                generation: Cell::new(0),
+                serial: Cell::new(0),
                 live: Cell::new(false),
                 scheduled: Cell::new(false),
                 cancelled: Cell::new(false),
@@ -119,6 +135,7 @@ impl TaskSlab {
             slots,
             free: RefCell::new((0..total as u32).rev().collect()),
             gid,
+            next_serial: Cell::new(0),
             standalone_live: Cell::new(0),
             standalone_capacity,
             high_water: Cell::new(0),
@@ -142,6 +159,9 @@ impl TaskSlab {
             return Err(io::Error::other("task slab exhausted"));
         };
         let slot = &self.slots[index as usize];
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial + 1);
+        slot.serial.set(serial);
         slot.live.set(true);
         slot.scheduled.set(false);
         slot.cancelled.set(false);
@@ -154,14 +174,14 @@ impl TaskSlab {
             .set(self.high_water.get().max(self.len() as u32));
         Ok(TaskRef {
             gid: self.gid,
-            generation: slot.generation.get(),
             index,
+            serial,
         })
     }
 
     fn slot(&self, task: TaskRef) -> Option<&TaskSlot> {
         let slot = self.slots.get(task.index as usize)?;
-        (slot.live.get() && slot.generation.get() == task.generation && task.gid == self.gid)
+        (slot.live.get() && slot.serial.get() == task.serial && task.gid == self.gid)
             .then_some(slot)
     }
 
@@ -176,6 +196,26 @@ impl TaskSlab {
             }
             _ => false,
         }
+    }
+
+    /// Marks the task a waker names scheduled and returns it when the
+    /// caller must queue it (live, not already queued). A waker keeps 16
+    /// bits of the serial, so a stale one may reach a later task of the
+    /// same slot: a spurious poll, which is harmless.
+    #[inline]
+    pub(crate) fn mark_woken(&self, wake: WakeRef) -> Option<TaskRef> {
+        let slot = self.slots.get(wake.index as usize)?;
+        let serial = slot.serial.get();
+        let current = slot.live.get() && serial as u16 == wake.serial_low && wake.gid == self.gid;
+        if !current || slot.scheduled.get() {
+            return None;
+        }
+        slot.scheduled.set(true);
+        Some(TaskRef {
+            gid: self.gid,
+            index: wake.index,
+            serial,
+        })
     }
 
     /// Takes the future out to poll it; `None` for a stale reference.
@@ -226,7 +266,6 @@ impl TaskSlab {
         slot.live.set(false);
         slot.scheduled.set(false);
         slot.cancelled.set(false);
-        slot.generation.set(slot.generation.get().wrapping_add(1));
         if let TaskKind::Standalone { counted: true } = kind {
             self.standalone_live.set(self.standalone_live.get() - 1);
         }
@@ -257,8 +296,8 @@ impl TaskSlab {
             .filter(|(_, s)| s.live.get())
             .map(|(i, s)| TaskRef {
                 gid: self.gid,
-                generation: s.generation.get(),
                 index: i as u32,
+                serial: s.serial.get(),
             })
             .collect()
     }
@@ -359,4 +398,46 @@ pub fn spawn_with_handle<T: 'static>(
     };
     let id = spawn(wrapper)?;
     Ok(JoinHandle { state, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop() -> BoxFuture {
+        Box::pin(async {})
+    }
+
+    const STANDALONE: TaskKind = TaskKind::Standalone { counted: true };
+
+    #[test]
+    fn a_stale_reference_never_reaches_a_later_task_of_its_slot() {
+        let slab = TaskSlab::new(1, 0, 1);
+        let stale = slab.insert(STANDALONE, noop()).unwrap();
+        slab.remove(stale).unwrap();
+        // Past the 16-bit generations of ringline 0.1, which wrapped here.
+        for _ in 0..(1 << 16) + 1 {
+            let task = slab.insert(STANDALONE, noop()).unwrap();
+            assert_eq!(task.index, stale.index, "one slot, reused each time");
+            assert!(slab.remove(stale).is_none(), "stale remove hit {task:?}");
+            assert!(slab.finish(stale).is_none());
+            assert!(slab.begin_poll(stale).is_none());
+            assert!(!slab.mark_scheduled(stale));
+            slab.remove(task).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_waker_queues_its_task_once_and_a_stale_one_nothing() {
+        let slab = TaskSlab::new(1, 0, 1);
+        let old = slab.insert(STANDALONE, noop()).unwrap();
+        slab.remove(old).unwrap();
+        let task = slab.insert(STANDALONE, noop()).unwrap();
+        assert_eq!(slab.mark_woken(old.wake_ref()), None, "stale waker");
+        assert_eq!(slab.mark_woken(task.wake_ref()), Some(task));
+        assert_eq!(slab.mark_woken(task.wake_ref()), None, "already queued");
+        let future = slab.begin_poll(task).unwrap();
+        assert!(slab.end_poll(task, future).is_none());
+        assert_eq!(slab.mark_woken(task.wake_ref()), Some(task), "queued again");
+    }
 }

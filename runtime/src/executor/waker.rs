@@ -1,11 +1,23 @@
 //! Wakers that are a packed task reference, plus the cross-thread path.
 //!
+//! A task is named two ways. A [`TaskRef`] (in `TaskId`, `JoinHandle`,
+//! the ready queue) carries the task's full 64-bit serial: the worker's
+//! spawn count when it was spawned, never reused on that worker, so a
+//! stale `TaskId::cancel` can never reach the task that took its slot
+//! later. A waker carries a [`WakeRef`], one machine word:
+//!
 //! ```text
 //!  63            48 47            32 31                             0
 //! +----------------+----------------+-------------------------------+
-//! | worker gid (16)| task gen (16)  |        task index (32)        |
+//! | worker gid (16)| serial, low 16 |        task slot (32)         |
 //! +----------------+----------------+-------------------------------+
 //! ```
+//!
+//! The word keeps only 16 bits of the serial: a waker that outlived its
+//! task may, after 65 536 tasks passed through the same slot, wake the
+//! slot's current task. That is a spurious poll, which every future
+//! tolerates, so a wake needs no more; a cancel does, and compares the
+//! whole serial.
 //!
 //! Clone and drop are free (no refcount). `wake` on the owning worker's
 //! thread pushes the task onto that worker's ready queue; anywhere else it
@@ -24,34 +36,37 @@ use super::context;
 use super::foreign::Foreign;
 use crate::sys::WakeFd;
 
-/// A task of some worker: the unit the ready queues hold.
+/// Bits of a task's serial in its stats number (the worker gid takes the
+/// other 16): 2^48 spawns on one worker, 8 years at a million a second,
+/// before a number repeats.
+const STATS_SERIAL_BITS: u32 = 48;
+
+/// A task of some worker, exactly: see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct TaskRef {
     pub(crate) gid: u16,
-    pub(crate) generation: u16,
     pub(crate) index: u32,
+    /// The worker's spawn count when the task was spawned.
+    pub(crate) serial: u64,
 }
 
 impl TaskRef {
+    /// What a waker of this task carries.
     #[inline]
-    fn pack(self) -> usize {
-        ((self.gid as u64) << 48 | (self.generation as u64) << 32 | self.index as u64) as usize
-    }
-
-    #[inline]
-    fn unpack(data: usize) -> TaskRef {
-        let v = data as u64;
-        TaskRef {
-            gid: (v >> 48) as u16,
-            generation: (v >> 32) as u16,
-            index: v as u32,
+    pub(crate) fn wake_ref(self) -> WakeRef {
+        WakeRef {
+            gid: self.gid,
+            serial_low: self.serial as u16,
+            index: self.index,
         }
     }
 
-    /// The task's number in stats and the inspector (its packed form).
+    /// The task's number in stats and the inspector: the worker gid over
+    /// the low 48 bits of the serial, so unique per task (and stable for
+    /// its life).
     #[inline]
     pub(crate) fn stats_id(self) -> u64 {
-        self.pack() as u64
+        (self.gid as u64) << STATS_SERIAL_BITS | self.serial & ((1 << STATS_SERIAL_BITS) - 1)
     }
 
     /// A waker for this task. Building one is free: nothing is allocated.
@@ -60,7 +75,33 @@ impl TaskRef {
         // SAFETY: the vtable functions below uphold the RawWaker contract:
         // the data word is a plain integer (never dereferenced), so clone
         // copies it, drop does nothing, and wake may run on any thread.
-        unsafe { Waker::from_raw(raw(self.pack())) }
+        unsafe { Waker::from_raw(raw(self.wake_ref().pack())) }
+    }
+}
+
+/// A task as its waker names it: the slot, and the low 16 bits of the
+/// serial of the task it was made for (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct WakeRef {
+    pub(crate) gid: u16,
+    pub(crate) serial_low: u16,
+    pub(crate) index: u32,
+}
+
+impl WakeRef {
+    #[inline]
+    fn pack(self) -> usize {
+        ((self.gid as u64) << 48 | (self.serial_low as u64) << 32 | self.index as u64) as usize
+    }
+
+    #[inline]
+    fn unpack(data: usize) -> WakeRef {
+        let v = data as u64;
+        WakeRef {
+            gid: (v >> 48) as u16,
+            serial_low: (v >> 32) as u16,
+            index: v as u32,
+        }
     }
 }
 
@@ -75,16 +116,16 @@ fn clone_raw(data: *const ()) -> RawWaker {
 }
 
 fn wake_raw(data: *const ()) {
-    wake(TaskRef::unpack(data as usize));
+    wake(WakeRef::unpack(data as usize));
 }
 
 fn drop_raw(_: *const ()) {}
 
 /// Wakes `task` from whatever thread we are on.
-pub(crate) fn wake(task: TaskRef) {
+pub(crate) fn wake(task: WakeRef) {
     let local = context::try_with(|worker| {
         if worker.handle.gid == task.gid {
-            worker.schedule(task);
+            worker.wake(task);
             true
         } else {
             false
@@ -105,7 +146,7 @@ pub(crate) struct WorkerHandle {
     /// Never reused in the process (gids are): what worker-local handles
     /// carry to tell their worker from any other.
     pub(crate) serial: u32,
-    remote: SegQueue<TaskRef>,
+    remote: SegQueue<WakeRef>,
     /// Handles and futures of this worker dropped or polled elsewhere ask
     /// it, through here, to release what they hold (see `foreign`).
     foreign: SegQueue<Foreign>,
@@ -122,7 +163,7 @@ pub(crate) struct WorkerHandle {
 
 impl WorkerHandle {
     /// Queues `task` and makes sure the worker notices.
-    pub(crate) fn wake_remote(&self, task: TaskRef) {
+    pub(crate) fn wake_remote(&self, task: WakeRef) {
         self.remote.push(task);
         self.notify();
     }
@@ -136,7 +177,7 @@ impl WorkerHandle {
 
     /// Called by the worker after its wake read completed: later wakes
     /// must signal again. Returns the queued remote wakes.
-    pub(crate) fn take_remote(&self, out: &mut Vec<TaskRef>) {
+    pub(crate) fn take_remote(&self, out: &mut Vec<WakeRef>) {
         self.signalled.store(false, Ordering::Release);
         while let Some(task) = self.remote.pop() {
             out.push(task);
@@ -145,7 +186,7 @@ impl WorkerHandle {
 
     /// Drains remote wakes without resetting the signal (polled each loop
     /// iteration; cheap when empty).
-    pub(crate) fn drain_remote(&self, out: &mut Vec<TaskRef>) {
+    pub(crate) fn drain_remote(&self, out: &mut Vec<WakeRef>) {
         while let Some(task) = self.remote.pop() {
             out.push(task);
         }
@@ -258,27 +299,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn task_ref_packs_and_unpacks_at_the_edges() {
+    fn wake_ref_packs_and_unpacks_at_the_edges() {
         for gid in [0, 1, u16::MAX] {
-            for generation in [0, 1, u16::MAX] {
+            for serial_low in [0, 1, u16::MAX] {
                 for index in [0, 1, u32::MAX] {
-                    let t = TaskRef {
+                    let w = WakeRef {
                         gid,
-                        generation,
+                        serial_low,
                         index,
                     };
-                    assert_eq!(TaskRef::unpack(t.pack()), t);
+                    assert_eq!(WakeRef::unpack(w.pack()), w);
                 }
             }
         }
     }
 
     #[test]
+    fn stats_numbers_differ_past_the_waker_words_serial_bits() {
+        let task = |gid, serial| TaskRef {
+            gid,
+            index: 7,
+            serial,
+        };
+        let first = task(3, 5);
+        let wrapped = task(3, 5 + (1 << 16));
+        assert_eq!(
+            first.wake_ref(),
+            wrapped.wake_ref(),
+            "a waker keeps 16 bits"
+        );
+        assert_ne!(first.stats_id(), wrapped.stats_id());
+        assert_eq!(first.stats_id(), 3 << 48 | 5);
+        assert_ne!(task(1, 5).stats_id(), task(2, 5).stats_id());
+    }
+
+    #[test]
     fn remote_wake_signals_once_per_burst_and_queues_every_task() {
         let handle = register().unwrap();
-        let t = |i| TaskRef {
+        let t = |i| WakeRef {
             gid: handle.gid,
-            generation: 0,
+            serial_low: 0,
             index: i,
         };
         handle.wake_remote(t(1));

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use super::PeerAddr;
 use super::UdpSocketState;
 use super::send_pool::SendPool;
+use super::waiters::Waiters;
 use crate::config::Config;
 use crate::executor::waker::TaskRef;
 use crate::slab::{Key, Slab};
@@ -76,7 +77,9 @@ pub(crate) struct Conn {
     pub(crate) eof: bool,
     pub(crate) recv_error: Option<i32>,
     pub(crate) recv_armed: bool,
-    pub(crate) recv_waiter: Option<Waker>,
+    /// Futures waiting for bytes or EOF (`with_data`, `with_bytes`,
+    /// `recv_ready`), from any number of tasks.
+    pub(crate) recv_waiters: Waiters,
     pub(crate) send: SendQueue,
     /// `shutdown_write` was asked; the FIN goes out once queued bytes have.
     pub(crate) shut_wr_pending: bool,
@@ -110,7 +113,7 @@ impl Conn {
             eof: false,
             recv_error: None,
             recv_armed: false,
-            recv_waiter: None,
+            recv_waiters: Waiters::default(),
             send: SendQueue::default(),
             shut_wr_pending: false,
             shut_wr_sent: false,
@@ -125,10 +128,9 @@ impl Conn {
         matches!(self.state, ConnState::Open) && self.send.error.is_none() && !self.shut_wr_pending
     }
 
+    /// Bytes or EOF arrived: wakes every future waiting for them.
     pub(crate) fn wake_recv(&mut self) {
-        if let Some(w) = self.recv_waiter.take() {
-            w.wake();
-        }
+        self.recv_waiters.wake_all();
     }
 
     pub(crate) fn wake_senders(&mut self) {

@@ -12,6 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::conn::{ConnState, SockKind};
 use super::connect::{self, ConnectFuture};
 use super::send::stale_connection;
+use super::waiters::Ticket;
 use super::{ParseResult, PeerAddr, sockaddr};
 use crate::executor::{context, foreign};
 use crate::handler::ConnToken;
@@ -102,6 +103,7 @@ impl ConnCtx {
         WithDataFuture {
             conn: *self,
             f: Some(f),
+            waiting: None,
         }
     }
 
@@ -111,6 +113,7 @@ impl ConnCtx {
         WithBytesFuture {
             conn: *self,
             f: Some(f),
+            waiting: None,
         }
     }
 
@@ -138,8 +141,16 @@ impl ConnCtx {
     }
 
     /// Resolves once bytes are buffered or the stream has ended.
+    ///
+    /// Any number of tasks may wait on one connection at once (here or in
+    /// [`with_data`](Self::with_data) / [`with_bytes`](Self::with_bytes)):
+    /// each is woken when bytes or the end of the stream arrive, the one
+    /// waiting longest first; whoever finds bytes left consumes them.
     pub fn recv_ready(&self) -> RecvReadyFuture {
-        RecvReadyFuture { conn: *self }
+        RecvReadyFuture {
+            conn: *self,
+            waiting: None,
+        }
     }
 
     /// Queues a copy of `data` for sending and returns at once. Sends on a
@@ -330,13 +341,35 @@ impl Worker {
         }
     }
 
-    fn wait_recv(&self, key: Key, waker: &Waker) {
+    /// Registers a receive future's waker (see `net::waiters`).
+    fn wait_recv(&self, key: Key, ticket: &mut Option<Ticket>, waker: &Waker) {
         if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
-            match &mut conn.recv_waiter {
-                Some(w) if w.will_wake(waker) => {}
-                w => *w = Some(waker.clone()),
-            }
+            conn.recv_waiters.wait(ticket, self.handle.gid, waker);
         }
+    }
+
+    /// A receive future that waited is dropped: it leaves the waiters.
+    fn leave_recv(&self, key: Key, ticket: Ticket) {
+        // Futures are never dropped with the net state borrowed (see the
+        // worker docs); were one, its entry would only cost spurious wakes
+        // until the connection closes.
+        let Ok(mut net) = self.net.try_borrow_mut() else {
+            debug_assert!(
+                false,
+                "a receive future dropped with the net state borrowed"
+            );
+            return;
+        };
+        if let Some(conn) = net.conns.get_mut(key) {
+            conn.recv_waiters.leave(ticket, self.handle.gid);
+        }
+    }
+}
+
+/// Takes a dropped receive future of `conn` off its waiters, if it waited.
+fn stop_waiting(conn: ConnCtx, ticket: Option<Ticket>) {
+    if let Some(ticket) = ticket {
+        context::try_with(|w| w.leave_recv(conn.key(), ticket));
     }
 }
 
@@ -345,6 +378,13 @@ impl Worker {
 pub struct WithDataFuture<F> {
     conn: ConnCtx,
     f: Option<F>,
+    waiting: Option<Ticket>,
+}
+
+impl<F> Drop for WithDataFuture<F> {
+    fn drop(&mut self) {
+        stop_waiting(self.conn, self.waiting.take());
+    }
 }
 
 // The closure is only ever called through `&mut F`, never pinned, so the
@@ -372,7 +412,7 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
                 if eof {
                     return Poll::Ready(eof_count(f(&[])));
                 }
-                w.wait_recv(key, cx.waker());
+                w.wait_recv(key, &mut this.waiting, cx.waker());
                 return Poll::Pending;
             }
             let result = f(&acc);
@@ -385,7 +425,7 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
                 _ if eof => Poll::Ready(0),
                 _ => {
                     w.put_acc(key, acc);
-                    w.wait_recv(key, cx.waker());
+                    w.wait_recv(key, &mut this.waiting, cx.waker());
                     return Poll::Pending;
                 }
             };
@@ -411,6 +451,13 @@ fn eof_count(result: ParseResult) -> usize {
 pub struct WithBytesFuture<F> {
     conn: ConnCtx,
     f: Option<F>,
+    waiting: Option<Ticket>,
+}
+
+impl<F> Drop for WithBytesFuture<F> {
+    fn drop(&mut self) {
+        stop_waiting(self.conn, self.waiting.take());
+    }
 }
 
 // As for `WithDataFuture`: the closure is never pinned.
@@ -437,7 +484,7 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
                 if eof {
                     return Poll::Ready(eof_count(f(Bytes::new())));
                 }
-                w.wait_recv(key, cx.waker());
+                w.wait_recv(key, &mut this.waiting, cx.waker());
                 return Poll::Pending;
             }
             let bytes = acc.split().freeze();
@@ -463,7 +510,7 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
             } else if eof {
                 Poll::Ready(0)
             } else {
-                w.wait_recv(key, cx.waker());
+                w.wait_recv(key, &mut this.waiting, cx.waker());
                 Poll::Pending
             }
         });
@@ -478,14 +525,22 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct RecvReadyFuture {
     conn: ConnCtx,
+    waiting: Option<Ticket>,
+}
+
+impl Drop for RecvReadyFuture {
+    fn drop(&mut self) {
+        stop_waiting(self.conn, self.waiting.take());
+    }
 }
 
 impl Future for RecvReadyFuture {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
         context::with("ConnCtx::recv_ready", |w| {
-            let Ok(key) = self.conn.key_on(w) else {
+            let Ok(key) = this.conn.key_on(w) else {
                 return Poll::Ready(());
             };
             let mut net = w.net.borrow_mut();
@@ -495,7 +550,8 @@ impl Future for RecvReadyFuture {
             if !conn.acc.is_empty() || conn.eof {
                 return Poll::Ready(());
             }
-            conn.recv_waiter = Some(cx.waker().clone());
+            conn.recv_waiters
+                .wait(&mut this.waiting, w.handle.gid, cx.waker());
             Poll::Pending
         })
     }

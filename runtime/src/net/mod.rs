@@ -18,6 +18,8 @@ mod send_pool;
 pub(crate) mod sockaddr;
 mod socket_file;
 mod udp;
+mod udp_reach;
+mod waiters;
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -13,9 +13,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use super::sockaddr;
+use super::udp_reach::Reach;
+use super::waiters::{Ticket, Waiters};
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
@@ -47,11 +49,14 @@ struct SendSlot {
 /// A worker's UDP socket.
 pub(crate) struct UdpSocketState {
     fd: OwnedFd,
+    /// The peers `send_to` may name.
+    reach: Reach,
     /// The `recvmsg` template the armed receive reads; boxed, never moves.
     msghdr: Box<libc::msghdr>,
     armed: bool,
     queue: VecDeque<(Vec<u8>, SocketAddr)>,
-    waiter: Option<Waker>,
+    /// `recv_from` futures waiting for a datagram, from any number of tasks.
+    waiters: Waiters,
     slots: Vec<Option<Box<SendSlot>>>,
     free_slots: Vec<u16>,
     pub(crate) dropped_total: u64,
@@ -75,11 +80,12 @@ impl UdpSocketState {
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         UdpSocketState {
+            reach: Reach::of(&fd),
             fd,
             msghdr,
             armed: false,
             queue: VecDeque::new(),
-            waiter: None,
+            waiters: Waiters::default(),
             slots: (0..send_slots).map(|_| None).collect(),
             free_slots: (0..send_slots).rev().collect(),
             dropped_total: 0,
@@ -102,18 +108,35 @@ impl UdpCtx {
     }
 
     /// Receives the next datagram and its sender.
+    ///
+    /// Any number of tasks may receive on one socket at once: each datagram
+    /// goes to one of them, and all are woken when datagrams arrive, the
+    /// one waiting longest first, so tasks taking turns each get theirs.
     pub fn recv_from(&self) -> UdpRecvFuture {
-        UdpRecvFuture { udp: *self }
+        UdpRecvFuture {
+            udp: *self,
+            waiting: None,
+        }
     }
 
     /// Queues a datagram to `peer` (a copy of `data`) and returns at once.
     ///
+    /// A dual-stack IPv6 socket sends to an IPv4 `peer` through its
+    /// IPv4-mapped address. A send the kernel fails after this returned
+    /// `Ok` (e.g. `EACCES` for a broadcast address) loses the datagram, as
+    /// UDP may: it is counted in the worker's
+    /// `NetStats::datagram_send_errors_total`
+    /// (`ringline_datagram_send_errors_total`).
+    ///
     /// # Errors
     ///
     /// [`UdpSendError::PoolExhausted`] when `Config::udp_send_slots` sends
-    /// are already in flight on this socket; `Io` for a datagram over
-    /// 65 507 bytes, an address family the socket cannot reach, or a call
-    /// off this socket's worker.
+    /// are already in flight on this socket; `Io` with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), before anything is
+    /// submitted, for a datagram over 65 507 bytes, port 0, or an address
+    /// family the socket cannot reach (an IPv6 peer from an IPv4 socket,
+    /// an IPv4 one from an `IPV6_V6ONLY` socket; `std` reports these as
+    /// `EAFNOSUPPORT`); `Io` for a call off this socket's worker.
     pub fn send_to(&self, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
         context::try_with(|w| w.udp_send(self.index as usize, peer, data))
             .unwrap_or_else(|| Err(UdpSendError::Io(context::outside_error())))
@@ -124,13 +147,15 @@ impl UdpCtx {
 #[must_use = "futures do nothing unless awaited"]
 pub struct UdpRecvFuture {
     udp: UdpCtx,
+    waiting: Option<Ticket>,
 }
 
 impl Future for UdpRecvFuture {
     type Output = (Vec<u8>, SocketAddr);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let index = self.udp.index as usize;
+        let this = self.get_mut();
+        let index = this.udp.index as usize;
         context::with("UdpCtx::recv_from", |w| {
             let mut net = w.net.borrow_mut();
             let Some(socket) = net.udp.get_mut(index) else {
@@ -139,11 +164,37 @@ impl Future for UdpRecvFuture {
             match socket.queue.pop_front() {
                 Some(datagram) => Poll::Ready(datagram),
                 None => {
-                    socket.waiter = Some(cx.waker().clone());
+                    socket
+                        .waiters
+                        .wait(&mut this.waiting, w.handle.gid, cx.waker());
                     Poll::Pending
                 }
             }
         })
+    }
+}
+
+impl Drop for UdpRecvFuture {
+    fn drop(&mut self) {
+        let Some(ticket) = self.waiting.take() else {
+            return;
+        };
+        let index = self.udp.index as usize;
+        context::try_with(|w| {
+            // Futures are never dropped with the net state borrowed (see
+            // the worker docs); were one, its entry would only cost a
+            // spurious wake per datagram.
+            let Ok(mut net) = w.net.try_borrow_mut() else {
+                debug_assert!(
+                    false,
+                    "a recv_from future dropped with the net state borrowed"
+                );
+                return;
+            };
+            if let Some(socket) = net.udp.get_mut(index) {
+                socket.waiters.leave(ticket, w.handle.gid);
+            }
+        });
     }
 }
 
@@ -197,9 +248,7 @@ impl Worker {
                     }
                     socket.queue.push_back(datagram);
                     self.stats.datagram_received();
-                    if let Some(w) = socket.waiter.take() {
-                        w.wake();
-                    }
+                    socket.waiters.wake_all();
                 } else {
                     socket.dropped_total += 1;
                 }
@@ -243,6 +292,7 @@ impl Worker {
                     "no such UDP socket on this worker",
                 )));
             };
+            let peer = socket.reach.destination(peer).map_err(UdpSendError::Io)?;
             let Some(slot) = socket.free_slots.pop() else {
                 socket.send_exhausted += 1;
                 return Err(UdpSendError::PoolExhausted);
@@ -281,6 +331,9 @@ impl Worker {
     pub(crate) fn on_udp_send_cqe(&self, ud: UserData, result: i32) {
         if result >= 0 {
             self.stats.datagram_sent();
+        } else if result != -libc::ECANCELED {
+            // The caller heard `Ok` long ago; the stats are where it shows.
+            self.stats.datagram_send_failed();
         }
         let index = ud.index() as usize;
         let slot = ud.generation() as usize;

@@ -29,12 +29,12 @@
 //!   `oldest_age`) are 0 when there is nothing to measure, never missing.
 //!
 //! Series count: per runtime `2 + 4 × runtime-wide pools`; per worker
-//! `32 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
+//! `33 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
 //! kinds`. A 2-worker echo server (accept and recv multishot; send, close
 //! and timer one-shot; 10 pools per worker, 2 runtime-wide) has
-//! `10 + 2 × 105 = 220` series; an idle one (accept and the wake read
-//! armed) `10 + 2 × 85 = 180`; with all 22 op kinds active,
-//! `10 + 2 × 223 = 456`. The publisher turns each latency series into 6
+//! `10 + 2 × 106 = 222` series; an idle one (accept and the wake read
+//! armed) `10 + 2 × 86 = 182`; with all 22 op kinds active,
+//! `10 + 2 × 224 = 458`. The publisher turns each latency series into 6
 //! (`_count`, `_sum`, 4 quantiles).
 
 use std::time::Duration;
@@ -226,6 +226,8 @@ pub const METRICS: &[MetricDef] = &[
         "Times a connection reached recv_buffer_limit and stopped receiving. A high rate means handlers are slower than their peers."),
     m("ringline_linger_resets_total", C, Count, W,
         "Closed connections reset because the peer did not take the queued bytes within close_linger_timeout. Any increase means peers that stop reading."),
+    m("ringline_datagram_send_errors_total", C, Count, W,
+        "UDP sends the kernel failed after send_to returned Ok: datagrams lost on the way out. Any increase means a destination the socket may not send to (e.g. broadcast) or a local network error."),
 ];
 
 /// The metric named `name`.
@@ -370,6 +372,10 @@ impl<'a> Out<'a> {
             ("ringline_datagrams_sent_total", n.datagrams_sent_total),
             ("ringline_recv_pauses_total", n.recv_pauses_total),
             ("ringline_linger_resets_total", n.linger_resets_total),
+            (
+                "ringline_datagram_send_errors_total",
+                n.datagram_send_errors_total,
+            ),
         ];
         for (name, v) in counters {
             self.counter(name, l, v);
@@ -752,18 +758,18 @@ mod tests {
     fn series_count_is_bounded_as_documented() {
         let snap = fixture();
         let s = samples(&snap, DEFAULT_STUCK_AFTER);
-        // Per runtime 2 + 4 × 2 shared pools; per worker 32 + 4 × 10
+        // Per runtime 2 + 4 × 2 shared pools; per worker 33 + 4 × 10
         // pools + 7 × 3 one-shot kinds + 6 × 2 multishot kinds.
-        assert_eq!(s.len(), 10 + 2 * (32 + 40 + 21 + 12));
-        assert_eq!(s.len(), 220, "the number the module docs state");
+        assert_eq!(s.len(), 10 + 2 * (33 + 40 + 21 + 12));
+        assert_eq!(s.len(), 222, "the number the module docs state");
         let keys: HashSet<_> = s.iter().map(|x| (x.name, x.labels.clone())).collect();
         assert_eq!(keys.len(), s.len(), "no duplicate series");
         let mut all = fixture();
         let ops = all.runtimes[0].workers.iter_mut().flat_map(|w| &mut w.ops);
         ops.for_each(|o| o.submitted_total = 1);
         let every_kind = samples(&all, DEFAULT_STUCK_AFTER).len();
-        assert_eq!(every_kind, 10 + 2 * (72 + 3 * 6 + 19 * 7));
-        assert_eq!(every_kind, 456);
+        assert_eq!(every_kind, 10 + 2 * (73 + 3 * 6 + 19 * 7));
+        assert_eq!(every_kind, 458);
         assert_eq!(samples(&Snapshot::default(), DEFAULT_STUCK_AFTER), []);
     }
 }

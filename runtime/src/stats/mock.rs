@@ -102,6 +102,8 @@ impl StatsWriter {
     pub(crate) fn datagram_received(&self) {}
     #[inline]
     pub(crate) fn datagram_sent(&self) {}
+    #[inline]
+    pub(crate) fn datagram_send_failed(&self) {}
 }
 
 /// Never handed out: `turn_ended` does not call its closure.

@@ -161,6 +161,12 @@ pub struct NetStats {
     /// queued bytes within `close_linger_timeout`.
     #[serde(default)]
     pub linger_resets_total: u64,
+    /// UDP sends the kernel failed after `send_to` returned `Ok` (e.g. a
+    /// broadcast address without `SO_BROADCAST`): datagrams lost on the
+    /// way out. Cancelled sends (a forced shutdown) are not counted.
+    // Absent from the snapshots of processes built before it was added.
+    #[serde(default)]
+    pub datagram_send_errors_total: u64,
 }
 
 /// Buffers parked for futures dropped before their op completed; each
@@ -404,6 +410,9 @@ impl WorkerSnapshot {
             .saturating_sub(pn.datagrams_sent_total);
         n.recv_pauses_total = n.recv_pauses_total.saturating_sub(pn.recv_pauses_total);
         n.linger_resets_total = n.linger_resets_total.saturating_sub(pn.linger_resets_total);
+        n.datagram_send_errors_total = n
+            .datagram_send_errors_total
+            .saturating_sub(pn.datagram_send_errors_total);
         let g = &mut self.graveyard;
         g.parked_total = g.parked_total.saturating_sub(p.graveyard.parked_total);
         g.reaped_total = g.reaped_total.saturating_sub(p.graveyard.reaped_total);

@@ -47,7 +47,7 @@ struct ExecutorCells {
     /// Start of the current (or last) iteration: the heartbeat.
     turn_start_ns: AtomicU64,
     parked: AtomicU64,
-    /// Raw `TaskRef` + 1 of the task being polled, 0 when none.
+    /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: AtomicU64,
     longest_turn_ns: AtomicU64,
     /// Deadline of the earliest pending timer, 0 when none.
@@ -67,6 +67,7 @@ struct NetCells {
     recv_buffered: AtomicU64,
     recv_pauses: AtomicU64,
     linger_resets: AtomicU64,
+    datagram_send_errors: AtomicU64,
 }
 
 #[derive(Default)]
@@ -166,6 +167,7 @@ impl WorkerStats {
             recv_buffered_bytes: get(&n.recv_buffered),
             recv_pauses_total: get(&n.recv_pauses),
             linger_resets_total: get(&n.linger_resets),
+            datagram_send_errors_total: get(&n.datagram_send_errors),
         };
         let g = &self.graveyard;
         let oldest = get(&g[4]);
@@ -228,7 +230,7 @@ pub(crate) struct StatsWriter {
     turn_start_ns: Cell<u64>,
     park_start_ns: Cell<u64>,
     published_at_ns: Cell<u64>,
-    /// Raw `TaskRef` + 1 of the task being polled, 0 when none.
+    /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: Cell<u64>,
     polls: Cell<u64>,
     iterations: Cell<u64>,
@@ -242,6 +244,7 @@ pub(crate) struct StatsWriter {
     bytes_out: Cell<u64>,
     datagrams_in: Cell<u64>,
     datagrams_out: Cell<u64>,
+    datagram_send_errors: Cell<u64>,
     queue: RefCell<RegistryQueue>,
 }
 
@@ -276,6 +279,7 @@ impl StatsWriter {
             bytes_out: Cell::new(0),
             datagrams_in: Cell::new(0),
             datagrams_out: Cell::new(0),
+            datagram_send_errors: Cell::new(0),
             queue: RefCell::new(RegistryQueue::default()),
         }
     }
@@ -332,6 +336,7 @@ impl StatsWriter {
         set(&n.bytes_out, self.bytes_out.get());
         set(&n.datagrams_in, self.datagrams_in.get());
         set(&n.datagrams_out, self.datagrams_out.get());
+        set(&n.datagram_send_errors, self.datagram_send_errors.get());
         gather(&Publisher { stats: s });
     }
 
@@ -463,6 +468,12 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn datagram_sent(&self) {
         bump(&self.datagrams_out, 1);
+    }
+
+    /// A UDP send completed with an error (not a cancel).
+    #[inline]
+    pub(crate) fn datagram_send_failed(&self) {
+        bump(&self.datagram_send_errors, 1);
     }
 }
 

@@ -258,3 +258,60 @@ backend_test! {
         run_scenario::<Join>(test_config(backend));
     }
 }
+
+backend_test! {
+    /// A `TaskId` and a `JoinHandle` kept after their tasks ended stay
+    /// harmless however often their slots are reused: 70 000 rounds, more
+    /// than the 65 536 generations ringline 0.1 could tell apart, each put
+    /// two new tasks in those two slots (freed slots are handed out
+    /// last-in first-out, and cancel frees one at once); the stale
+    /// `cancel`/`abort` never reaches them, and no task number repeats.
+    fn stale_task_id_never_cancels_a_slot_reuser(backend) {
+        struct StaleIds;
+        impl Scenario for StaleIds {
+            fn run() -> impl Future<Output = Result<(), String>> + 'static {
+                async {
+                    let stale_id = ringline::spawn(async {}).map_err(|e| format!("spawn: {e}"))?;
+                    let mut stale_handle = ringline::spawn_with_handle(async { 1u8 })
+                        .map_err(|e| format!("spawn_with_handle: {e}"))?;
+                    ensure!((&mut stale_handle).await == 1, "wrong JoinHandle output");
+                    // Both stale tasks have ended by now.
+                    sleep(Duration::from_millis(1)).await;
+                    let mut numbers = std::collections::HashSet::new();
+                    for round in 0..70_000u32 {
+                        let flags = [Rc::new(Cell::new(false)), Rc::new(Cell::new(false))];
+                        let mut live = Vec::with_capacity(2);
+                        for flag in &flags {
+                            let pending = pending_until_dropped(flag);
+                            let id = ringline::spawn(async move {
+                                pending.await;
+                            })
+                                .map_err(|e| format!("spawn in round {round}: {e}"))?;
+                            ensure!(
+                                numbers.insert(id.as_u64()),
+                                "round {round}: task number {} given out twice",
+                                id.as_u64()
+                            );
+                            live.push(id);
+                        }
+                        stale_id.cancel();
+                        stale_handle.abort();
+                        ensure!(
+                            !flags[0].get() && !flags[1].get(),
+                            "round {round}: a stale id cancelled a task now in its slot"
+                        );
+                        for id in live.into_iter().rev() {
+                            id.cancel();
+                        }
+                        ensure!(
+                            flags[0].get() && flags[1].get(),
+                            "round {round}: cancel did not drop the live tasks"
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        }
+        run_scenario::<StaleIds>(test_config(backend));
+    }
+}

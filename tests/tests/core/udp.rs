@@ -181,3 +181,97 @@ backend_test! {
         join_checked(&shutdown, workers);
     }
 }
+
+backend_test! {
+    /// `send_to` an address the socket cannot reach fails at once, before
+    /// anything is submitted: an IPv6 peer from an IPv4 socket (as `std`
+    /// refuses with `EAFNOSUPPORT`), and port 0. Only the verdict is sent.
+    fn udp_send_to_an_unreachable_address_is_refused_before_submitting(backend) {
+        struct WrongFamily;
+        impl AsyncEventHandler for WrongFamily {
+            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+                async {}
+            }
+            fn on_udp_bind(&self, udp: UdpCtx) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
+                Some(Box::pin(async move {
+                    let (_, peer) = udp.recv_from().await;
+                    let v6 = udp.send_to("[::1]:9".parse().unwrap(), b"lost");
+                    let port_zero = udp.send_to("127.0.0.1:0".parse().unwrap(), b"lost");
+                    let refused = |r: &Result<(), UdpSendError>| {
+                        matches!(r, Err(UdpSendError::Io(e))
+                            if e.kind() == std::io::ErrorKind::InvalidInput)
+                    };
+                    let verdict = if refused(&v6) && refused(&port_zero) {
+                        "OK".to_string()
+                    } else {
+                        format!("{v6:?} {port_zero:?}")
+                    };
+                    let _ = udp.send_to(peer, verdict.as_bytes());
+                    std::future::pending::<()>().await;
+                }))
+            }
+            fn create_for_worker(_worker_id: usize) -> Self {
+                WrongFamily
+            }
+        }
+        let server = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        let builder = RinglineBuilder::new(test_config(backend)).bind_udp(server);
+        let Some((shutdown, workers)) = launch_with::<WrongFamily>(builder, backend) else {
+            return;
+        };
+        let c = client();
+        c.send_to(b"go", server).expect("send");
+        let mut buf = [0u8; 256];
+        let (n, _) = c.recv_from(&mut buf).expect("verdict");
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), "OK");
+        shutdown.shutdown();
+        join_checked(&shutdown, workers);
+        let rt = shutdown.stats();
+        let sends = rt.workers[0].op("udp_send").expect("udp_send was used");
+        assert_eq!(sends.submitted_total, 1, "only the verdict went out: {sends:?}");
+    }
+}
+
+backend_test! {
+    /// A send the kernel fails is counted: 255.255.255.255 is a broadcast
+    /// address and the socket lacks `SO_BROADCAST`, so the kernel refuses
+    /// the datagram (`EACCES`) without sending anything, after `send_to`
+    /// returned `Ok`.
+    fn failed_udp_send_completions_are_counted(backend) {
+        struct Broadcast;
+        impl AsyncEventHandler for Broadcast {
+            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+                async {}
+            }
+            fn on_udp_bind(&self, udp: UdpCtx) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
+                Some(Box::pin(async move {
+                    let (_, peer) = udp.recv_from().await;
+                    let broadcast = udp.send_to("255.255.255.255:9".parse().unwrap(), b"x");
+                    let verdict = format!("{broadcast:?}");
+                    let _ = udp.send_to(peer, verdict.as_bytes());
+                    std::future::pending::<()>().await;
+                }))
+            }
+            fn create_for_worker(_worker_id: usize) -> Self {
+                Broadcast
+            }
+        }
+        let server = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+        let builder = RinglineBuilder::new(test_config(backend)).bind_udp(server);
+        let Some((shutdown, workers)) = launch_with::<Broadcast>(builder, backend) else {
+            return;
+        };
+        let c = client();
+        c.send_to(b"go", server).expect("send");
+        let mut buf = [0u8; 256];
+        let (n, _) = c.recv_from(&mut buf).expect("verdict");
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), "Ok(())", "submitted");
+        shutdown.shutdown();
+        join_checked(&shutdown, workers);
+        let w = &shutdown.stats().workers[0];
+        assert_eq!(w.net.datagram_send_errors_total, 1, "{:?}", w.net);
+        assert_eq!(w.net.datagrams_sent_total, 1, "only the verdict: {:?}", w.net);
+        let sends = w.op("udp_send").expect("udp_send was used");
+        assert_eq!(sends.completed_error_total, 1, "{sends:?}");
+    }
+}
