@@ -124,7 +124,12 @@ pub struct Config {
     /// How long a worker waits at shutdown for in-flight kernel operations
     /// to complete or be cancelled. Past it, the worker exits anyway and
     /// deliberately leaks the buffers of the operations still in flight,
-    /// since the kernel may yet write to them. Default 5 s.
+    /// since the kernel may yet write to them. It also bounds, from the
+    /// shutdown request, how long the blocking and resolver threads get to
+    /// finish a running closure or lookup: one still running then is left
+    /// behind (detached, counted in
+    /// [`RuntimeSnapshot::pool_threads_abandoned`](crate::stats::RuntimeSnapshot::pool_threads_abandoned))
+    /// and the workers exit anyway. Default 5 s.
     pub shutdown_drain_timeout: Duration,
     /// Most [`spawn_blocking`](crate::spawn_blocking) closures queued or
     /// running at once, across all workers; past it `spawn_blocking` returns

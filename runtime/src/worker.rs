@@ -248,7 +248,7 @@ impl Worker {
             // base of the wait timeout and of the shutdown deadlines.
             let now = Instant::now();
             if self.shutting_down.get() {
-                if self.is_drained() {
+                if self.is_drained(drain_deadline.is_some_and(|d| now >= d)) {
                     break;
                 }
                 match (drain_deadline, forced_at) {
@@ -286,6 +286,7 @@ impl Worker {
             for task in remote.drain(..) {
                 self.schedule(task);
             }
+            self.count_pool_jobs_ended_elsewhere();
             let mut ctx = DriverCtx::new(self);
             handler.on_tick(&mut ctx);
         }
@@ -433,13 +434,25 @@ impl Worker {
         }
         self.ready.borrow_mut().clear();
         self.close_all_conns();
+        self.runtime.tasks_dropped();
     }
 
-    /// True when nothing but the wake read is in flight.
-    fn is_drained(&self) -> bool {
+    /// True when nothing but the wake read is in flight. Pool jobs are
+    /// waited for only while another worker may still drop their handles
+    /// (it does in its `begin_shutdown`), and never past the drain
+    /// deadline: a handle held by a plain thread may never end, and no
+    /// memory is at stake.
+    fn is_drained(&self, deadline_passed: bool) -> bool {
+        self.count_pool_jobs_ended_elsewhere();
         let net_idle = self.net.borrow().conns_is_empty();
         let mut driver = self.driver.borrow_mut();
         if !net_idle || driver.in_flight_except_wake() > 0 {
+            return false;
+        }
+        if driver.counters.pool_jobs_in_flight() > 0
+            && !deadline_passed
+            && !self.runtime.every_worker_dropped_its_tasks()
+        {
             return false;
         }
         if driver.wake_armed {
@@ -456,7 +469,7 @@ impl Worker {
     /// still write is leaked on purpose, never freed.
     fn abandon_in_flight(&self) {
         let driver = self.driver.borrow();
-        let in_flight = driver.counters.total_in_flight();
+        let in_flight = driver.counters.kernel_in_flight();
         let (depth, bytes) = driver.ops.graveyard();
         eprintln!(
             "ringline: worker {} gave up waiting for {in_flight} kernel operations at shutdown; \
@@ -478,6 +491,7 @@ impl Worker {
         // Orphans reaped during the drain may have queued nothing new;
         // whatever remains is handled by Driver's drop.
         self.ready.borrow_mut().clear();
+        self.count_pool_jobs_ended_elsewhere();
         // Files the application left open are closed here rather than
         // when the worker is dropped, so the final counts show them closed.
         self.fs.borrow_mut().close_all();

@@ -21,6 +21,7 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 use crossbeam_queue::SegQueue;
 
 use super::context;
+use crate::blocking::PoolJobEnd;
 use crate::sys::WakeFd;
 
 /// A task of some worker: the unit the ready queues hold.
@@ -97,11 +98,14 @@ pub(crate) fn wake(task: TaskRef) {
 }
 
 /// The part of a worker other threads may touch: its remote ready queue,
-/// its wake fd (an eventfd on Linux, a pipe elsewhere), and whether it was
-/// already signalled.
+/// the ends of its pool jobs seen elsewhere, its wake fd (an eventfd on
+/// Linux, a pipe elsewhere), and whether it was already signalled.
 pub(crate) struct WorkerHandle {
     pub(crate) gid: u16,
     remote: SegQueue<TaskRef>,
+    /// Pool jobs this worker queued whose handles ended on another thread;
+    /// the worker counts them (its counters are its own to write).
+    pool_job_ends: SegQueue<PoolJobEnd>,
     /// True from the first wake-fd write until the worker consumes it, so a
     /// burst of remote wakes costs one `write(2)` (and a pipe never holds
     /// more than one word).
@@ -114,6 +118,21 @@ impl WorkerHandle {
     pub(crate) fn wake_remote(&self, task: TaskRef) {
         self.remote.push(task);
         self.notify();
+    }
+
+    /// Queues the end of a pool job this worker queued, seen on another
+    /// thread, for the worker to count; makes sure the worker notices.
+    pub(crate) fn pool_job_ended(&self, end: PoolJobEnd) {
+        self.pool_job_ends.push(end);
+        self.notify();
+    }
+
+    /// The worker's side of [`pool_job_ended`](Self::pool_job_ended):
+    /// hands every queued end to `count` (cheap when none is queued).
+    pub(crate) fn take_pool_job_ends(&self, mut count: impl FnMut(PoolJobEnd)) {
+        while let Some(end) = self.pool_job_ends.pop() {
+            count(end);
+        }
     }
 
     /// Interrupts the worker's wait (for shutdown or queued remote wakes).
@@ -175,6 +194,7 @@ pub(crate) fn register() -> std::io::Result<Arc<WorkerHandle>> {
     let handle = Arc::new(WorkerHandle {
         gid,
         remote: SegQueue::new(),
+        pool_job_ends: SegQueue::new(),
         signalled: AtomicBool::new(false),
         wake,
     });
