@@ -117,7 +117,9 @@ pub struct Config {
     pub blocking_threads: usize,
     /// Threads running filesystem calls on a backend without native async
     /// file I/O; the io_uring backend does file I/O in the ring and starts
-    /// none. Default 2.
+    /// none. Reads and writes of FIFOs, sockets and terminals never run
+    /// there (they wait on readiness, cancellably), so a peer that never
+    /// comes cannot stall these threads. Default 2.
     pub disk_io_threads: usize,
     /// Which I/O backend to run on. Default [`BackendChoice::Auto`].
     pub backend: BackendChoice,
