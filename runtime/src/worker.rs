@@ -443,16 +443,17 @@ impl Worker {
     /// deadline: a handle held by a plain thread may never end, and no
     /// memory is at stake.
     fn is_drained(&self, deadline_passed: bool) -> bool {
+        // Read before counting the ends posted from elsewhere, so that
+        // every end another worker posted before it dropped its tasks is
+        // counted below.
+        let tasks_all_dropped = self.runtime.every_worker_dropped_its_tasks();
         self.count_pool_jobs_ended_elsewhere();
         let net_idle = self.net.borrow().conns_is_empty();
         let mut driver = self.driver.borrow_mut();
         if !net_idle || driver.in_flight_except_wake() > 0 {
             return false;
         }
-        if driver.counters.pool_jobs_in_flight() > 0
-            && !deadline_passed
-            && !self.runtime.every_worker_dropped_its_tasks()
-        {
+        if driver.counters.pool_jobs_in_flight() > 0 && !deadline_passed && !tasks_all_dropped {
             return false;
         }
         if driver.wake_armed {

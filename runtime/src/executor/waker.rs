@@ -106,6 +106,9 @@ pub(crate) struct WorkerHandle {
     /// Pool jobs this worker queued whose handles ended on another thread;
     /// the worker counts them (its counters are its own to write).
     pool_job_ends: SegQueue<PoolJobEnd>,
+    /// Set after a push to `pool_job_ends`, so the worker's check each
+    /// turn is one plain load rather than a queue pop (a fence).
+    pool_job_ends_queued: AtomicBool,
     /// True from the first wake-fd write until the worker consumes it, so a
     /// burst of remote wakes costs one `write(2)` (and a pipe never holds
     /// more than one word).
@@ -124,12 +127,24 @@ impl WorkerHandle {
     /// thread, for the worker to count; makes sure the worker notices.
     pub(crate) fn pool_job_ended(&self, end: PoolJobEnd) {
         self.pool_job_ends.push(end);
+        // Release: whoever sees the flag set sees the push.
+        self.pool_job_ends_queued.store(true, Ordering::Release);
         self.notify();
     }
 
     /// The worker's side of [`pool_job_ended`](Self::pool_job_ended):
-    /// hands every queued end to `count` (cheap when none is queued).
+    /// hands every queued end to `count`. One load when none is queued.
+    #[inline]
     pub(crate) fn take_pool_job_ends(&self, mut count: impl FnMut(PoolJobEnd)) {
+        // A plain load first: the swap (an RMW) only when something came.
+        if !self.pool_job_ends_queued.load(Ordering::Acquire)
+            || !self.pool_job_ends_queued.swap(false, Ordering::Acquire)
+        {
+            return;
+        }
+        // Cleared by an RMW, which reads the latest set: every end pushed
+        // before that set is visible below; one pushed after it sets the
+        // flag again for the next call.
         while let Some(end) = self.pool_job_ends.pop() {
             count(end);
         }
@@ -195,6 +210,7 @@ pub(crate) fn register() -> std::io::Result<Arc<WorkerHandle>> {
         gid,
         remote: SegQueue::new(),
         pool_job_ends: SegQueue::new(),
+        pool_job_ends_queued: AtomicBool::new(false),
         signalled: AtomicBool::new(false),
         wake,
     });

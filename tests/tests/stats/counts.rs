@@ -222,9 +222,10 @@ backend_test! {
 
 backend_test! {
     /// A pool job is counted on the worker that queued it, wherever its
-    /// handle ends: awaited on another worker, or dropped on a plain
-    /// thread. Nothing stays in flight, so shutdown neither waits out the
-    /// drain timeout nor reports kernel ops it gave up on.
+    /// handle ends: awaited on another worker, dropped on a plain thread,
+    /// or dropped by another worker's shutdown. Nothing stays in flight,
+    /// so shutdown neither waits out the drain timeout nor reports kernel
+    /// ops it gave up on.
     fn pool_jobs_ended_on_other_threads_are_counted_where_they_were_queued(backend) {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::time::Instant;
@@ -233,6 +234,8 @@ backend_test! {
 
         /// Worker 0's job, awaited on worker 1.
         static HANDED_OVER: Mutex<Option<BlockingJoinHandle<u32>>> = Mutex::new(None);
+        /// Worker 0's job, still running when worker 1's shutdown drops it.
+        static HELD: Mutex<Option<BlockingJoinHandle<u32>>> = Mutex::new(None);
         static AWAITED: Mutex<Option<Result<u32, String>>> = Mutex::new(None);
         static DROPPED_ELSEWHERE: AtomicBool = AtomicBool::new(false);
         static REQUESTED: Mutex<Option<Instant>> = Mutex::new(None);
@@ -250,6 +253,12 @@ backend_test! {
                 let worker = self.worker;
                 Some(Box::pin(async move {
                     if worker == 0 {
+                        let held = ringline::spawn_blocking(|| {
+                            std::thread::sleep(Duration::from_millis(200));
+                            9u32
+                        })
+                        .expect("spawn_blocking");
+                        *HELD.lock().unwrap() = Some(held);
                         let awaited = ringline::spawn_blocking(|| 7u32).expect("spawn_blocking");
                         *HANDED_OVER.lock().unwrap() = Some(awaited);
                         let dropped = ringline::spawn_blocking(|| 8u32).expect("spawn_blocking");
@@ -275,6 +284,12 @@ backend_test! {
                     };
                     while !DROPPED_ELSEWHERE.load(Ordering::SeqCst) && Instant::now() < deadline {
                         ringline::sleep(Duration::from_millis(1)).await;
+                    }
+                    if let Some(held) = HELD.lock().unwrap().take() {
+                        ringline::spawn(async move {
+                            let _ = held.await;
+                        })
+                        .expect("spawn");
                     }
                     *AWAITED.lock().unwrap() = Some(result);
                     *REQUESTED.lock().unwrap() = Some(Instant::now());
@@ -312,8 +327,8 @@ backend_test! {
                 queued_on.completed_cancelled_total,
                 queued_on.in_flight,
             ),
-            (2, 1, 1, 0),
-            "worker 0 queued both jobs: {queued_on:?}"
+            (3, 1, 2, 0),
+            "worker 0 queued the three jobs: {queued_on:?}"
         );
         assert_eq!(queued_on.latency.count, 1, "the awaited job is timed");
         let awaited_on = rt.workers[1].op("blocking").expect("blocking");
