@@ -140,6 +140,7 @@ pub fn snapshot(t: u64) -> Snapshot {
             version: "0.2.0".into(),
             started_at_unix_ns: 1_700_000_000 * SEC,
             shutting_down: false,
+            pool_threads_abandoned: 0,
             config: BTreeMap::new(),
             slabs: vec![slab("blocking_queue", 0, 4096)],
             workers: vec![w0, w1],

@@ -166,6 +166,9 @@ fn main() {
     config.worker.threads = 2;
     config.standalone_task_capacity = 64;
     config.fs = Some(FsConfig::default());
+    // Before the socket and the pid line show we are up: a SIGTERM from
+    // then on is kept for wait_on_signal instead of killing us.
+    ringline::signal::install().expect("install the signal handlers");
     let (shutdown, workers) = RinglineBuilder::new(config)
         .bind(addr)
         .launch::<Demo>()

@@ -15,21 +15,33 @@
 //! The queue counts queued and running jobs against one capacity, so a
 //! flood of `spawn_blocking` calls fails fast with an error the caller can
 //! see, instead of growing memory without bound.
+//!
+//! Each job is counted as an op (`blocking`, `resolve`) of the worker that
+//! queued it, wherever its handle ends (see `PoolOp`). These are not
+//! kernel ops: no memory of the driver's is at stake, so shutdown neither
+//! cancels them nor leaks for them. At exit the pools' threads get until
+//! the drain deadline to finish their jobs; one still running then (a
+//! closure that never returns) is left behind, never joined (see
+//! `thread_pool`).
+
+mod thread_pool;
 
 use std::any::Any;
-use std::cell::Cell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-
-use crate::op::OpKind;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::{fmt, mem, thread};
+use std::time::Instant;
+use std::{fmt, mem};
+
+use self::thread_pool::{Job, SubmitError, ThreadPool};
+use crate::executor::foreign::Foreign;
+use crate::executor::waker::WorkerHandle;
+use crate::op::OpKind;
+use crate::worker::Worker;
 
 /// Most name lookups queued or running at once. There is no `Config` field
 /// for it: lookups are short, and a backlog this deep already means the
@@ -49,6 +61,12 @@ const RESOLVER_QUEUE_CAPACITY: usize = 1024;
 /// If `f` panics, the pool thread survives and awaiting the handle resumes
 /// the panic in the awaiting task, as if `f` had run there. Dropping the
 /// handle detaches the job: it still runs, and its result is dropped.
+///
+/// Shutdown waits for a running `f` until
+/// [`Config::shutdown_drain_timeout`](crate::Config::shutdown_drain_timeout)
+/// after it was requested, no longer: an `f` that has not returned by then
+/// keeps its thread, which is left behind (never joined) while the
+/// runtime exits.
 ///
 /// # Errors
 ///
@@ -79,7 +97,9 @@ pub fn spawn_blocking<T: Send + 'static>(
 ///
 /// `host` may also be an IP address literal. The future yields an error for
 /// an unknown name, and one of kind [`NotFound`](io::ErrorKind::NotFound)
-/// when the lookup succeeds with no address.
+/// when the lookup succeeds with no address. As with [`spawn_blocking`], a
+/// lookup still running at the drain deadline of a shutdown is left
+/// behind on its thread rather than waited for.
 ///
 /// # Errors
 ///
@@ -153,50 +173,92 @@ impl<T> Drop for BlockingJoinHandle<T> {
 /// `blocking` and `resolve`): submitted when queued, completed when its
 /// handle sees the outcome, cancelled when the handle is dropped first.
 /// Its latency is measured from the turn it was queued in to the turn that
-/// saw the outcome (no clock read of its own).
+/// counted the outcome (no clock read of its own).
 ///
-/// A handle moved to another worker and finished there is counted on that
-/// worker, leaving the first worker's count in flight.
+/// The outcome is always counted by the worker that queued the job, so
+/// its in-flight count goes back to zero wherever the handle ends: on
+/// that worker directly; on another worker or a plain thread, through the
+/// queuing worker's [`WorkerHandle`], which it drains every loop turn.
 struct PoolOp {
-    kind: Option<OpKind>,
+    counted: Option<Counted>,
+}
+
+/// What a counted pool job needs to report its end.
+struct Counted {
+    kind: OpKind,
+    submitted_at_ns: u64,
+    /// The worker that queued the job and counts it.
+    owner: Arc<WorkerHandle>,
+}
+
+/// How a pool job ended, for the counters of the worker that queued it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolJobEnd {
+    kind: OpKind,
+    /// As a CQE's: 0 ok, `-ECANCELED`, another negative errno for an error.
+    result: i32,
     submitted_at_ns: u64,
 }
 
 impl PoolOp {
     /// Not counted (a handle built off a worker, or before it is queued).
-    const NONE: PoolOp = PoolOp {
-        kind: None,
-        submitted_at_ns: 0,
-    };
+    const NONE: PoolOp = PoolOp { counted: None };
 
     fn start(kind: OpKind) -> PoolOp {
         crate::executor::context::try_with(|w| {
             w.driver.borrow_mut().counters.submitted(kind);
             PoolOp {
-                kind: Some(kind),
-                submitted_at_ns: crate::stats::clock::ns_at(w.now()),
+                counted: Some(Counted {
+                    kind,
+                    submitted_at_ns: crate::stats::clock::ns_at(w.now()),
+                    owner: Arc::clone(&w.handle),
+                }),
             }
         })
         .unwrap_or(PoolOp::NONE)
     }
 
     /// Counts the outcome once (`result` as a CQE's: 0 ok, `-ECANCELED`,
-    /// another negative errno for an error).
+    /// another negative errno for an error), on whatever thread this is.
     fn finish(&mut self, result: i32) {
-        let Some(kind) = self.kind.take() else {
+        let Some(Counted {
+            kind,
+            submitted_at_ns,
+            owner,
+        }) = self.counted.take()
+        else {
             return;
         };
-        crate::executor::context::try_with(|w| {
-            w.driver
-                .borrow_mut()
-                .counters
-                .completed(kind, false, result);
-            if result != -libc::ECANCELED {
-                let now = crate::stats::clock::ns_at(w.now());
-                w.stats
-                    .op_latency(kind, now.saturating_sub(self.submitted_at_ns));
+        let end = PoolJobEnd {
+            kind,
+            result,
+            submitted_at_ns,
+        };
+        let counted_here = crate::executor::context::try_with(|w| {
+            let here = Arc::ptr_eq(&w.handle, &owner);
+            if here {
+                w.count_pool_job_end(end);
             }
+            here
         });
+        if counted_here != Some(true) {
+            owner.request(Foreign::PoolJobEnded(end));
+        }
+    }
+}
+
+impl Worker {
+    /// Counts the end of a pool job this worker queued.
+    pub(crate) fn count_pool_job_end(&self, end: PoolJobEnd) {
+        self.driver
+            .borrow_mut()
+            .counters
+            .completed(end.kind, false, end.result);
+        if end.result != -libc::ECANCELED {
+            let now = crate::stats::clock::ns_at(self.now());
+            self.stats
+                .op_latency(end.kind, now.saturating_sub(end.submitted_at_ns));
+        }
     }
 }
 
@@ -309,11 +371,18 @@ impl BlockingPool {
         }
     }
 
-    /// Lets each thread finish its current closure, drops the queued ones
-    /// (their handles panic when polled), and joins the threads. Waits as
-    /// long as the running closures take. Idempotent; also run on drop.
-    pub(crate) fn shutdown(&self) {
-        self.pool.shutdown();
+    /// Refuses new closures and drops the queued ones (their handles
+    /// panic when polled); running closures go on. Returns at once;
+    /// idempotent. [`finish_shutdown`](Self::finish_shutdown) then waits.
+    pub(crate) fn begin_shutdown(&self) {
+        self.pool.begin_shutdown();
+    }
+
+    /// Lets each thread finish its current closure until `deadline`, and
+    /// joins it; a thread whose closure is still running then is left
+    /// behind (detached, never joined). Returns how many were left.
+    pub(crate) fn finish_shutdown(&self, deadline: Instant) -> usize {
+        self.pool.finish_shutdown(deadline)
     }
 
     /// The queue's fill level, read without taking its lock.
@@ -365,9 +434,16 @@ impl ResolverPool {
         }
     }
 
-    /// As [`BlockingPool::shutdown`]: queued lookups fail with an error.
-    pub(crate) fn shutdown(&self) {
-        self.pool.shutdown();
+    /// As [`BlockingPool::begin_shutdown`]: queued lookups fail with an
+    /// error.
+    pub(crate) fn begin_shutdown(&self) {
+        self.pool.begin_shutdown();
+    }
+
+    /// As [`BlockingPool::finish_shutdown`], for lookups (a `getaddrinfo`
+    /// waiting on a DNS server that never answers is left behind).
+    pub(crate) fn finish_shutdown(&self, deadline: Instant) -> usize {
+        self.pool.finish_shutdown(deadline)
     }
 }
 
@@ -382,11 +458,6 @@ fn first_address(host: &str, port: u16) -> io::Result<SocketAddr> {
 }
 
 // ── Jobs and the slot they report to ────────────────────────────────
-
-/// A queued job. It gets a `release` callback to call once its work is
-/// done and before it publishes the outcome, so that a task which saw the
-/// outcome also sees the queue capacity given back.
-type Job = Box<dyn FnOnce(&dyn Fn()) + Send>;
 
 /// Wraps `f` as a job, with the handle that will receive its outcome.
 fn job<T, F>(f: F) -> (Job, BlockingJoinHandle<T>)
@@ -525,210 +596,6 @@ impl<T> Drop for Completer<T> {
     }
 }
 
-// ── The thread pool both pools run on ───────────────────────────────
-
-enum SubmitError {
-    Full { capacity: usize },
-    ShutDown,
-}
-
-/// Named threads taking jobs from one bounded FIFO queue.
-///
-/// A `Mutex<VecDeque>` with a `Condvar` rather than a lock-free queue:
-/// idle threads must sleep, submissions are rare next to socket I/O, and
-/// the capacity counts running jobs too, which a bounded lock-free queue
-/// alone would not.
-struct ThreadPool {
-    shared: Arc<Shared>,
-    threads: Mutex<Vec<thread::JoinHandle<()>>>,
-}
-
-struct Shared {
-    queue: Mutex<Queue>,
-    job_ready: Condvar,
-    capacity: usize,
-    /// Mirrors of `Queue`'s counters, stored under the queue lock and read
-    /// without it, so stats readers never contend with submitters.
-    used: AtomicUsize,
-    high_water: AtomicUsize,
-    exhausted_total: AtomicU64,
-}
-
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Queued plus running jobs.
-    used: usize,
-    high_water: usize,
-    exhausted_total: u64,
-    shut_down: bool,
-}
-
-impl ThreadPool {
-    fn start(name: &str, threads: usize, capacity: usize) -> io::Result<Self> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                used: 0,
-                high_water: 0,
-                exhausted_total: 0,
-                shut_down: false,
-            }),
-            job_ready: Condvar::new(),
-            capacity,
-            used: AtomicUsize::new(0),
-            high_water: AtomicUsize::new(0),
-            exhausted_total: AtomicU64::new(0),
-        });
-        let pool = Self {
-            shared,
-            threads: Mutex::new(Vec::with_capacity(threads)),
-        };
-        for index in 0..threads {
-            let shared = Arc::clone(&pool.shared);
-            let spawned = thread::Builder::new()
-                .name(format!("{name}-{index}"))
-                .spawn(move || run_worker(&shared));
-            match spawned {
-                Ok(handle) => lock(&pool.threads).push(handle),
-                // Dropping `pool` stops and joins the threads already started.
-                Err(err) => {
-                    return Err(io::Error::new(
-                        err.kind(),
-                        format!("cannot start thread {name}-{index}: {err}"),
-                    ));
-                }
-            }
-        }
-        Ok(pool)
-    }
-
-    fn submit(&self, job: Job) -> Result<(), SubmitError> {
-        let mut queue = lock(&self.shared.queue);
-        let refused = if queue.shut_down {
-            Some(SubmitError::ShutDown)
-        } else if queue.used >= self.shared.capacity {
-            queue.exhausted_total += 1;
-            self.shared.publish(&queue);
-            Some(SubmitError::Full {
-                capacity: self.shared.capacity,
-            })
-        } else {
-            None
-        };
-        if let Some(err) = refused {
-            // The refused job holds the caller's closure: drop it outside
-            // the lock.
-            drop(queue);
-            drop(job);
-            return Err(err);
-        }
-        queue.jobs.push_back(job);
-        queue.used += 1;
-        queue.high_water = queue.high_water.max(queue.used);
-        self.shared.publish(&queue);
-        drop(queue);
-        self.shared.job_ready.notify_one();
-        Ok(())
-    }
-
-    fn shutdown(&self) {
-        let discarded = {
-            let mut queue = lock(&self.shared.queue);
-            queue.shut_down = true;
-            let discarded = mem::take(&mut queue.jobs);
-            queue.used -= discarded.len();
-            self.shared.publish(&queue);
-            discarded
-        };
-        self.shared.job_ready.notify_all();
-        // Dropping a job unrun marks its handle abandoned and wakes it.
-        drop(discarded);
-
-        let threads = mem::take(&mut *lock(&self.threads));
-        let current = thread::current().id();
-        for handle in threads {
-            // A pool thread cannot join itself; it exits on its own once
-            // back in its loop.
-            if handle.thread().id() != current {
-                // Jobs run under catch_unwind, so a pool thread only ends
-                // in a panic if a waker panics; nothing is left to clean up.
-                let _ = handle.join();
-            }
-        }
-    }
-
-    fn stats(&self) -> PoolStats {
-        PoolStats {
-            used: self.shared.used.load(Ordering::Relaxed),
-            capacity: self.shared.capacity,
-            high_water: self.shared.high_water.load(Ordering::Relaxed),
-            exhausted_total: self.shared.exhausted_total.load(Ordering::Relaxed),
-        }
-    }
-}
-
-impl Drop for ThreadPool {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-impl Shared {
-    /// Called with the queue lock held, so the stores never race.
-    fn publish(&self, queue: &Queue) {
-        self.used.store(queue.used, Ordering::Relaxed);
-        self.high_water.store(queue.high_water, Ordering::Relaxed);
-        self.exhausted_total
-            .store(queue.exhausted_total, Ordering::Relaxed);
-    }
-
-    fn release_one(&self) {
-        let mut queue = lock(&self.queue);
-        queue.used -= 1;
-        self.publish(&queue);
-    }
-}
-
-/// A pool thread: take the oldest job, run it, repeat; exit at shutdown,
-/// leaving queued jobs to [`ThreadPool::shutdown`].
-fn run_worker(shared: &Shared) {
-    loop {
-        let job = {
-            let mut queue = lock(&shared.queue);
-            loop {
-                if queue.shut_down {
-                    return;
-                }
-                if let Some(job) = queue.jobs.pop_front() {
-                    break job;
-                }
-                queue = shared
-                    .job_ready
-                    .wait(queue)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let released = Cell::new(false);
-        let release = || {
-            if !released.replace(true) {
-                shared.release_one();
-            }
-        };
-        // The job catches the closure's own panic; this outer catch is for
-        // what runs after it, such as dropping a detached result whose
-        // destructor panics. Either way the thread lives on.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| job(&release)));
-        release();
-    }
-}
-
-/// Locks, ignoring poison: no user code runs under these locks (refused or
-/// discarded jobs are dropped after unlocking), so a poisoned lock still
-/// guards consistent data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl From<PoolStats> for crate::stats::kinds::SlabUsage {
     fn from(p: PoolStats) -> Self {
         crate::stats::kinds::SlabUsage {
@@ -743,9 +610,10 @@ impl From<PoolStats> for crate::stats::kinds::SlabUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::task::Wake;
+    use std::thread;
     use std::time::{Duration, Instant};
 
     /// Only reached when a test is failing; generous for loaded machines.
@@ -798,6 +666,13 @@ mod tests {
             let _ = gate.recv_timeout(PATIENCE);
             value
         })
+    }
+
+    /// Shuts `pool` down with a deadline no test reaches: how many threads
+    /// were left behind.
+    fn shut_down(pool: &BlockingPool) -> usize {
+        pool.begin_shutdown();
+        pool.finish_shutdown(Instant::now() + PATIENCE)
     }
 
     fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -946,9 +821,7 @@ mod tests {
         let (open_b, b) = gated("b");
         let a = pool.spawn(a).expect("spawn a");
         let b = pool.spawn(b).expect("spawn b");
-        wait_until("both threads are busy", || {
-            lock(&pool.pool.shared.queue).jobs.is_empty()
-        });
+        wait_until("both threads are busy", || pool.pool.queued() == 0);
         let never_ran = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&never_ran);
         let queued = pool
@@ -957,17 +830,16 @@ mod tests {
 
         let stopper = {
             let pool = Arc::clone(&pool);
-            thread::spawn(move || pool.shutdown())
+            thread::spawn(move || shut_down(&pool))
         };
-        wait_until("shutdown has begun", || {
-            lock(&pool.pool.shared.queue).shut_down
-        });
+        wait_until("shutdown has begun", || pool.pool.is_shut_down());
         open_a.send(()).expect("gate");
         open_b.send(()).expect("gate");
-        stopper.join().expect("shutdown returns");
+        let abandoned = stopper.join().expect("shutdown returns");
 
         // Joined: every pool thread has dropped its share of the state.
-        assert_eq!(Arc::strong_count(&pool.pool.shared), 1);
+        assert_eq!(abandoned, 0, "the jobs returned before the deadline");
+        assert_eq!(pool.pool.shared_refs(), 1);
         assert_eq!(block_on(a), "a");
         assert_eq!(block_on(b), "b");
         assert!(never_ran.load(Ordering::SeqCst));
@@ -979,7 +851,56 @@ mod tests {
         let err = pool.spawn(|| ()).expect_err("no spawning after shutdown");
         assert!(err.to_string().contains("shut down"), "{err}");
         assert_eq!(pool.stats().used, 0);
-        pool.shutdown(); // idempotent
+        assert_eq!(shut_down(&pool), 0, "idempotent");
+    }
+
+    #[test]
+    fn shutdown_leaves_a_closure_running_past_the_deadline_behind() {
+        let pool = blocking_pool(2, 8);
+        let (release, stuck) = gated("stuck");
+        let stuck = pool.spawn(stuck).expect("spawn");
+        wait_until("the closure runs", || pool.pool.queued() == 0);
+        let started = Instant::now();
+        pool.begin_shutdown();
+        let abandoned = pool.finish_shutdown(started + Duration::from_millis(200));
+        let took = started.elapsed();
+        assert_eq!(abandoned, 1, "the idle thread is joined, the busy one left");
+        assert!(
+            took >= Duration::from_millis(200),
+            "left before the deadline: {took:?}"
+        );
+        assert!(took < PATIENCE, "waited for the stuck closure: {took:?}");
+        // The abandoned thread still finishes its closure and exits.
+        release.send(()).expect("gate");
+        assert_eq!(block_on(stuck), "stuck");
+        wait_until("the abandoned thread exits", || {
+            pool.pool.shared_refs() == 1
+        });
+        assert_eq!(shut_down(&pool), 0, "nothing left to abandon");
+    }
+
+    #[test]
+    fn resolver_shutdown_leaves_a_hung_lookup_behind_at_the_deadline() {
+        let pool = resolver_pool();
+        // A lookup that hangs, as `getaddrinfo` does on a DNS server that
+        // never answers: the same pool, a job that waits on a gate.
+        let (release, hung) = gated(Ok("127.0.0.1:1".parse().expect("literal")));
+        let (job, lookup) = job(hung);
+        assert!(pool.pool.submit(job).is_ok(), "queued");
+        wait_until("the lookup runs", || pool.pool.queued() == 0);
+        let started = Instant::now();
+        pool.begin_shutdown();
+        assert_eq!(
+            pool.finish_shutdown(started + Duration::from_millis(100)),
+            1
+        );
+        assert!(started.elapsed() < PATIENCE);
+        release.send(()).expect("gate");
+        let addr = block_on(ResolveFuture { lookup }).expect("the lookup still answers");
+        assert_eq!(addr.port(), 1);
+        wait_until("the abandoned thread exits", || {
+            pool.pool.shared_refs() == 1
+        });
     }
 
     #[test]
@@ -1008,7 +929,8 @@ mod tests {
     #[test]
     fn resolver_shutdown_turns_queued_lookups_into_errors() {
         let pool = resolver_pool();
-        pool.shutdown();
+        pool.begin_shutdown();
+        assert_eq!(pool.finish_shutdown(Instant::now() + PATIENCE), 0);
         let err = pool
             .resolve("localhost".into(), 80)
             .expect_err("no lookups after shutdown");

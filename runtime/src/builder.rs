@@ -5,9 +5,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::blocking::{BlockingPool, ResolverPool};
 use crate::config::{BackendChoice, Config};
@@ -26,10 +27,23 @@ use crate::{Backend, driver};
 /// State every worker of one runtime shares.
 pub(crate) struct RuntimeShared {
     shutdown: AtomicBool,
+    /// When shutdown was first requested: the drain deadline's base.
+    shutdown_requested_at: OnceLock<Instant>,
+    /// `Config::shutdown_drain_timeout`: also how long the pools' threads
+    /// get to finish their jobs at exit.
+    drain_timeout: Duration,
     workers: Mutex<Vec<Arc<WorkerHandle>>>,
+    /// Workers launched.
+    threads: usize,
     /// Workers that have not exited yet; the last one out releases the
     /// listeners, the socket files and the pools.
     alive: AtomicUsize,
+    /// Workers that dropped their tasks at shutdown (and with them every
+    /// pool job handle they held).
+    tasks_dropped: AtomicUsize,
+    /// Pool threads still running a job at the drain deadline, left
+    /// behind by the last worker out.
+    pool_threads_abandoned: AtomicU64,
     /// Per worker, its UDP sockets (taken by the worker at setup).
     udp_sockets: Mutex<Vec<Vec<OwnedFd>>>,
     /// Taken by the last worker; each driver holds its own clone meanwhile.
@@ -68,8 +82,23 @@ impl RuntimeShared {
 
     /// Flags shutdown and interrupts every worker's wait.
     pub(crate) fn request_shutdown(&self) {
+        // Only the first request sets it: later ones move no deadline.
+        let _ = self.shutdown_requested_at.set(Instant::now());
         self.shutdown.store(true, Ordering::Release);
         self.notify_all();
+    }
+
+    /// A worker dropped every task it had, at shutdown.
+    pub(crate) fn tasks_dropped(&self) {
+        self.tasks_dropped.fetch_add(1, Ordering::Release);
+    }
+
+    /// True once every worker dropped its tasks: a pool job handle still
+    /// alive then is held outside the workers (a plain thread) and may
+    /// never end. Pool job ends that workers posted while dropping their
+    /// tasks are visible to whoever sees this return true.
+    pub(crate) fn every_worker_dropped_its_tasks(&self) -> bool {
+        self.tasks_dropped.load(Ordering::Acquire) >= self.threads
     }
 
     fn notify_all(&self) {
@@ -125,6 +154,7 @@ impl RuntimeSource for RuntimeShared {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at_unix_ns: self.started_at_unix_ns,
             shutting_down: self.is_shutdown_requested(),
+            pool_threads_abandoned: self.pool_threads_abandoned.load(Ordering::Relaxed),
             config: self.config_summary.clone(),
             slabs: vec![
                 pool(
@@ -154,7 +184,8 @@ impl RuntimeShared {
     /// socket files we created that are still ours (while the listeners
     /// still hold their inodes), closes the listeners (the drivers dropped
     /// their clones already) and stops the pools, so nothing outlives the
-    /// workers even while the `ShutdownHandle` is still held.
+    /// workers even while the `ShutdownHandle` is still held — but a pool
+    /// thread stuck in a job past the drain deadline (see `stop_pools`).
     pub(crate) fn worker_exited(&self) {
         if self.alive.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
@@ -167,11 +198,42 @@ impl RuntimeShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.stop_pools();
+    }
+
+    /// Stops the blocking and resolver pools: their threads get until the
+    /// drain deadline to finish their jobs (shutdown was requested that
+    /// long ago, or is taken as requested now); threads still in a job
+    /// then are left behind, counted and named in one log line, so a
+    /// closure or lookup that never returns cannot hold the exit up.
+    fn stop_pools(&self) {
+        let requested_at = *self.shutdown_requested_at.get_or_init(Instant::now);
+        let deadline = requested_at + self.drain_timeout;
+        // Both stop taking jobs first, so both get the whole wait.
         if let Some(pool) = &self.blocking {
-            pool.shutdown();
+            pool.begin_shutdown();
         }
         if let Some(pool) = &self.resolver {
-            pool.shutdown();
+            pool.begin_shutdown();
+        }
+        let blocking = self
+            .blocking
+            .as_ref()
+            .map_or(0, |p| p.finish_shutdown(deadline));
+        let resolver = self
+            .resolver
+            .as_ref()
+            .map_or(0, |p| p.finish_shutdown(deadline));
+        let abandoned = blocking + resolver;
+        if abandoned > 0 {
+            self.pool_threads_abandoned
+                .fetch_add(abandoned as u64, Ordering::Relaxed);
+            eprintln!(
+                "ringline: runtime {} left {abandoned} pool thread(s) running past the drain \
+                 deadline ({blocking} in spawn_blocking closures, {resolver} in name lookups); \
+                 they are detached, not joined, and exit when their call returns",
+                self.id
+            );
         }
     }
 }
@@ -313,8 +375,13 @@ impl RinglineBuilder {
         };
         let shared = Arc::new(RuntimeShared {
             shutdown: AtomicBool::new(false),
+            shutdown_requested_at: OnceLock::new(),
+            drain_timeout: config.shutdown_drain_timeout,
             workers: Mutex::new(Vec::new()),
+            threads,
             alive: AtomicUsize::new(threads),
+            tasks_dropped: AtomicUsize::new(0),
+            pool_threads_abandoned: AtomicU64::new(0),
             udp_sockets: Mutex::new(udp_sockets),
             listeners: Mutex::new(listeners),
             listener_kinds,

@@ -141,14 +141,21 @@ pub struct Config {
     pub blocking_threads: usize,
     /// Threads running filesystem calls on a backend without native async
     /// file I/O; the io_uring backend does file I/O in the ring and starts
-    /// none. Default 2.
+    /// none. Reads and writes of FIFOs, sockets and terminals never run
+    /// there (they wait on readiness, cancellably), so a peer that never
+    /// comes cannot stall these threads. Default 2.
     pub disk_io_threads: usize,
     /// Which I/O backend to run on. Default [`BackendChoice::Auto`].
     pub backend: BackendChoice,
     /// How long a worker waits at shutdown for in-flight kernel operations
     /// to complete or be cancelled. Past it, the worker exits anyway and
     /// deliberately leaks the buffers of the operations still in flight,
-    /// since the kernel may yet write to them. Default 5 s.
+    /// since the kernel may yet write to them. It also bounds, from the
+    /// shutdown request, how long the blocking and resolver threads get to
+    /// finish a running closure or lookup: one still running then is left
+    /// behind (detached, counted in
+    /// [`RuntimeSnapshot::pool_threads_abandoned`](crate::stats::RuntimeSnapshot::pool_threads_abandoned))
+    /// and the workers exit anyway. Default 5 s.
     pub shutdown_drain_timeout: Duration,
     /// Most [`spawn_blocking`](crate::spawn_blocking) closures queued or
     /// running at once, across all workers; past it `spawn_blocking` returns

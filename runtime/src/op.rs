@@ -133,6 +133,13 @@ impl OpKind {
         )
     }
 
+    /// True for jobs on the blocking and resolver pools: counted as ops,
+    /// but no kernel (or disk pool) memory is at stake, so shutdown neither
+    /// cancels them nor leaks anything for them.
+    pub(crate) const fn is_pool_job(self) -> bool {
+        matches!(self, OpKind::Blocking | OpKind::Resolve)
+    }
+
     /// Inverse of `kind as u8`; `None` for a tag no op carries.
     pub(crate) const fn from_tag(tag: u8) -> Option<OpKind> {
         if (tag as usize) < Self::COUNT {
@@ -200,6 +207,22 @@ impl OpCounters {
     /// Ops of every kind still waiting for their final CQE.
     pub(crate) fn total_in_flight(&self) -> u64 {
         self.in_flight.iter().sum()
+    }
+
+    /// Pool jobs (blocking closures, name lookups) whose handles have not
+    /// ended yet.
+    pub(crate) fn pool_jobs_in_flight(&self) -> u64 {
+        OpKind::ALL
+            .iter()
+            .filter(|k| k.is_pool_job())
+            .map(|&k| self.in_flight[k as usize])
+            .sum()
+    }
+
+    /// Ops the kernel (or the mio backend) may still complete into memory
+    /// of ours: everything in flight but pool jobs.
+    pub(crate) fn kernel_in_flight(&self) -> u64 {
+        self.total_in_flight() - self.pool_jobs_in_flight()
     }
 
     /// The kinds changed since the last call, as a bit set.

@@ -23,8 +23,9 @@
 //!   kernel) and the others keep waiting.
 //! - A signal handled while no thread waits is kept: the next [`wait`]
 //!   returns it at once. Kept signals are returned oldest first.
-//! - A signal that arrives before the first [`wait`] has installed the
-//!   handlers gets the previous disposition (by default, the process ends).
+//! - A signal that arrives before the handlers are installed (by the first
+//!   [`wait`], or by [`install`]) gets the previous disposition (by
+//!   default, the process ends).
 //! - The kernel merges a signal with an identical one still pending, so two
 //!   `SIGINT`s in quick succession may be handled, and returned, once.
 
@@ -121,10 +122,19 @@ pub fn wait() -> Signal {
     }
 }
 
-/// Creates the self-pipe and installs both handlers, once per process.
+/// Installs the handlers now (what the first [`wait`] does otherwise), so
+/// that a `SIGINT` or `SIGTERM` arriving before anyone waits is kept for
+/// the next [`wait`] instead of ending the process. Call it before telling
+/// the world you are up (a readiness line, a pid file).
+///
 /// Idempotent and safe to call from several threads; `Ok` means the
-/// handlers are in place, so a signal raised afterwards reaches [`wait`].
-pub(crate) fn install() -> io::Result<()> {
+/// handlers are in place.
+///
+/// # Errors
+///
+/// The self-pipe cannot be created (out of file descriptors) or
+/// `sigaction` fails.
+pub fn install() -> io::Result<()> {
     if READ_FD.get().is_some() {
         return Ok(());
     }

@@ -258,7 +258,7 @@ impl Worker {
             // base of the wait timeout and of the shutdown deadlines.
             let now = Instant::now();
             if self.shutting_down.get() {
-                if self.is_drained() {
+                if self.is_drained(drain_deadline.is_some_and(|d| now >= d)) {
                     break;
                 }
                 match (drain_deadline, forced_at) {
@@ -399,14 +399,11 @@ impl Worker {
     /// Releases what other threads dropped or polled of this worker's
     /// (see `executor::foreign`).
     fn serve_foreign(&self) {
-        let mut requests = Vec::new();
-        self.handle.take_requests(&mut requests);
-        for request in requests {
-            match request {
-                Foreign::AbandonOp { op, notify } => self.orphan_op_notify(op, notify),
-                Foreign::RemoveTimer(key) => self.timers.borrow_mut().remove(key),
-            }
-        }
+        self.handle.take_requests(|request| match request {
+            Foreign::AbandonOp { op, notify } => self.orphan_op_notify(op, notify),
+            Foreign::RemoveTimer(key) => self.timers.borrow_mut().remove(key),
+            Foreign::PoolJobEnded(end) => self.count_pool_job_end(end),
+        });
     }
 
     fn on_wake_cqe(&self) {
@@ -467,13 +464,26 @@ impl Worker {
         }
         self.ready.borrow_mut().clear();
         self.close_all_conns();
+        self.runtime.tasks_dropped();
     }
 
-    /// True when nothing but the wake read is in flight.
-    fn is_drained(&self) -> bool {
+    /// True when nothing but the wake read is in flight. Pool jobs are
+    /// waited for only while another worker may still drop their handles
+    /// (it does in its `begin_shutdown`), and never past the drain
+    /// deadline: a handle held by a plain thread may never end, and no
+    /// memory is at stake.
+    fn is_drained(&self, deadline_passed: bool) -> bool {
+        // Read before counting the ends posted from elsewhere, so that
+        // every end another worker posted before it dropped its tasks is
+        // counted below.
+        let tasks_all_dropped = self.runtime.every_worker_dropped_its_tasks();
+        self.serve_foreign();
         let net_idle = self.net.borrow().conns_is_empty();
         let mut driver = self.driver.borrow_mut();
         if !net_idle || driver.in_flight_except_wake() > 0 {
+            return false;
+        }
+        if driver.counters.pool_jobs_in_flight() > 0 && !deadline_passed && !tasks_all_dropped {
             return false;
         }
         if driver.wake_armed {
@@ -490,7 +500,7 @@ impl Worker {
     /// still write is leaked on purpose, never freed.
     fn abandon_in_flight(&self) {
         let driver = self.driver.borrow();
-        let in_flight = driver.counters.total_in_flight();
+        let in_flight = driver.counters.kernel_in_flight();
         let (depth, bytes) = driver.ops.graveyard();
         eprintln!(
             "ringline: worker {} gave up waiting for {in_flight} kernel operations at shutdown; \

@@ -2,9 +2,10 @@
 //! throw at a worker — a completion queue that overflows, a provided-buffer
 //! ring that runs dry, a storm of signals, no file descriptors left, a
 //! million fs futures dropped at random points, shutdown with ten thousand
-//! ops that never complete — and checks that the runtime keeps working and
-//! loses nothing (`assert_nothing_lost`, bytes sent == bytes echoed, no
-//! late kernel write into freed memory). Each has a deadline and prints
+//! ops that never complete, shutdown with a blocking closure that never
+//! returns — and checks that the runtime keeps working and loses nothing
+//! (`assert_nothing_lost`, bytes sent == bytes echoed, no late kernel
+//! write into freed memory). Each has a deadline and prints
 //! one `RELIABILITY faults case=… ` line of figures for
 //! `reliability-report`.
 //!
@@ -34,6 +35,8 @@ mod fd_exhaustion;
 mod shutdown_in_flight;
 #[path = "faults/signal_storm.rs"]
 mod signal_storm;
+#[path = "faults/stuck_pools.rs"]
+mod stuck_pools;
 
 /// Every buffer of `guard::GUARD_SIZE` bytes this binary frees is kept in
 /// quarantine and checked for late writes (see `guard`).

@@ -16,3 +16,5 @@ mod basic;
 mod cancel;
 #[path = "fs/errors.rs"]
 mod errors;
+#[path = "fs/special.rs"]
+mod special;

@@ -393,9 +393,10 @@ impl Driver {
         }
     }
 
-    /// Ops still waiting for their final CQE, not counting the wake read.
+    /// Kernel ops still waiting for their final CQE, not counting the
+    /// wake read (nor pool jobs, which hold no memory of the driver's).
     pub(crate) fn in_flight_except_wake(&self) -> u64 {
-        self.counters.total_in_flight() - self.counters.in_flight[OpKind::Wake as usize]
+        self.counters.kernel_in_flight() - self.counters.in_flight[OpKind::Wake as usize]
     }
 
     /// Submits and waits up to `timeout` (`Some(ZERO)`: do not block).
@@ -415,20 +416,21 @@ impl Driver {
 impl Driver {
     /// Last-chance drain when a worker is dropped with ops in flight (a
     /// panic unwound out of the loop): cancel everything and reap for up to
-    /// `limit`. Returns true when nothing is in flight any more; otherwise
+    /// `limit`. Returns true when no kernel op is in flight any more (pool
+    /// jobs hold none of the driver's memory); otherwise
     /// the driver marks itself leaking and its memory is never freed.
     pub(crate) fn drain_for_drop(&mut self, limit: Duration) -> bool {
         if self.leak_on_drop {
             return false;
         }
-        if self.counters.total_in_flight() == 0 {
+        if self.counters.kernel_in_flight() == 0 {
             return true;
         }
         self.quiescing = true;
         self.cancel_everything();
         let deadline = Instant::now() + limit;
         let mut cqes = Vec::new();
-        while self.counters.total_in_flight() > 0 && Instant::now() < deadline {
+        while self.counters.kernel_in_flight() > 0 && Instant::now() < deadline {
             self.stats.stamp(crate::stats::now_ns());
             if self
                 .wait(Some(Duration::from_millis(10)), Instant::now())
@@ -453,7 +455,7 @@ impl Driver {
                 }
             }
         }
-        let drained = self.counters.total_in_flight() == 0;
+        let drained = self.counters.kernel_in_flight() == 0;
         self.leak_on_drop = !drained;
         drained
     }
@@ -461,7 +463,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if self.leak_on_drop || self.counters.total_in_flight() > 0 {
+        if self.leak_on_drop || self.counters.kernel_in_flight() > 0 {
             // The kernel (or a disk pool thread) may still write into the
             // receive buffers, an op's hold or the wake buffer: the
             // `ManuallyDrop` fields keep all of it, and the ring fd, alive

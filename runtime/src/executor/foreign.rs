@@ -15,7 +15,9 @@
 //!   memory the caller lent (`fs::read`, `fs::write`) resolves only then,
 //!   through a [`ForeignWait`];
 //! - a timer moves: the owner drops its entry, the polling worker makes a
-//!   new one for the same deadline.
+//!   new one for the same deadline;
+//! - a pool job (`spawn_blocking`, `resolve`) whose handle ends elsewhere
+//!   is counted by the worker that queued it.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use super::timer::TimerKey;
+use crate::blocking::PoolJobEnd;
 use crate::slab::Key;
 
 /// What another thread asks a worker to release.
@@ -36,6 +39,9 @@ pub(crate) enum Foreign {
     },
     /// A sleep of this worker moved to another thread: drop its entry.
     RemoveTimer(TimerKey),
+    /// A pool job this worker queued ended on another thread: count it
+    /// (the worker's counters are its own to write).
+    PoolJobEnded(PoolJobEnd),
 }
 
 /// Tells a future polled off its worker that its op is over and the kernel

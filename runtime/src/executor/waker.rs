@@ -139,8 +139,8 @@ pub(crate) fn wake(task: WakeRef) {
 }
 
 /// The part of a worker other threads may touch: its remote ready queue,
-/// its wake fd (an eventfd on Linux, a pipe elsewhere), and whether it was
-/// already signalled.
+/// requests from other threads (see `foreign`), its wake fd (an eventfd on
+/// Linux, a pipe elsewhere), and whether it was already signalled.
 pub(crate) struct WorkerHandle {
     pub(crate) gid: u16,
     /// Never reused in the process (gids are): what worker-local handles
@@ -150,6 +150,9 @@ pub(crate) struct WorkerHandle {
     /// Handles and futures of this worker dropped or polled elsewhere ask
     /// it, through here, to release what they hold (see `foreign`).
     foreign: SegQueue<Foreign>,
+    /// Set after a push to `foreign`, so the worker's check each turn is
+    /// one plain load rather than a queue pop (a fence).
+    foreign_queued: AtomicBool,
     /// Set when the worker gave up on kernel ops at shutdown, then when it
     /// left its loop for good.
     gave_up: AtomicBool,
@@ -192,17 +195,30 @@ impl WorkerHandle {
         }
     }
 
-    /// Asks the worker to release something of its own that another
-    /// thread dropped or polled.
+    /// Asks the worker to release or count something of its own that
+    /// another thread dropped, polled or finished (see `foreign`).
     pub(crate) fn request(&self, request: Foreign) {
         self.foreign.push(request);
+        // Release: whoever sees the flag set sees the push.
+        self.foreign_queued.store(true, Ordering::Release);
         self.notify();
     }
 
-    /// The requests queued since the last call.
-    pub(crate) fn take_requests(&self, out: &mut Vec<Foreign>) {
-        while let Some(r) = self.foreign.pop() {
-            out.push(r);
+    /// The worker's side of [`request`](Self::request): hands every queued
+    /// request to `serve`. One load when none is queued.
+    #[inline]
+    pub(crate) fn take_requests(&self, mut serve: impl FnMut(Foreign)) {
+        // A plain load first: the swap (an RMW) only when something came.
+        if !self.foreign_queued.load(Ordering::Acquire)
+            || !self.foreign_queued.swap(false, Ordering::Acquire)
+        {
+            return;
+        }
+        // Cleared by an RMW, which reads the latest set: every request
+        // pushed before that set is visible below; one pushed after it
+        // sets the flag again for the next call.
+        while let Some(request) = self.foreign.pop() {
+            serve(request);
         }
     }
 
@@ -272,6 +288,7 @@ pub(crate) fn register() -> std::io::Result<Arc<WorkerHandle>> {
         serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
         remote: SegQueue::new(),
         foreign: SegQueue::new(),
+        foreign_queued: AtomicBool::new(false),
         gave_up: AtomicBool::new(false),
         exited: AtomicBool::new(false),
         signalled: AtomicBool::new(false),

@@ -23,6 +23,10 @@ use crate::op::OpKind;
 /// resolves cancels the open; a file the kernel opened anyway is closed
 /// and its slot freed when its completion arrives.
 ///
+/// On both backends a FIFO opened read-only opens at once even with no
+/// writer (as `open(2)` with `O_NONBLOCK` would), and its reads then wait
+/// for data without holding up other file ops.
+///
 /// # Errors
 ///
 /// The call fails (it does not panic) off a worker thread; with "filesystem

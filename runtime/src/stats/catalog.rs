@@ -28,13 +28,13 @@
 //! - **Optional gauges** (`current_poll_age`, `timer_overdue`, graveyard
 //!   `oldest_age`) are 0 when there is nothing to measure, never missing.
 //!
-//! Series count: per runtime `2 + 4 × runtime-wide pools`; per worker
+//! Series count: per runtime `3 + 4 × runtime-wide pools`; per worker
 //! `33 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
 //! kinds`. A 2-worker echo server (accept and recv multishot; send, close
 //! and timer one-shot; 10 pools per worker, 2 runtime-wide) has
-//! `10 + 2 × 106 = 222` series; an idle one (accept and the wake read
-//! armed) `10 + 2 × 86 = 182`; with all 22 op kinds active,
-//! `10 + 2 × 224 = 458`. The publisher turns each latency series into 6
+//! `11 + 2 × 106 = 223` series; an idle one (accept and the wake read
+//! armed) `11 + 2 × 86 = 183`; with all 22 op kinds active,
+//! `11 + 2 × 224 = 459`. The publisher turns each latency series into 6
 //! (`_count`, `_sum`, 4 quantiles).
 
 use std::time::Duration;
@@ -136,6 +136,8 @@ pub const METRICS: &[MetricDef] = &[
         "Always 1 while the runtime runs; the labels name its I/O backend and ringline version. mio on Linux means io_uring could not be set up."),
     m("ringline_runtime_shutting_down", G, Count, RT,
         "1 once shutdown was requested. Staying 1 for long means a task or an op is holding the shutdown up."),
+    m("ringline_pool_threads_abandoned_total", C, Count, RT,
+        "Blocking and resolver threads still in a job at the drain deadline, left behind at exit (final counts only). Above 0 means a spawn_blocking closure or a name lookup hung."),
     // ── Worker event loop ──
     m("ringline_worker_loop_iterations_total", C, Count, W,
         "Event-loop iterations. A rate near 0 on a worker with work means it is stuck in one poll; a very high rate with little I/O means it spins."),
@@ -277,6 +279,8 @@ pub fn samples(snapshot: &Snapshot, stuck_after: Duration) -> Vec<Sample<'_>> {
         out.gauge("ringline_info", &info, 1.0);
         let shutting_down = f64::from(u8::from(rt.shutting_down));
         out.gauge("ringline_runtime_shutting_down", &base, shutting_down);
+        let abandoned = rt.pool_threads_abandoned;
+        out.counter("ringline_pool_threads_abandoned_total", &base, abandoned);
         for slab in &rt.slabs {
             out.slab(&base, slab);
         }
@@ -550,6 +554,7 @@ mod tests {
             id: 7,
             backend: "io_uring".into(),
             version: "0.2.0".into(),
+            pool_threads_abandoned: 2,
             slabs: slabs.collect(),
             workers: vec![w0, worker(1)],
             ..Default::default()
@@ -666,6 +671,11 @@ mod tests {
                 &[("backend", "io_uring"), ("version", "0.2.0")],
                 g(1.0),
             ),
+            (
+                "ringline_pool_threads_abandoned_total",
+                &[("runtime", "7")],
+                c(2),
+            ),
             ("ringline_worker_loop_iterations_total", W0, c(100)),
             ("ringline_worker_busy_seconds_total", W0, c(1_500_000_000)),
             ("ringline_worker_heartbeat_age_seconds", W0, g(0.25)),
@@ -758,18 +768,18 @@ mod tests {
     fn series_count_is_bounded_as_documented() {
         let snap = fixture();
         let s = samples(&snap, DEFAULT_STUCK_AFTER);
-        // Per runtime 2 + 4 × 2 shared pools; per worker 33 + 4 × 10
+        // Per runtime 3 + 4 × 2 shared pools; per worker 33 + 4 × 10
         // pools + 7 × 3 one-shot kinds + 6 × 2 multishot kinds.
-        assert_eq!(s.len(), 10 + 2 * (33 + 40 + 21 + 12));
-        assert_eq!(s.len(), 222, "the number the module docs state");
+        assert_eq!(s.len(), 11 + 2 * (33 + 40 + 21 + 12));
+        assert_eq!(s.len(), 223, "the number the module docs state");
         let keys: HashSet<_> = s.iter().map(|x| (x.name, x.labels.clone())).collect();
         assert_eq!(keys.len(), s.len(), "no duplicate series");
         let mut all = fixture();
         let ops = all.runtimes[0].workers.iter_mut().flat_map(|w| &mut w.ops);
         ops.for_each(|o| o.submitted_total = 1);
         let every_kind = samples(&all, DEFAULT_STUCK_AFTER).len();
-        assert_eq!(every_kind, 10 + 2 * (73 + 3 * 6 + 19 * 7));
-        assert_eq!(every_kind, 458);
+        assert_eq!(every_kind, 11 + 2 * (73 + 3 * 6 + 19 * 7));
+        assert_eq!(every_kind, 459);
         assert_eq!(samples(&Snapshot::default(), DEFAULT_STUCK_AFTER), []);
     }
 }

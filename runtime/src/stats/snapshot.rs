@@ -46,6 +46,13 @@ pub struct RuntimeSnapshot {
     pub started_at_unix_ns: u64,
     /// True once shutdown was requested.
     pub shutting_down: bool,
+    /// Blocking and resolver threads still running a job (a
+    /// `spawn_blocking` closure, a name lookup) when the drain deadline
+    /// passed at exit, left behind rather than joined. Set when the last
+    /// worker exits, so only final counts (`ShutdownHandle::stats`) show
+    /// it above 0.
+    #[serde(default)]
+    pub pool_threads_abandoned: u64,
     /// The runtime's main settings, as text (`worker_threads`,
     /// `max_connections`, `send_copy`, …).
     pub config: std::collections::BTreeMap<String, String>,

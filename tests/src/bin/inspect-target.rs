@@ -53,6 +53,9 @@ fn main() {
     let mut config = ringline_tests::test_config(ringline::config::BackendChoice::Auto);
     config.fs = Some(ringline::fs::FsConfig::default());
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ringline_tests::free_port()));
+    // Before anything shows we are up (the inspect socket, the ready
+    // line): a SIGTERM from then on is kept for wait_on_signal.
+    ringline::signal::install().expect("install the signal handlers");
     let (shutdown, workers) = RinglineBuilder::new(config)
         .bind(addr)
         .launch::<Target>()

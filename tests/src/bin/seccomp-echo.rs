@@ -88,6 +88,9 @@ fn main() {
     };
     block_io_uring();
     let addr = SocketAddr::from(([127, 0, 0, 1], ringline_tests::free_port()));
+    // Before anything shows we are up (the inspect socket, the ready
+    // line): a SIGTERM from then on is kept for wait_on_signal.
+    ringline::signal::install().expect("install the signal handlers");
     let launched = RinglineBuilder::new(ringline_tests::test_config(backend))
         .bind(addr)
         .launch::<Echo>();

@@ -1,9 +1,11 @@
 //! Outbound connections: TCP connect and echo against a std server,
-//! refused and timed-out connects, and Unix sockets both ways.
+//! refused and timed-out connects, Unix sockets both ways, and a Unix
+//! listener with no room.
 
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Mutex, OnceLock};
@@ -232,5 +234,127 @@ backend_test! {
             ACCEPTED.lock().unwrap().as_deref(),
             Some("unix outbound=false")
         );
+    }
+}
+
+/// A Unix listener with the smallest backlog that never accepts on its
+/// own, filled until a non-blocking connect is refused for lack of room.
+/// Returns the listener and the connections that fill it.
+fn full_unix_listener(path: &std::path::Path) -> (std::os::unix::net::UnixListener, Vec<OwnedFd>) {
+    use std::os::unix::ffi::OsStrExt;
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind");
+    // SAFETY: plain syscall on the listener's own fd; a smaller backlog
+    // than std's makes the queue fill after a connection or two.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), 0) };
+    assert_eq!(rc, 0, "listen: {}", io::Error::last_os_error());
+    // SAFETY: all-zero is a valid sockaddr_un; the path fits (temp paths
+    // are short) and is copied into it below.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    assert!(bytes.len() < addr.sun_path.len(), "temp path too long");
+    for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = src as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    let mut fillers = Vec::new();
+    loop {
+        assert!(fillers.len() < 1000, "the backlog never filled");
+        // SAFETY: a new socket, owned at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
+        // SAFETY: `fd` was just created and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `addr` is a live sockaddr_un of `len` bytes.
+        let rc = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        if rc == 0 {
+            fillers.push(fd);
+            continue;
+        }
+        let err = io::Error::last_os_error();
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::WouldBlock,
+            "filling connect: {err}"
+        );
+        return (listener, fillers);
+    }
+}
+
+backend_test! {
+    /// `connect_unix` to a listener whose backlog is full waits, as a
+    /// blocking connect does, until the listener makes room (or the future
+    /// is dropped); it does not fail at once with `WouldBlock`.
+    fn connect_unix_to_a_full_backlog_waits_for_room(backend) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static PATH: OnceLock<PathBuf> = OnceLock::new();
+        static WAITING: AtomicBool = AtomicBool::new(false);
+        struct FullBacklog;
+        impl Scenario for FullBacklog {
+            async fn run() -> Result<(), String> {
+                let path = PATH.get().ok_or("no path")?;
+                let first = ringline::connect_unix(path).map_err(|e| format!("connect_unix: {e}"))?;
+                match ringline::timeout(Duration::from_millis(300), first).await {
+                    Err(_) => {}
+                    Ok(Ok(_)) => return Err("connected to a full backlog".into()),
+                    Ok(Err(e)) => {
+                        return Err(format!("failed instead of waiting: {e} ({:?})", e.kind()));
+                    }
+                }
+                // The listener accepts one connection once this one waits.
+                let second = ringline::connect_unix(path).map_err(|e| format!("connect_unix: {e}"))?;
+                WAITING.store(true, Ordering::SeqCst);
+                let conn = ringline::timeout(IO_TIMEOUT, second)
+                    .await
+                    .map_err(|_| "room was made, yet the connect still waits".to_string())?
+                    .map_err(|e| format!("connect_unix future: {e}"))?;
+                conn.close();
+                // The backlog is full again: a connect still waits when
+                // shutdown drops its task, and is cancelled, not lost.
+                let third = ringline::connect_unix(path).map_err(|e| format!("connect_unix: {e}"))?;
+                ringline::spawn(async move {
+                    let _ = third.await;
+                })
+                .map_err(|e| format!("spawn: {e}"))?;
+                ringline::sleep(Duration::from_millis(20)).await;
+                Ok(())
+            }
+        }
+        let dir = TempDir::new("full-backlog");
+        let path = dir.path().join("full.sock");
+        let (listener, fillers) = full_unix_listener(&path);
+        PATH.set(path).expect("set once");
+        let accepter = std::thread::spawn(move || {
+            let deadline = Instant::now() + IO_TIMEOUT;
+            while !WAITING.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let accepted = listener.accept().map(|(s, _)| s);
+            (listener, accepted)
+        });
+        let mut config = test_config(backend);
+        // A shutdown that had to wait this out would be unmistakable.
+        config.shutdown_drain_timeout = Duration::from_secs(10);
+        let started = Instant::now();
+        run_scenario::<FullBacklog>(config);
+        let took = started.elapsed();
+        // About 0.4 s of scenario, and a prompt shutdown.
+        assert!(took < Duration::from_secs(5), "the run took {took:?}");
+        let (_listener, accepted) = accepter.join().expect("accepter");
+        accepted.expect("accept one queued connection");
+        drop(fillers);
     }
 }

@@ -219,3 +219,126 @@ backend_test! {
         assert_eq!(r.latency.count, 2);
     }
 }
+
+backend_test! {
+    /// A pool job is counted on the worker that queued it, wherever its
+    /// handle ends: awaited on another worker, dropped on a plain thread,
+    /// or dropped by another worker's shutdown. Nothing stays in flight,
+    /// so shutdown neither waits out the drain timeout nor reports kernel
+    /// ops it gave up on.
+    fn pool_jobs_ended_on_other_threads_are_counted_where_they_were_queued(backend) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Instant;
+
+        use ringline::{AsyncEventHandler, BlockingJoinHandle, ConnCtx, RinglineBuilder};
+
+        /// Worker 0's job, awaited on worker 1.
+        static HANDED_OVER: Mutex<Option<BlockingJoinHandle<u32>>> = Mutex::new(None);
+        /// Worker 0's job, still running when worker 1's shutdown drops it.
+        static HELD: Mutex<Option<BlockingJoinHandle<u32>>> = Mutex::new(None);
+        static AWAITED: Mutex<Option<Result<u32, String>>> = Mutex::new(None);
+        static DROPPED_ELSEWHERE: AtomicBool = AtomicBool::new(false);
+        static REQUESTED: Mutex<Option<Instant>> = Mutex::new(None);
+
+        struct HandOver {
+            worker: usize,
+        }
+        impl AsyncEventHandler for HandOver {
+            fn on_accept(&self, _conn: ConnCtx) -> impl std::future::Future<Output = ()> + 'static {
+                async {}
+            }
+            fn on_start(
+                &self,
+            ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'static>>> {
+                let worker = self.worker;
+                Some(Box::pin(async move {
+                    if worker == 0 {
+                        let held = ringline::spawn_blocking(|| {
+                            std::thread::sleep(Duration::from_millis(200));
+                            9u32
+                        })
+                        .expect("spawn_blocking");
+                        *HELD.lock().unwrap() = Some(held);
+                        let awaited = ringline::spawn_blocking(|| 7u32).expect("spawn_blocking");
+                        *HANDED_OVER.lock().unwrap() = Some(awaited);
+                        let dropped = ringline::spawn_blocking(|| 8u32).expect("spawn_blocking");
+                        std::thread::spawn(move || drop(dropped))
+                            .join()
+                            .expect("dropping thread");
+                        DROPPED_ELSEWHERE.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    let handle = loop {
+                        if let Some(h) = HANDED_OVER.lock().unwrap().take() {
+                            break Some(h);
+                        }
+                        if Instant::now() > deadline {
+                            break None;
+                        }
+                        ringline::sleep(Duration::from_millis(1)).await;
+                    };
+                    let result = match handle {
+                        Some(h) => Ok(h.await),
+                        None => Err("worker 0 never handed its job over".to_string()),
+                    };
+                    while !DROPPED_ELSEWHERE.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        ringline::sleep(Duration::from_millis(1)).await;
+                    }
+                    if let Some(held) = HELD.lock().unwrap().take() {
+                        ringline::spawn(async move {
+                            let _ = held.await;
+                        })
+                        .expect("spawn");
+                    }
+                    *AWAITED.lock().unwrap() = Some(result);
+                    *REQUESTED.lock().unwrap() = Some(Instant::now());
+                    ringline::request_shutdown().expect("on a worker");
+                }))
+            }
+            fn create_for_worker(worker: usize) -> Self {
+                HandOver { worker }
+            }
+        }
+
+        let mut config = test_config(backend);
+        config.worker.threads = 2;
+        // A shutdown that waited for a job counted in flight forever would
+        // take this long, plus the forced-cancel grace.
+        config.shutdown_drain_timeout = Duration::from_secs(5);
+        let builder = RinglineBuilder::new(config);
+        let Some((shutdown, workers)) = ringline_tests::launch_with::<HandOver>(builder, backend)
+        else {
+            return;
+        };
+        ringline_tests::join_checked(&shutdown, workers);
+        let took = REQUESTED.lock().unwrap().take().expect("worker 1 finished").elapsed();
+        assert_eq!(AWAITED.lock().unwrap().take(), Some(Ok(7)));
+        assert!(
+            took < Duration::from_secs(3),
+            "shutdown took {took:?}: it waited for pool jobs counted in flight"
+        );
+        let rt = shutdown.stats();
+        let queued_on = rt.workers[0].op("blocking").expect("blocking");
+        assert_eq!(
+            (
+                queued_on.submitted_total,
+                queued_on.completed_ok_total,
+                queued_on.completed_cancelled_total,
+                queued_on.in_flight,
+            ),
+            (3, 1, 2, 0),
+            "worker 0 queued the three jobs: {queued_on:?}"
+        );
+        assert_eq!(queued_on.latency.count, 1, "the awaited job is timed");
+        let awaited_on = rt.workers[1].op("blocking").expect("blocking");
+        assert_eq!(
+            (awaited_on.submitted_total, awaited_on.completed_total()),
+            (0, 0),
+            "worker 1 queued nothing: {awaited_on:?}"
+        );
+        for w in &rt.workers {
+            assert_eq!(w.graveyard.abandoned, 0, "worker {} gave up: {:?}", w.worker, w.graveyard);
+        }
+    }
+}

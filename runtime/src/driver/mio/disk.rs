@@ -3,12 +3,20 @@
 //! threads shared by the runtime's workers. Each finished op is posted to
 //! its worker's completion queue and the worker's `Poll` is woken.
 //!
+//! Only ops that finish on their own run here (a disk is slow, not
+//! absent): opens never wait for a FIFO's peer (`open_without_waiting`),
+//! and reads and writes of FIFOs, sockets and character devices (a
+//! terminal) stay on readiness, where they wait cancellably. A job here
+//! cannot be cancelled, and one that waited forever would stall every
+//! file op of every worker queued behind it.
+//!
 //! The graveyard rule holds as with the kernel: a job's buffers and paths
 //! live in the worker's op slot, which is freed only after the job's
 //! completion is reaped, even when the future waiting on it was dropped.
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -160,39 +168,21 @@ pub(crate) unsafe fn run_disk_op(sqe: Sqe) -> i32 {
         // and lengths the op was built with.
         let res: libc::c_long = unsafe {
             match sqe {
-                // io_uring ignores the offset of a file that cannot seek
-                // (a pipe, a FIFO, a tty); so do we.
                 Sqe::Read {
                     fd,
                     buf,
                     len,
                     offset,
-                } => {
-                    (match libc::pread(fd, buf.cast(), len as usize, offset as libc::off_t) {
-                        -1 if last_errno() == libc::ESPIPE => {
-                            libc::read(fd, buf.cast(), len as usize)
-                        }
-                        n => n,
-                    }) as _
-                }
+                } => read_at(fd, buf, len, offset) as _,
                 Sqe::Write {
                     fd,
                     buf,
                     len,
                     offset,
-                } => {
-                    (match libc::pwrite(fd, buf.cast(), len as usize, offset as libc::off_t) {
-                        -1 if last_errno() == libc::ESPIPE => {
-                            libc::write(fd, buf.cast(), len as usize)
-                        }
-                        n => n,
-                    }) as _
-                }
+                } => write_at(fd, buf, len, offset) as _,
                 Sqe::Fsync { fd } => libc::fsync(fd) as _,
                 Sqe::Statx { path, out } => crate::sys::stat(path, out) as _,
-                Sqe::OpenAt { path, flags, mode } => {
-                    libc::openat(libc::AT_FDCWD, path, flags, mode) as _
-                }
+                Sqe::OpenAt { path, flags, mode } => open_without_waiting(path, flags, mode) as _,
                 Sqe::RenameAt { from, to } => {
                     libc::renameat(libc::AT_FDCWD, from, libc::AT_FDCWD, to) as _
                 }
@@ -210,6 +200,68 @@ pub(crate) unsafe fn run_disk_op(sqe: Sqe) -> i32 {
         if errno != libc::EINTR {
             return -errno;
         }
+    }
+}
+
+/// `pread(2)`, or `read(2)` for a file that cannot seek (a pipe, a FIFO, a
+/// terminal), whose offset io_uring ignores too: the count, or -1 with
+/// `errno` set.
+///
+/// # Safety
+///
+/// `buf` is valid for writes of `len` bytes, and nothing else touches it
+/// meanwhile.
+pub(super) unsafe fn read_at(fd: RawFd, buf: *mut u8, len: u32, offset: u64) -> isize {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match libc::pread(fd, buf.cast(), len as usize, offset as libc::off_t) {
+            -1 if last_errno() == libc::ESPIPE => libc::read(fd, buf.cast(), len as usize),
+            n => n,
+        }
+    }
+}
+
+/// [`read_at`]'s counterpart: `pwrite(2)`, or `write(2)` where the file
+/// cannot seek.
+///
+/// # Safety
+///
+/// `buf` is valid for reads of `len` bytes.
+pub(super) unsafe fn write_at(fd: RawFd, buf: *const u8, len: u32, offset: u64) -> isize {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match libc::pwrite(fd, buf.cast(), len as usize, offset as libc::off_t) {
+            -1 if last_errno() == libc::ESPIPE => libc::write(fd, buf.cast(), len as usize),
+            n => n,
+        }
+    }
+}
+
+/// `openat(2)` that never waits for a peer, as io_uring's inline attempt
+/// does not: `O_NONBLOCK` for the open, so a FIFO opened read-only without
+/// a writer opens at once (and one opened write-only without a reader
+/// fails with `ENXIO`), as does a device that would wait for a carrier;
+/// then the file's flags as asked. A blocking open of such a file would
+/// hold a disk thread, and every file op queued behind it, until a peer
+/// came, with no way to cancel it.
+///
+/// # Safety
+///
+/// `path` is a valid NUL-terminated string.
+unsafe fn open_without_waiting(path: *const libc::c_char, flags: i32, mode: u32) -> i32 {
+    // SAFETY: `path` is valid (the caller's contract); the fcntl calls
+    // take no pointers and act on the descriptor just opened.
+    unsafe {
+        let fd = libc::openat(libc::AT_FDCWD, path, flags | libc::O_NONBLOCK, mode);
+        if fd >= 0 && flags & libc::O_NONBLOCK == 0 {
+            // Reads and writes of files readiness can watch set it again;
+            // anything else sees the descriptor as opened.
+            let now = libc::fcntl(fd, libc::F_GETFL);
+            if now >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, now & !libc::O_NONBLOCK);
+            }
+        }
+        fd
     }
 }
 

@@ -14,10 +14,13 @@
 //!  reap ◄── done
 //! ```
 //!
-//! Socket syscalls never block (per-call `MSG_DONTWAIT`; listeners, FIFOs
-//! and connecting sockets are switched to non-blocking once); fds are
-//! registered edge-triggered for both directions the first time an op
-//! parks on them. Receives take a buffer
+//! Socket syscalls never block (per-call `MSG_DONTWAIT`; listeners, FIFOs,
+//! terminals and connecting sockets are switched to non-blocking once);
+//! fds are registered edge-triggered for both directions the first time an
+//! op parks on them. Nothing that may wait for a peer runs on the disk
+//! pool: reads and writes of FIFOs, sockets and character devices park on
+//! readiness, opens never wait for a FIFO's peer, and a connect to a full
+//! Unix backlog waits by retrying (`connect`). Receives take a buffer
 //! from a [`BufPool`] exactly as the kernel takes one from a provided
 //! buffer ring, so `ENOBUFS`, recycling and publishing behave the same.
 //! A cancel finds a parked or queued op and completes it with
@@ -25,6 +28,7 @@
 //! answers `-EALREADY`, and its memory stays held until it completes.
 
 mod bufs;
+mod connect;
 mod disk;
 
 use std::collections::{HashMap, VecDeque};
@@ -37,8 +41,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use self::bufs::BufPool;
+use self::connect::{BacklogWait, LinkTimeout, socket_error};
 pub(crate) use self::disk::DiskPool;
-use self::disk::{Completions, run_disk_op};
+use self::disk::{Completions, read_at, run_disk_op, write_at};
 use super::Cqe;
 use super::buffers::Buffers;
 use super::sqe::{Sqe, Timespec};
@@ -87,13 +92,6 @@ impl Waiters {
     }
 }
 
-/// A connect's linked timeout.
-struct LinkTimeout {
-    deadline: Instant,
-    connect: UserData,
-    timeout: UserData,
-}
-
 /// See the module docs.
 pub(crate) struct Io {
     poll: Poll,
@@ -108,6 +106,8 @@ pub(crate) struct Io {
     /// The last poll's events as (fd, readable, writable); reused.
     ready: Vec<(RawFd, bool, bool)>,
     timeouts: Vec<LinkTimeout>,
+    /// Connects to a Unix listener with a full backlog, waiting for room.
+    backlog_waits: Vec<BacklogWait>,
     done: Vec<Cqe>,
     disk: Option<Arc<DiskPool>>,
     completions: Arc<Completions>,
@@ -137,6 +137,7 @@ impl Io {
             hot: Vec::new(),
             ready: Vec::with_capacity(1024),
             timeouts: Vec::new(),
+            backlog_waits: Vec::new(),
             done: Vec::with_capacity(256),
             disk,
             completions: Arc::new(Completions::new(waker)),
@@ -197,17 +198,18 @@ impl Io {
         for fd in std::mem::take(&mut self.hot) {
             self.run_readers(fd);
         }
+        // The clock is read only when a connect has a deadline.
+        let now = self.has_connect_deadlines().then(Instant::now);
+        if let Some(now) = now {
+            self.retry_backlog_waits(now);
+        }
         self.completions.take(&mut self.done);
         let timeout = if !self.done.is_empty() || !self.hot.is_empty() {
             Some(Duration::ZERO)
         } else {
-            // The clock is read only when a connect timeout is pending.
-            let now = (!self.timeouts.is_empty()).then(Instant::now);
             let link = now.and_then(|now| {
-                self.timeouts
-                    .iter()
-                    .map(|t| t.deadline.saturating_duration_since(now))
-                    .min()
+                self.next_connect_deadline()
+                    .map(|d| d.saturating_duration_since(now))
             });
             match (timeout, link) {
                 (Some(t), Some(l)) => Some(t.min(l)),
@@ -286,20 +288,7 @@ impl Io {
                     self.park(fd, op, false);
                 }
             }
-            Sqe::Connect { fd, addr, len } => {
-                set_nonblocking(fd);
-                // SAFETY: the address lives in the connect's hold until its
-                // completion is reaped.
-                let res = unsafe { libc::connect(fd, addr, len) };
-                let errno = last_errno();
-                if res == 0 {
-                    self.connect_done(ud, 0);
-                } else if errno == libc::EINPROGRESS || errno == libc::EINTR {
-                    self.park(fd, op, false);
-                } else {
-                    self.connect_done(ud, -errno);
-                }
-            }
+            Sqe::Connect { .. } => self.start_connect(op),
             Sqe::Close { fd } => {
                 self.forget_fd(fd);
                 // SAFETY: the connection owned `fd`; closing it is this op.
@@ -320,8 +309,9 @@ impl Io {
                 self.complete(ud, 0, 0);
             }
             Sqe::Read { fd, .. } | Sqe::Write { fd, .. } if is_pollable(fd) => {
-                // A FIFO or socket opened as a file: readiness can watch it,
-                // and a read that never completes stays cancellable.
+                // A FIFO, socket or terminal opened as a file: readiness
+                // can watch it, and a read that never completes stays
+                // cancellable instead of holding a disk thread.
                 set_nonblocking(fd);
                 if matches!(sqe, Sqe::Read { .. }) {
                     self.start_reader(fd, op);
@@ -444,10 +434,15 @@ impl Io {
                         Step::Final(n as i32, 0)
                     }
                 }
-                Sqe::Read { fd, buf, len, .. } => {
+                Sqe::Read {
+                    fd,
+                    buf,
+                    len,
+                    offset,
+                } => {
                     // SAFETY: the buffer lives in the op's hold, `len`
                     // bytes, until its completion is reaped.
-                    let n = unsafe { libc::read(fd, buf.cast(), len as usize) };
+                    let n = unsafe { read_at(fd, buf, len, offset) };
                     if n < 0 {
                         Step::from_errno(last_errno())
                     } else {
@@ -597,32 +592,12 @@ impl Io {
         }
     }
 
-    /// A connect finished: its linked timeout, if any, is cancelled.
-    fn connect_done(&mut self, ud: UserData, result: i32) {
-        self.complete(ud, result, 0);
-        if let Some(i) = self.timeouts.iter().position(|t| t.connect == ud) {
-            let t = self.timeouts.swap_remove(i);
-            self.complete(t.timeout, -libc::ECANCELED, 0);
-        }
-    }
-
-    fn expire_timeouts(&mut self, now: Instant) {
-        let mut i = 0;
-        while i < self.timeouts.len() {
-            if self.timeouts[i].deadline > now {
-                i += 1;
-                continue;
-            }
-            let t = self.timeouts.swap_remove(i);
-            if self.unpark(t.connect) {
-                self.complete(t.connect, -libc::ECANCELED, 0);
-            }
-            self.complete(t.timeout, -libc::ETIME, 0);
-        }
-    }
-
-    /// Removes a parked op; false when it is not parked.
+    /// Removes a parked op (on its fd, or waiting for backlog room);
+    /// false when it is not parked.
     fn unpark(&mut self, ud: UserData) -> bool {
+        if self.withdraw_backlog_wait(ud) {
+            return true;
+        }
         let Some((fd, _)) = self.parked.remove(&ud.raw()) else {
             return false;
         };
@@ -678,12 +653,16 @@ impl Io {
         while let Some(op) = self.queued.pop_front() {
             self.cancelled(op.ud);
         }
+        self.cancel_backlog_waits(None);
     }
 
     /// A connection's fd is being closed: deregister it and end whatever
     /// still waits on it (the connection cancels its ops first; this is
     /// the safety net).
     fn forget_fd(&mut self, fd: RawFd) {
+        if !self.backlog_waits.is_empty() {
+            self.cancel_backlog_waits(Some(fd));
+        }
         let Some(waiters) = self.fds.remove(&fd) else {
             return;
         };
@@ -737,7 +716,12 @@ fn try_write(sqe: Sqe) -> Option<i32> {
                 Sqe::SendMsg { fd, msghdr } => {
                     libc::sendmsg(fd, msghdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
                 }
-                Sqe::Write { fd, buf, len, .. } => libc::write(fd, buf.cast(), len as usize),
+                Sqe::Write {
+                    fd,
+                    buf,
+                    len,
+                    offset,
+                } => write_at(fd, buf, len, offset),
                 _ => return Some(-libc::EINVAL),
             }
         };
@@ -752,24 +736,10 @@ fn try_write(sqe: Sqe) -> Option<i32> {
     }
 }
 
-/// The outcome of a non-blocking connect that became writable.
-fn socket_error(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are live locals of the sizes passed.
-    let res = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if res < 0 { -last_errno() } else { -err }
-}
-
-/// True for a FIFO or a socket: an fd epoll can watch.
+/// True for a FIFO, a socket or a character device (a terminal): a file
+/// whose reads may wait for a peer indefinitely, and which epoll can watch
+/// (a device that cannot be watched, such as `/dev/null`, never makes a
+/// read wait, so it never parks).
 fn is_pollable(fd: RawFd) -> bool {
     // SAFETY: all-zero is a valid `stat`; fstat fills it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -777,7 +747,10 @@ fn is_pollable(fd: RawFd) -> bool {
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return false;
     }
-    matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+    matches!(
+        st.st_mode & libc::S_IFMT,
+        libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR
+    )
 }
 
 fn set_nonblocking(fd: RawFd) {
