@@ -123,11 +123,18 @@ pub struct TempDir {
 }
 
 impl TempDir {
-    /// Creates the directory.
+    /// Creates the directory: a new one, never one left behind by an
+    /// earlier process that had the same pid and was killed before it
+    /// could clean up.
     pub fn new(tag: &str) -> TempDir {
-        let path = unique_temp_path(tag);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir { path }
+        loop {
+            let path = unique_temp_path(tag);
+            match std::fs::create_dir(&path) {
+                Ok(()) => return TempDir { path },
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => panic!("create temp dir {path:?}: {e}"),
+            }
+        }
     }
 
     /// The directory.
@@ -754,8 +761,16 @@ impl ChildProcess {
 }
 
 impl Drop for ChildProcess {
+    /// A child still running gets SIGTERM and 2 s to clean up after itself
+    /// (its temp dirs), then SIGKILL.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // SAFETY: plain syscall on our own child's pid.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

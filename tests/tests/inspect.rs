@@ -39,7 +39,13 @@ impl Target {
         let echo = process
             .field("echo")
             .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {:?}", process.first_line));
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {:?}; log: {}",
+                    process.first_line,
+                    process.log()
+                )
+            });
         Target {
             pid: process.pid(),
             echo,
