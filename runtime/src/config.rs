@@ -805,6 +805,8 @@ mod tests {
         fs_commands_zero: with(|c| c.fs = Some(FsConfig { max_files: 8, max_commands_in_flight: 0 })) => "fs.max_commands_in_flight";
         accumulator_too_large: with(|c| c.recv_accumulator_capacity = (1 << 30) + 1) => "recv_accumulator_capacity";
         blocking_queue_zero_with_threads: with(|c| c.blocking_queue_capacity = 0) => "blocking_queue_capacity";
+        recv_buffer_limit_zero: with(|c| c.recv_buffer_limit = 0) => "recv_buffer_limit";
+        recv_buffer_limit_too_large: with(|c| c.recv_buffer_limit = (1 << 30) + 1) => "recv_buffer_limit";
     }
 
     accepts! {
@@ -845,6 +847,24 @@ mod tests {
             c.blocking_queue_capacity = 0;
         });
         mio_backend: with(|c| c.backend = BackendChoice::Mio);
+        recv_buffer_limit_edges: with(|c| c.recv_buffer_limit = 1);
+        largest_recv_buffer_limit: with(|c| c.recv_buffer_limit = 1 << 30);
+        zero_linger_resets_at_once: with(|c| c.close_linger_timeout = Duration::ZERO);
+    }
+
+    #[test]
+    fn a_connections_send_share_is_a_quarter_by_default_and_never_above_the_pool() {
+        let share = |count, per| {
+            with(|c| {
+                c.send_copy_count = count;
+                c.send_copy_per_connection = per;
+            })
+            .send_slots_per_connection()
+        };
+        assert_eq!(share(1024, 0), 256);
+        assert_eq!(share(3, 0), 1, "at least one slot");
+        assert_eq!(share(64, 10), 10);
+        assert_eq!(share(64, 1000), 64, "a share above the pool is the pool");
     }
 
     #[test]
@@ -912,7 +932,10 @@ mod tests {
             .sq_entries(64)
             .recv_buffer(32, 4096)
             .recv_accumulator_capacity(512)
+            .recv_buffer_limit(4096)
             .send_pool(8, 1024)
+            .send_copy_per_connection(3)
+            .close_linger_timeout(Duration::from_millis(125))
             .standalone_task_capacity(10)
             .timer_slots(20)
             .tick_timeout_us(0)
@@ -950,6 +973,14 @@ mod tests {
         assert_eq!(c.recv_buffer.bgid, 0, "recv_buffer() keeps bgid");
         assert_eq!(c.recv_accumulator_capacity, 512);
         assert_eq!((c.send_copy_count, c.send_copy_slot_size), (8, 1024));
+        assert_eq!(
+            (
+                c.recv_buffer_limit,
+                c.send_copy_per_connection,
+                c.close_linger_timeout
+            ),
+            (4096, 3, Duration::from_millis(125))
+        );
         assert_eq!((c.standalone_task_capacity, c.timer_slots), (10, 20));
         assert_eq!(c.tick_timeout_us, 0);
         assert_eq!(c.udp_bind, vec![udp, udp2]);

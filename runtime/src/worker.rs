@@ -316,7 +316,7 @@ impl Worker {
             us => Some(Duration::from_micros(us)),
         };
         let timer = self.timers.borrow_mut().next_deadline();
-        let linger = self.net.borrow().next_linger_deadline();
+        let linger = self.net.borrow().linger.next_deadline();
         let shutdown_poll = self
             .shutting_down
             .get()

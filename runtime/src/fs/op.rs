@@ -186,12 +186,14 @@ impl Pending {
             ))));
         }
         let op = self.op;
-        let on_owner = context::try_with(|w| Arc::ptr_eq(&w.handle, &self.owner));
-        let out = if on_owner == Some(true) {
-            context::with(what, |w| w.with_ops(|ops| ops.poll(op, cx.waker())))
-                .map(|(result, slot)| Ok((result, into_hold(slot))))
-        } else {
-            self.poll_foreign(cx, what)
+        // `Some(poll)` on the op's own worker, `None` anywhere else.
+        let local = context::try_with(|w| {
+            Arc::ptr_eq(&w.handle, &self.owner).then(|| w.with_ops(|ops| ops.poll(op, cx.waker())))
+        })
+        .flatten();
+        let out = match local {
+            Some(polled) => polled.map(|(result, slot)| Ok((result, into_hold(slot)))),
+            None => self.poll_foreign(cx, what),
         };
         match out {
             Some(r) => {

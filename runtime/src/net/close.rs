@@ -65,9 +65,7 @@ impl Worker {
             for chunk in conn.send.chunks.drain(..) {
                 net.pool.release(chunk.slot);
             }
-            if std::mem::take(&mut conn.lingering) {
-                net.lingering_live -= 1;
-            }
+            net.linger.stop(conn);
             conn.state = ConnState::Closed;
             conn.pending_cqes += 1;
             conn.wake_senders();
@@ -88,7 +86,7 @@ impl Worker {
         let mut expired = Vec::new();
         {
             let mut net = self.net.borrow_mut();
-            if net.next_linger_deadline().is_none_or(|at| at > now) {
+            if net.linger.next_deadline().is_none_or(|at| at > now) {
                 return;
             }
             net.expired_lingering(now, &mut expired);

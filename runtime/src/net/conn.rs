@@ -3,12 +3,13 @@
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 
 use super::PeerAddr;
 use super::UdpSocketState;
+use super::pressure::{Linger, RecvPressure};
 use super::send_pool::SendPool;
 use super::waiters::Waiters;
 use crate::config::Config;
@@ -155,28 +156,14 @@ pub(crate) struct NetState {
     pub(crate) udp_rearm: Vec<usize>,
     /// Mirrors `SendPool::leak` for the whole net state.
     pub(crate) leak_on_drop: bool,
-    /// Receive backpressure: a connection stops receiving at `recv_limit`
-    /// unconsumed bytes and resumes at `recv_resume` (half of it).
-    pub(crate) recv_limit: usize,
-    pub(crate) recv_resume: usize,
-    /// Connections paused at the limit now, and every connection's
-    /// unconsumed bytes, for the stats.
-    pub(crate) recv_paused: u64,
-    pub(crate) recv_buffered: u64,
-    /// Times a connection was paused, and closing connections reset at
-    /// their linger deadline.
-    pub(crate) recv_pauses_total: u64,
+    /// Receive backpressure: what connections hold unconsumed.
+    pub(crate) recv: RecvPressure,
+    /// Closing connections reset at their linger deadline.
     pub(crate) linger_resets_total: u64,
     /// Most send-pool slots one connection may hold.
     pub(crate) send_slots_per_conn: usize,
-    /// How long a closing connection may keep sending, and the closing
-    /// connections with their deadlines, oldest first (every deadline is
-    /// its start plus the same timeout, so the queue stays sorted).
-    pub(crate) linger_timeout: Duration,
-    pub(crate) lingering: VecDeque<(Instant, Key)>,
-    /// Connections whose linger deadline is still pending; entries of
-    /// `lingering` beyond these are stale (closed in time).
-    pub(crate) lingering_live: usize,
+    /// Closing connections that still have bytes to send, by deadline.
+    pub(crate) linger: Linger,
 }
 
 impl NetState {
@@ -190,30 +177,19 @@ impl NetState {
             udp: Vec::new(),
             udp_rearm: Vec::new(),
             leak_on_drop: false,
-            recv_limit: config.recv_buffer_limit,
-            recv_resume: config.recv_buffer_limit / 2,
-            recv_paused: 0,
-            recv_buffered: 0,
-            recv_pauses_total: 0,
+            recv: RecvPressure::new(config.recv_buffer_limit),
             linger_resets_total: 0,
             send_slots_per_conn: config.send_slots_per_connection().into(),
-            linger_timeout: config.close_linger_timeout,
-            lingering: VecDeque::new(),
-            lingering_live: 0,
+            linger: Linger::new(config.close_linger_timeout),
         }
     }
 
     /// Frees connection `key`'s slot and takes its share out of the
-    /// backpressure counts.
+    /// backpressure and linger counts.
     pub(crate) fn remove_conn(&mut self, key: Key) -> Option<Conn> {
         let conn = self.conns.remove(key)?;
-        self.recv_buffered -= conn.acc_counted as u64;
-        if conn.recv_paused {
-            self.recv_paused -= 1;
-        }
-        if conn.lingering {
-            self.lingering_live -= 1;
-        }
+        self.recv.released(&conn);
+        self.linger.released(&conn);
         Some(conn)
     }
 
@@ -223,73 +199,15 @@ impl NetState {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.lingering {
-            return;
+        if self.linger.start(conn, key, now) {
+            self.linger.compact(&self.conns);
         }
-        conn.lingering = true;
-        self.lingering_live += 1;
-        self.lingering.push_back((now + self.linger_timeout, key));
-        // Entries of connections that finished in time stay queued until
-        // their deadline; drop them once they outnumber the live ones, so
-        // the queue stays proportional to what is really lingering.
-        if self.lingering.len() > 64 && self.lingering.len() > 2 * self.lingering_live {
-            let conns = &self.conns;
-            self.lingering
-                .retain(|(_, k)| conns.get(*k).is_some_and(|c| c.lingering));
-        }
-    }
-
-    /// The next linger deadline, if any (possibly a stale one).
-    pub(crate) fn next_linger_deadline(&self) -> Option<Instant> {
-        self.lingering.front().map(|(at, _)| *at)
     }
 
     /// Takes the connections whose linger deadline passed at `now` and
     /// that are still closing.
     pub(crate) fn expired_lingering(&mut self, now: Instant, out: &mut Vec<Key>) {
-        while let Some(&(at, key)) = self.lingering.front() {
-            if at > now {
-                break;
-            }
-            self.lingering.pop_front();
-            if self.conns.get(key).is_some_and(|c| c.lingering) {
-                out.push(key);
-            }
-        }
-    }
-
-    /// Counts `n` more bytes in connection `key`'s accumulator; true when
-    /// it just reached the limit and must stop receiving.
-    pub(crate) fn count_received(&mut self, key: Key, n: usize) -> bool {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return false;
-        };
-        conn.acc_counted += n;
-        self.recv_buffered += n as u64;
-        if conn.recv_paused || conn.acc_counted < self.recv_limit {
-            return false;
-        }
-        conn.recv_paused = true;
-        self.recv_paused += 1;
-        self.recv_pauses_total += 1;
-        true
-    }
-
-    /// Re-counts connection `key`'s accumulator after a parse closure ran;
-    /// true when it was paused and has drained enough to receive again.
-    pub(crate) fn count_consumed(&mut self, key: Key) -> bool {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return false;
-        };
-        let len = conn.acc.len();
-        self.recv_buffered = self.recv_buffered - conn.acc_counted as u64 + len as u64;
-        conn.acc_counted = len;
-        if !conn.recv_paused || len > self.recv_resume {
-            return false;
-        }
-        conn.recv_paused = false;
-        self.recv_paused -= 1;
-        true
+        self.linger.expired(now, &self.conns, out);
     }
 
     /// Occupancy of every UDP socket's send slots, summed.
@@ -307,9 +225,9 @@ impl NetState {
     /// Backpressure and linger figures for the stats.
     pub(crate) fn pressure(&self) -> crate::stats::kinds::NetPressure {
         crate::stats::kinds::NetPressure {
-            recv_paused: self.recv_paused,
-            recv_buffered_bytes: self.recv_buffered,
-            recv_pauses_total: self.recv_pauses_total,
+            recv_paused: self.recv.paused,
+            recv_buffered_bytes: self.recv.buffered,
+            recv_pauses_total: self.recv.pauses_total,
             linger_resets_total: self.linger_resets_total,
         }
     }

@@ -329,12 +329,13 @@ impl Worker {
     pub(crate) fn put_acc(&self, key: Key, acc: BytesMut) {
         let resume = {
             let mut net = self.net.borrow_mut();
+            let net = &mut *net;
             let Some(conn) = net.conns.get_mut(key) else {
                 return;
             };
             debug_assert!(conn.acc.is_empty());
             conn.acc = acc;
-            net.count_consumed(key)
+            net.recv.consumed(conn)
         };
         if resume {
             self.arm_recv(key);

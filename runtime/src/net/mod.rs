@@ -12,6 +12,7 @@ mod close;
 mod conn;
 mod connect;
 mod ctx;
+mod pressure;
 mod recv;
 mod send;
 mod send_pool;

@@ -53,6 +53,7 @@ impl Worker {
         let key = self.conn_key(ud);
         if let Some(key) = key {
             let mut net = self.net.borrow_mut();
+            let net = &mut *net;
             let mut pause = false;
             let rearm = {
                 let conn = net.conns.get_mut(key).expect("found above");
@@ -89,12 +90,11 @@ impl Worker {
                     conn.recv_armed = false;
                     conn.pending_cqes -= 1;
                 }
-                let rearm = !more && !conn.eof && conn.state == ConnState::Open;
-                if taken > 0 && net.count_received(key, taken) {
+                if taken > 0 && net.recv.received(conn, taken) {
                     // Still armed: stop it; its last CQE will not re-arm.
                     pause = more;
                 }
-                rearm && !net.conns.get(key).is_some_and(|c| c.recv_paused)
+                !more && !conn.eof && !conn.recv_paused && conn.state == ConnState::Open
             };
             if rearm {
                 net.rearm.push(key);
