@@ -236,7 +236,7 @@ impl Worker {
         let udp_sockets = self.net.borrow().udp.len();
         for index in 0..udp_sockets {
             self.arm_udp_recv(index);
-            if let Some(task) = handler.on_udp_bind(UdpCtx::new(index)) {
+            if let Some(task) = handler.on_udp_bind(UdpCtx::new(self, index)) {
                 self.spawn_task(TaskKind::Standalone { counted: false }, task)?;
             }
         }

@@ -13,6 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use super::sockaddr;
@@ -21,7 +22,7 @@ use super::waiters::{Ticket, Waiters};
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
-use crate::executor::context;
+use crate::executor::{context, foreign};
 use crate::op::{OpKind, UserData};
 use crate::sys::{cfg_not_uring, cfg_uring};
 use crate::worker::Worker;
@@ -33,9 +34,16 @@ const RECV_QUEUE_LIMIT: usize = 4096;
 const MAX_DATAGRAM: usize = 65_507;
 
 /// A UDP socket of a worker, handed to `on_udp_bind`.
+///
+/// It is `Send`, but it belongs to its worker: on another worker `send_to`
+/// fails with `InvalidInput` and `recv_from` never resolves (and says so
+/// once on stderr) — neither touches that worker's socket of the same
+/// index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UdpCtx {
     index: u32,
+    /// The serial of the worker that owns the socket.
+    worker: u32,
 }
 
 /// One in-flight `sendmsg`: everything it points to, boxed so it never moves.
@@ -96,10 +104,17 @@ impl UdpSocketState {
 }
 
 impl UdpCtx {
-    pub(crate) fn new(index: usize) -> UdpCtx {
+    /// Socket `index` of worker `w`.
+    pub(crate) fn new(w: &Worker, index: usize) -> UdpCtx {
         UdpCtx {
             index: index as u32,
+            worker: w.handle.serial,
         }
+    }
+
+    /// The socket's index on worker `w`, `None` when it belongs to another.
+    fn index_on(self, w: &Worker) -> Option<usize> {
+        (w.handle.serial == self.worker).then_some(self.index as usize)
     }
 
     /// The socket's index within its worker.
@@ -138,8 +153,11 @@ impl UdpCtx {
     /// an IPv4 one from an `IPV6_V6ONLY` socket; `std` reports these as
     /// `EAFNOSUPPORT`); `Io` for a call off this socket's worker.
     pub fn send_to(&self, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
-        context::try_with(|w| w.udp_send(self.index as usize, peer, data))
-            .unwrap_or_else(|| Err(UdpSendError::Io(context::outside_error())))
+        context::try_with(|w| match self.index_on(w) {
+            Some(index) => w.udp_send(index, peer, data),
+            None => Err(UdpSendError::Io(foreign::wrong_worker("this UdpCtx"))),
+        })
+        .unwrap_or_else(|| Err(UdpSendError::Io(context::outside_error())))
     }
 }
 
@@ -155,8 +173,21 @@ impl Future for UdpRecvFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let index = this.udp.index as usize;
+        let udp = this.udp;
         context::with("UdpCtx::recv_from", |w| {
+            let Some(index) = udp.index_on(w) else {
+                // No error to resolve with (the output is a datagram), and
+                // the datagrams are the other worker's: say so, once.
+                static SAID: AtomicBool = AtomicBool::new(false);
+                if !SAID.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "ringline: UdpCtx::recv_from polled on worker {} for a socket of another \
+                         worker; it never resolves there (receive on the socket's own worker)",
+                        w.id
+                    );
+                }
+                return Poll::Pending;
+            };
             let mut net = w.net.borrow_mut();
             let Some(socket) = net.udp.get_mut(index) else {
                 return Poll::Pending;
@@ -179,8 +210,11 @@ impl Drop for UdpRecvFuture {
         let Some(ticket) = self.waiting.take() else {
             return;
         };
-        let index = self.udp.index as usize;
+        let udp = self.udp;
         context::try_with(|w| {
+            let Some(index) = udp.index_on(w) else {
+                return;
+            };
             // Futures are never dropped with the net state borrowed (see
             // the worker docs); were one, its entry would only cost a
             // spurious wake per datagram.

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use ringline::config::BackendChoice;
 use ringline::fs::{self, OpenFlags};
-use ringline::{AsyncEventHandler, ConnCtx, ConnectFuture, DiskIoFuture, RinglineBuilder, sleep};
+use ringline::{
+    AsyncEventHandler, ConnCtx, ConnectFuture, DiskIoFuture, RinglineBuilder, SleepFuture, UdpCtx,
+    UdpSendError, sleep,
+};
 use ringline_tests::{
     TempDir, backend_test, join_checked, launch_with, mkfifo, test_config, wait_for,
 };
@@ -193,6 +196,135 @@ backend_test! {
         let mut buf = [0u8; 64];
         let n = reader.read(&mut buf).expect("the bytes are still in the FIFO");
         assert_eq!(&buf[..n], b"still here", "a cancelled read took them");
+        shutdown.shutdown();
+        join_checked(&shutdown, workers);
+    }
+}
+
+backend_test! {
+    /// Worker 0's `UdpCtx` used on worker 1 (which has its own socket 0 on
+    /// the same port) refuses `send_to` with `InvalidInput`: nothing leaves
+    /// through worker 1's socket.
+    fn udp_ctx_is_refused_on_another_worker(backend) {
+        static PEER: Mutex<Option<SocketAddr>> = Mutex::new(None);
+        static UDP: Mutex<Option<UdpCtx>> = Mutex::new(None);
+        static RESULT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+        struct Pair(usize);
+        impl AsyncEventHandler for Pair {
+            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+                async {}
+            }
+            fn on_udp_bind(&self, udp: UdpCtx) -> Option<Pin<Box<dyn Future<Output = ()>>>> {
+                let worker = self.0;
+                let peer = PEER.lock().unwrap().expect("set before launch");
+                Some(Box::pin(async move {
+                    if worker == 0 {
+                        *UDP.lock().unwrap() = Some(udp);
+                        return;
+                    }
+                    let theirs = take(&UDP).await;
+                    let result = if theirs.index() != udp.index() {
+                        Err(format!("indexes differ: {} vs {}", theirs.index(), udp.index()))
+                    } else {
+                        match theirs.send_to(peer, b"wrong worker") {
+                            Err(UdpSendError::Io(e)) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+                            other => Err(format!("send_to on worker 1: {other:?}")),
+                        }
+                    };
+                    let _ = udp.send_to(peer, b"own");
+                    *RESULT.lock().unwrap() = Some(result);
+                }))
+            }
+            fn create_for_worker(worker: usize) -> Self {
+                Pair(worker)
+            }
+        }
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind the peer");
+        peer.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+        *PEER.lock().unwrap() = Some(peer.local_addr().expect("addr"));
+        let port = UdpSocket::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+        let mut config = test_config(backend);
+        config.worker.threads = 2;
+        let builder = RinglineBuilder::new(config).bind_udp(SocketAddr::from(([127, 0, 0, 1], port)));
+        let Some((shutdown, workers)) = launch_with::<Pair>(builder, backend) else {
+            return;
+        };
+        let result = wait_for("worker 1's verdict", Duration::from_secs(10), || RESULT.lock().unwrap().clone());
+        assert_eq!(result, Ok(()));
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = peer.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got, [b"own".to_vec()], "only worker 1's own datagram left");
+        shutdown.shutdown();
+        join_checked(&shutdown, workers);
+    }
+}
+
+/// Polls the wrapped future once (registering it where it is polled) and
+/// hands it back still pending.
+struct PollOnce<F>(Option<F>);
+
+impl<F: Future + Unpin> Future for PollOnce<F> {
+    type Output = F;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F> {
+        let mut inner = self.0.take().expect("polled once");
+        assert!(
+            Pin::new(&mut inner).poll(cx).is_pending(),
+            "resolved at once"
+        );
+        std::task::Poll::Ready(inner)
+    }
+}
+
+backend_test! {
+    /// A sleep armed on worker 0 and awaited on worker 1 completes at its
+    /// deadline there, and worker 0's timer slot is given back.
+    fn a_sleep_moves_to_another_worker(backend) {
+        static SLEEP: Mutex<Option<(SleepFuture, Instant)>> = Mutex::new(None);
+        static RESULT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+        struct Pair(usize);
+        impl AsyncEventHandler for Pair {
+            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+                async {}
+            }
+            fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+                let worker = self.0;
+                Some(Box::pin(async move {
+                    if worker == 0 {
+                        let deadline = Instant::now() + Duration::from_millis(200);
+                        let armed = PollOnce(Some(sleep(Duration::from_millis(200)))).await;
+                        *SLEEP.lock().unwrap() = Some((armed, deadline));
+                        return;
+                    }
+                    let (moved, deadline) = take(&SLEEP).await;
+                    moved.await;
+                    let woke = Instant::now();
+                    let result = if woke + Duration::from_millis(5) < deadline {
+                        Err(format!("woke {:?} early", deadline - woke))
+                    } else {
+                        Ok(())
+                    };
+                    *RESULT.lock().unwrap() = Some(result);
+                }))
+            }
+            fn create_for_worker(worker: usize) -> Self {
+                Pair(worker)
+            }
+        }
+        let Some((shutdown, workers)) = two_workers::<Pair>(backend) else {
+            return;
+        };
+        let result = wait_for("worker 1's sleep", Duration::from_secs(5), || RESULT.lock().unwrap().clone());
+        assert_eq!(result, Ok(()));
+        wait_for("both workers' timers given back", Duration::from_secs(5), || {
+            let rt = shutdown.stats();
+            rt.workers
+                .iter()
+                .all(|w| w.slab("timers").is_some_and(|s| s.used == 0))
+                .then_some(())
+        });
         shutdown.shutdown();
         join_checked(&shutdown, workers);
     }
