@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
+use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::pin::Pin;
@@ -36,13 +37,33 @@ async fn take<T>(slot: &'static Mutex<Option<T>>) -> T {
     }
 }
 
-/// Launches two workers running `H`'s `on_start` and binding nothing.
-fn two_workers<H: AsyncEventHandler>(
+/// What each of two workers runs at start, by worker index.
+trait Start: 'static {
+    fn start(worker: usize) -> Pin<Box<dyn Future<Output = ()>>>;
+}
+
+/// A handler that accepts nothing and runs `S::start` on each worker.
+struct Starts<S>(usize, PhantomData<fn() -> S>);
+
+impl<S: Start> AsyncEventHandler for Starts<S> {
+    fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+        async {}
+    }
+    fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
+        Some(S::start(self.0))
+    }
+    fn create_for_worker(worker: usize) -> Self {
+        Starts(worker, PhantomData)
+    }
+}
+
+/// Launches two workers running `S::start` and binding nothing.
+fn two_workers<S: Start>(
     backend: BackendChoice,
 ) -> Option<(ringline::ShutdownHandle, ringline_tests::Workers)> {
     let mut config = test_config(backend);
     config.worker.threads = 2;
-    launch_with::<H>(RinglineBuilder::new(config), backend)
+    launch_with::<Starts<S>>(RinglineBuilder::new(config), backend)
 }
 
 backend_test! {
@@ -55,15 +76,11 @@ backend_test! {
         static CTX: Mutex<Option<ConnCtx>> = Mutex::new(None);
         static CONNECT: Mutex<Option<ConnectFuture>> = Mutex::new(None);
         static RESULT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
-        struct Pair(usize);
-        impl AsyncEventHandler for Pair {
-            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
-                async {}
-            }
-            fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
-                let worker = self.0;
+        struct Pair;
+        impl Start for Pair {
+            fn start(worker: usize) -> Pin<Box<dyn Future<Output = ()>>> {
                 let peer = PEER.lock().unwrap().expect("set before launch");
-                Some(Box::pin(async move {
+                Box::pin(async move {
                     let own = ringline::connect(peer).expect("connect").await.expect("connected");
                     if worker == 0 {
                         *CTX.lock().unwrap() = Some(own);
@@ -94,10 +111,7 @@ backend_test! {
                     theirs.close();
                     let _ = own.send_nowait(b"own");
                     *RESULT.lock().unwrap() = Some(result);
-                }))
-            }
-            fn create_for_worker(worker: usize) -> Self {
-                Pair(worker)
+                })
             }
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -137,14 +151,10 @@ backend_test! {
         static READ: Mutex<Option<DiskIoFuture>> = Mutex::new(None);
         static RESULT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
         static mut BUF: [u8; 64] = [0; 64];
-        struct Pair(usize);
-        impl AsyncEventHandler for Pair {
-            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
-                async {}
-            }
-            fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
-                let worker = self.0;
-                Some(Box::pin(async move {
+        struct Pair;
+        impl Start for Pair {
+            fn start(worker: usize) -> Pin<Box<dyn Future<Output = ()>>> {
+                Box::pin(async move {
                     if worker == 0 {
                         let path = FIFO.lock().unwrap().clone().expect("set before launch");
                         let file = fs::open(&path, OpenFlags::READ_WRITE, 0)
@@ -169,10 +179,7 @@ backend_test! {
                         other => Err(format!("foreign fs read gave {other:?}")),
                     };
                     *RESULT.lock().unwrap() = Some(result);
-                }))
-            }
-            fn create_for_worker(worker: usize) -> Self {
-                Pair(worker)
+                })
             }
         }
         let dir = TempDir::new("wrong-worker-fifo");
@@ -284,14 +291,10 @@ backend_test! {
     fn a_sleep_moves_to_another_worker(backend) {
         static SLEEP: Mutex<Option<(SleepFuture, Instant)>> = Mutex::new(None);
         static RESULT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
-        struct Pair(usize);
-        impl AsyncEventHandler for Pair {
-            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
-                async {}
-            }
-            fn on_start(&self) -> Option<Pin<Box<dyn Future<Output = ()> + 'static>>> {
-                let worker = self.0;
-                Some(Box::pin(async move {
+        struct Pair;
+        impl Start for Pair {
+            fn start(worker: usize) -> Pin<Box<dyn Future<Output = ()>>> {
+                Box::pin(async move {
                     if worker == 0 {
                         let deadline = Instant::now() + Duration::from_millis(200);
                         let armed = PollOnce(Some(sleep(Duration::from_millis(200)))).await;
@@ -307,10 +310,7 @@ backend_test! {
                         Ok(())
                     };
                     *RESULT.lock().unwrap() = Some(result);
-                }))
-            }
-            fn create_for_worker(worker: usize) -> Self {
-                Pair(worker)
+                })
             }
         }
         let Some((shutdown, workers)) = two_workers::<Pair>(backend) else {
