@@ -51,6 +51,8 @@ const FORCED_CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// See the module docs.
 pub(crate) struct Worker {
     pub(crate) id: usize,
+    /// `handle.serial`, read on every worker-local handle's check.
+    pub(crate) serial: u32,
     pub(crate) handle: Arc<WorkerHandle>,
     pub(crate) runtime: Arc<RuntimeShared>,
     pub(crate) config: Arc<Config>,
@@ -108,6 +110,7 @@ impl Worker {
             .collect();
         Ok(Worker {
             id,
+            serial: handle.serial,
             tasks: TaskSlab::new(
                 handle.gid,
                 config.max_connections,

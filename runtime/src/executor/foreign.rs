@@ -74,7 +74,10 @@ impl ForeignWait {
     }
 }
 
-/// The error of a worker-local handle used on another thread.
+/// The error of a worker-local handle used on another thread (built off
+/// the hot path: the checks that call it stay small enough to inline).
+#[cold]
+#[inline(never)]
 pub(crate) fn wrong_worker(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,

@@ -68,7 +68,7 @@ impl SleepFuture {
     fn armed(deadline: Instant) -> Result<SleepFuture, TimerExhausted> {
         let key = context::with("try_sleep", |w| {
             let key = w.timers.borrow_mut().insert(deadline, true)?;
-            Ok::<_, TimerExhausted>((key, w.handle.gid, w.handle.serial))
+            Ok::<_, TimerExhausted>((key, w.handle.gid, w.serial))
         })?;
         Ok(SleepFuture {
             deadline,
@@ -91,7 +91,7 @@ impl Future for SleepFuture {
             let mut timers = w.timers.borrow_mut();
             // A sleep moved to another worker leaves its old timer to be
             // dropped by its own worker and starts one here.
-            let own = key.filter(|&(_, _, serial)| serial == w.handle.serial);
+            let own = key.filter(|&(_, _, serial)| serial == w.serial);
             if let (Some((old, gid, serial)), None) = (key, own) {
                 waker::request(gid, serial, Foreign::RemoveTimer(old));
             }
@@ -105,7 +105,7 @@ impl Future for SleepFuture {
             if ready {
                 timers.remove(key);
             }
-            (ready, (key, w.handle.gid, w.handle.serial))
+            (ready, (key, w.handle.gid, w.serial))
         });
         if ready {
             self.key = None;
@@ -122,7 +122,7 @@ impl Drop for SleepFuture {
     fn drop(&mut self) {
         if let Some((key, gid, serial)) = self.key.take() {
             let local = context::try_with(|w| {
-                let local = w.handle.serial == serial;
+                let local = w.serial == serial;
                 if local {
                     w.timers.borrow_mut().remove(key);
                 }

@@ -48,7 +48,7 @@ impl ConnCtx {
         ConnCtx {
             index: key.index,
             generation: key.generation,
-            worker: w.handle.serial,
+            worker: w.serial,
         }
     }
 
@@ -70,8 +70,9 @@ impl ConnCtx {
 
     /// The connection's key on worker `w`, or `InvalidInput` when it
     /// belongs to another worker.
+    #[inline]
     pub(crate) fn key_on(self, w: &Worker) -> io::Result<Key> {
-        if w.handle.serial == self.worker {
+        if w.serial == self.worker {
             Ok(self.key())
         } else {
             Err(foreign::wrong_worker("this ConnCtx"))
@@ -128,14 +129,14 @@ impl ConnCtx {
             let key = self.key_on(w).ok()?;
             let mut acc = w.take_acc(key)?.0;
             if acc.is_empty() {
-                w.put_acc(key, acc);
+                w.put_acc(key, acc, &mut None, None);
                 return None;
             }
             let result = f(&acc);
             if let ParseResult::Consumed(n) = result {
                 acc.advance(n.min(acc.len()));
             }
-            w.put_acc(key, acc);
+            w.put_acc(key, acc, &mut None, None);
             Some(result)
         })
     }
@@ -323,10 +324,19 @@ impl Worker {
     }
 
     /// Puts a receive buffer back. Nothing can have arrived meanwhile:
-    /// completions are only processed between polls. A connection paused
+    /// completions are only processed between polls. In the same lookup a
+    /// receive future takes its place among the waiters (`wait` is its
+    /// waker: it is about to return `Pending`) or leaves it (`None`: it
+    /// resolved, so its drop has nothing left to do). A connection paused
     /// for backpressure receives again once the handler has consumed down
     /// to the low-water mark.
-    pub(crate) fn put_acc(&self, key: Key, acc: BytesMut) {
+    pub(crate) fn put_acc(
+        &self,
+        key: Key,
+        acc: BytesMut,
+        waiting: &mut Option<Ticket>,
+        wait: Option<&Waker>,
+    ) {
         let resume = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
@@ -335,17 +345,18 @@ impl Worker {
             };
             debug_assert!(conn.acc.is_empty());
             conn.acc = acc;
+            match wait {
+                Some(waker) => conn.recv_waiters.wait(waiting, self.handle.gid, waker),
+                None => {
+                    if let Some(ticket) = waiting.take() {
+                        conn.recv_waiters.leave(ticket, self.handle.gid);
+                    }
+                }
+            }
             net.recv.consumed(conn)
         };
         if resume {
             self.arm_recv(key);
-        }
-    }
-
-    /// Registers a receive future's waker (see `net::waiters`).
-    fn wait_recv(&self, key: Key, ticket: &mut Option<Ticket>, waker: &Waker) {
-        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
-            conn.recv_waiters.wait(ticket, self.handle.gid, waker);
         }
     }
 
@@ -409,11 +420,11 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
                 return Poll::Ready(eof_count(f(&[])));
             };
             if acc.is_empty() {
-                w.put_acc(key, acc);
                 if eof {
+                    w.put_acc(key, acc, &mut this.waiting, None);
                     return Poll::Ready(eof_count(f(&[])));
                 }
-                w.wait_recv(key, &mut this.waiting, cx.waker());
+                w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
                 return Poll::Pending;
             }
             let result = f(&acc);
@@ -425,12 +436,11 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
                 }
                 _ if eof => Poll::Ready(0),
                 _ => {
-                    w.put_acc(key, acc);
-                    w.wait_recv(key, &mut this.waiting, cx.waker());
+                    w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
                     return Poll::Pending;
                 }
             };
-            w.put_acc(key, acc);
+            w.put_acc(key, acc, &mut this.waiting, None);
             out
         });
         if out.is_ready() {
@@ -481,11 +491,11 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
                 return Poll::Ready(eof_count(f(Bytes::new())));
             };
             if acc.is_empty() {
-                w.put_acc(key, acc);
                 if eof {
+                    w.put_acc(key, acc, &mut this.waiting, None);
                     return Poll::Ready(eof_count(f(Bytes::new())));
                 }
-                w.wait_recv(key, &mut this.waiting, cx.waker());
+                w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
                 return Poll::Pending;
             }
             let bytes = acc.split().freeze();
@@ -505,14 +515,13 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
             if rest.is_empty() {
                 rest = acc;
             }
-            w.put_acc(key, rest);
-            if consumed > 0 {
-                Poll::Ready(consumed)
-            } else if eof {
-                Poll::Ready(0)
-            } else {
-                w.wait_recv(key, &mut this.waiting, cx.waker());
+            let pending = consumed == 0 && !eof;
+            let wait = pending.then(|| cx.waker());
+            w.put_acc(key, rest, &mut this.waiting, wait);
+            if pending {
                 Poll::Pending
+            } else {
+                Poll::Ready(consumed)
             }
         });
         if out.is_ready() {

@@ -108,13 +108,14 @@ impl UdpCtx {
     pub(crate) fn new(w: &Worker, index: usize) -> UdpCtx {
         UdpCtx {
             index: index as u32,
-            worker: w.handle.serial,
+            worker: w.serial,
         }
     }
 
     /// The socket's index on worker `w`, `None` when it belongs to another.
+    #[inline]
     fn index_on(self, w: &Worker) -> Option<usize> {
-        (w.handle.serial == self.worker).then_some(self.index as usize)
+        (w.serial == self.worker).then_some(self.index as usize)
     }
 
     /// The socket's index within its worker.

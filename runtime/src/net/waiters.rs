@@ -53,6 +53,7 @@ impl Waiters {
     /// Registers `waker` for the future holding `ticket` on worker `gid`:
     /// refreshes its entry, or joins the back of the list (and sets
     /// `ticket`) when it has none here.
+    #[inline]
     pub(crate) fn wait(&mut self, ticket: &mut Option<Ticket>, gid: u16, waker: &Waker) {
         if let Some(t) = *ticket
             && t.gid == gid
@@ -80,6 +81,7 @@ impl Waiters {
 
     /// Takes the future holding `ticket` out of the list (it resolved or
     /// was dropped); a no-op for a ticket of another worker or list.
+    #[inline]
     pub(crate) fn leave(&mut self, ticket: Ticket, gid: u16) {
         if ticket.gid != gid {
             return;
@@ -93,6 +95,7 @@ impl Waiters {
 
     /// Wakes every waiting future, oldest first. Each keeps its place
     /// until it leaves.
+    #[inline]
     pub(crate) fn wake_all(&mut self) {
         for entry in self.first.iter_mut().chain(self.rest.iter_mut()) {
             if let Some(waker) = entry.waker.take() {
