@@ -97,18 +97,23 @@ impl Waiters {
     /// until it leaves.
     #[inline]
     pub(crate) fn wake_all(&mut self) {
-        for entry in self.first.iter_mut().chain(self.rest.iter_mut()) {
+        // The usual case, one waiter, without an iterator chain.
+        if let Some(waker) = self.first.as_mut().and_then(|e| e.waker.take()) {
+            waker.wake();
+        }
+        for entry in &mut self.rest {
             if let Some(waker) = entry.waker.take() {
                 waker.wake();
             }
         }
     }
 
+    #[inline]
     fn entry_mut(&mut self, id: u64) -> Option<&mut Entry> {
-        self.first
-            .iter_mut()
-            .chain(self.rest.iter_mut())
-            .find(|e| e.id == id)
+        match &mut self.first {
+            Some(first) if first.id == id => Some(first),
+            _ => self.rest.iter_mut().find(|e| e.id == id),
+        }
     }
 
     #[cfg(test)]
