@@ -5,7 +5,13 @@
 //! the kernel holds for it has completed: closing first drains queued
 //! sends, then cancels the armed receive and closes the descriptor, and
 //! the slot is freed only after the last CQE. A `ConnCtx` is an index plus
-//! the slot's generation, so one that outlives its connection is inert.
+//! the slot's generation and its worker's serial, so one that outlives its
+//! connection, or is used on another worker, is inert.
+//!
+//! What a connection may hold is bounded (`pressure.rs`): unconsumed
+//! received bytes (`Config::recv_buffer_limit`), send-pool slots
+//! (`Config::send_copy_per_connection`), and the time a close may spend
+//! sending to a peer that does not read (`Config::close_linger_timeout`).
 
 mod accept;
 mod close;
