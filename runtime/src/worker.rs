@@ -26,6 +26,7 @@ use crate::builder::RuntimeShared;
 use crate::config::Config;
 use crate::driver::Cqe;
 use crate::driver::Driver;
+use crate::driver::lifecycle::{FORCED_CANCEL_GRACE, Step};
 use crate::driver::ops::{Completed, OpSlot, OpTable, Orphaned};
 use crate::error::Error;
 use crate::executor::context;
@@ -43,10 +44,6 @@ use crate::stats::{StatsWriter, clock};
 /// Polls per turn before the loop goes back to the kernel, so a task that
 /// keeps waking itself cannot starve I/O.
 const MAX_POLLS_PER_TURN: usize = 1024;
-
-/// Extra time, after the drain timeout, that a forced cancellation gets
-/// before the worker gives up and leaks what the kernel may still hold.
-const FORCED_CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// See the module docs.
 pub(crate) struct Worker {
@@ -66,7 +63,6 @@ pub(crate) struct Worker {
     pub(crate) stats: Rc<StatsWriter>,
     pub(crate) net: RefCell<NetState>,
     pub(crate) fs: RefCell<crate::fs::FsState>,
-    shutting_down: Cell<bool>,
     /// Connections accepted during this turn, awaiting their tasks.
     pub(crate) accepted: RefCell<Vec<ConnCtx>>,
 }
@@ -126,7 +122,6 @@ impl Worker {
             stats,
             net: RefCell::new(net),
             fs: RefCell::new(crate::fs::FsState::new(config.fs.as_ref())),
-            shutting_down: Cell::new(false),
             accepted: RefCell::new(Vec::new()),
             config,
         })
@@ -140,7 +135,7 @@ impl Worker {
 
     /// True once this worker started shutting down.
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.get()
+        !self.driver.borrow().lifecycle.is_running()
     }
 
     /// Queues a local task to be polled (idempotent).
@@ -162,7 +157,7 @@ impl Worker {
 
     /// Stores and schedules a new task.
     pub(crate) fn spawn_task(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
-        if self.shutting_down.get() {
+        if self.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
         let task = self.tasks.insert(kind, future)?;
@@ -248,32 +243,27 @@ impl Worker {
         }
         let mut cqes: Vec<Cqe> = Vec::with_capacity(1024);
         let mut remote: Vec<WakeRef> = Vec::new();
-        let mut forced_at: Option<Instant> = None;
-        let mut drain_deadline: Option<Instant> = None;
         loop {
             self.run_ready_tasks();
 
-            if !self.shutting_down.get() && self.runtime.is_shutdown_requested() {
+            if self.runtime.is_shutdown_requested() {
                 self.begin_shutdown();
-                drain_deadline = Some(self.now() + self.config.shutdown_drain_timeout);
             }
             // The turn's second clock read: the submit batch's time, the
             // base of the wait timeout and of the shutdown deadlines.
             let now = Instant::now();
-            if self.shutting_down.get() {
-                if self.is_drained(drain_deadline.is_some_and(|d| now >= d)) {
-                    break;
-                }
-                match (drain_deadline, forced_at) {
-                    (Some(d), None) if now >= d => {
-                        self.driver.borrow_mut().cancel_everything();
-                        forced_at = Some(now);
-                    }
-                    (_, Some(f)) if now >= f + FORCED_CANCEL_GRACE => {
+            if self.is_shutting_down() {
+                let work_done = self.work_done(now);
+                let step = self.driver.borrow_mut().lifecycle.step(now, work_done);
+                match step {
+                    Step::Continue => {}
+                    Step::CancelWake => self.driver.borrow_mut().cancel_wake(),
+                    Step::CancelEverything => self.driver.borrow_mut().cancel_everything(),
+                    Step::Abandon => {
                         self.abandon_in_flight();
                         break;
                     }
-                    _ => {}
+                    Step::Exit => break,
                 }
             }
 
@@ -320,10 +310,7 @@ impl Worker {
         };
         let timer = self.timers.borrow_mut().next_deadline();
         let linger = self.net.borrow().linger.next_deadline();
-        let shutdown_poll = self
-            .shutting_down
-            .get()
-            .then_some(Duration::from_millis(10));
+        let shutdown_poll = self.is_shutting_down().then_some(Duration::from_millis(10));
         let timer = timer.map(|d| d.saturating_duration_since(now));
         let linger = linger.map(|d| d.saturating_duration_since(now));
         [tick, timer, linger, shutdown_poll]
@@ -416,10 +403,8 @@ impl Worker {
             self.wake(task);
         }
         let mut driver = self.driver.borrow_mut();
-        driver.wake_armed = false;
-        if !self.shutting_down.get() || !driver.quiescing {
-            driver.arm_wake();
-        }
+        driver.lifecycle.wake_read_ended();
+        driver.arm_wake();
     }
 
     /// Work deferred to the end of a dispatch batch: publish recycled
@@ -428,9 +413,7 @@ impl Worker {
         self.driver.borrow_mut().publish_buffers();
         self.rearm_receives();
         self.rearm_udp();
-        self.driver
-            .borrow_mut()
-            .rearm_accepts(self.now.get(), self.shutting_down.get());
+        self.driver.borrow_mut().rearm_accepts(self.now.get());
     }
 
     /// Creates the task of every connection accepted this turn.
@@ -446,10 +429,16 @@ impl Worker {
     }
 
     /// Stops accepting, drops every task and closes every connection; the
-    /// loop then waits for the kernel to finish what is in flight.
+    /// loop then waits for the kernel to finish what is in flight. Once.
     fn begin_shutdown(&self) {
-        self.shutting_down.set(true);
-        self.driver.borrow_mut().cancel_accepts();
+        {
+            let mut driver = self.driver.borrow_mut();
+            let timeout = self.config.shutdown_drain_timeout;
+            if !driver.lifecycle.begin_drain(self.now(), timeout) {
+                return;
+            }
+            driver.cancel_accepts();
+        }
         self.cancel_udp();
         // Dropping a task may drop futures that hold other tasks' handles;
         // loop until nothing is left.
@@ -475,28 +464,19 @@ impl Worker {
     /// (it does in its `begin_shutdown`), and never past the drain
     /// deadline: a handle held by a plain thread may never end, and no
     /// memory is at stake.
-    fn is_drained(&self, deadline_passed: bool) -> bool {
+    fn work_done(&self, now: Instant) -> bool {
         // Read before counting the ends posted from elsewhere, so that
         // every end another worker posted before it dropped its tasks is
         // counted below.
         let tasks_all_dropped = self.runtime.every_worker_dropped_its_tasks();
         self.serve_foreign();
         let net_idle = self.net.borrow().conns_is_empty();
-        let mut driver = self.driver.borrow_mut();
+        let driver = self.driver.borrow();
         if !net_idle || driver.in_flight_except_wake() > 0 {
             return false;
         }
-        if driver.counters.pool_jobs_in_flight() > 0 && !deadline_passed && !tasks_all_dropped {
-            return false;
-        }
-        if driver.wake_armed {
-            if !driver.quiescing {
-                driver.quiescing = true;
-                driver.cancel_wake();
-            }
-            return false;
-        }
-        true
+        let deadline_passed = driver.lifecycle.deadline_passed(now);
+        driver.counters.pool_jobs_in_flight() == 0 || deadline_passed || tasks_all_dropped
     }
 
     /// The forced path: the kernel did not finish in time. Memory it may
@@ -513,12 +493,11 @@ impl Worker {
         );
         drop(driver);
         let mut driver = self.driver.borrow_mut();
-        driver.leak_on_drop = true;
         let mut totals = driver.ops.graveyard_totals();
         totals.abandoned = in_flight;
         self.stats.graveyard(&totals);
         drop(driver);
-        self.net.borrow_mut().leak_on_drop = true;
+        self.net.borrow_mut().leak();
         self.handle.set_gave_up();
     }
 
@@ -631,7 +610,7 @@ impl Drop for Worker {
         // we can; whatever the kernel still holds is leaked, never freed.
         let drained = self.driver.get_mut().drain_for_drop(FORCED_CANCEL_GRACE);
         if !drained {
-            self.net.get_mut().leak_on_drop = true;
+            self.net.get_mut().leak();
             self.handle.set_gave_up();
         }
         self.handle.set_exited();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Cqe;
+use super::lifecycle::{FORCED_CANCEL_GRACE, Lifecycle};
 use super::mio;
 use super::ops::OpTable;
 use super::sqe::{Sqe, Timespec};
@@ -117,12 +118,9 @@ pub(crate) struct Driver {
     wake_fd: i32,
     /// The wake read's 8-byte target; boxed so it never moves.
     wake_buf: ManuallyDrop<Box<u64>>,
-    pub(crate) wake_armed: bool,
-    /// Set at the end of shutdown: the wake read is being cancelled and
-    /// must not be re-armed.
-    pub(crate) quiescing: bool,
-    /// Set when shutdown gave up on in-flight ops: never free their memory.
-    pub(crate) leak_on_drop: bool,
+    /// Where the worker is in its life (running, draining, …, abandoned):
+    /// decides re-arming, cancelling, and leaking at drop.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl Driver {
@@ -155,9 +153,7 @@ impl Driver {
                 .collect(),
             wake_fd,
             wake_buf: ManuallyDrop::new(Box::new(0)),
-            wake_armed: false,
-            quiescing: false,
-            leak_on_drop: false,
+            lifecycle: Lifecycle::new(FORCED_CANCEL_GRACE),
         })
     }
 
@@ -303,7 +299,7 @@ impl Driver {
 
     /// Keeps a read armed on the wake fd so other threads can wake us.
     pub(crate) fn arm_wake(&mut self) {
-        if self.wake_armed || self.quiescing {
+        if !self.lifecycle.wants_wake_read() {
             return;
         }
         let buf: *mut u64 = &mut **self.wake_buf;
@@ -315,11 +311,12 @@ impl Driver {
         // SAFETY: `wake_buf` is boxed (never moves) and lives as long as the
         // driver, which is leaked rather than dropped while ops are pending.
         unsafe { self.push(OpKind::Wake, ud, sqe) };
-        self.wake_armed = true;
+        self.lifecycle.wake_read_armed();
     }
 
+    /// Cancels the armed wake read (the last op of a shutdown).
     pub(crate) fn cancel_wake(&mut self) {
-        if self.wake_armed {
+        if self.lifecycle.wake_armed() {
             self.cancel(UserData::new(OpKind::Wake, 0, 0));
         }
     }
@@ -365,8 +362,8 @@ impl Driver {
     }
 
     /// Re-arms listeners whose multishot accept ended (unless shutting down).
-    pub(crate) fn rearm_accepts(&mut self, now: Instant, shutting_down: bool) {
-        if shutting_down {
+    pub(crate) fn rearm_accepts(&mut self, now: Instant) {
+        if !self.lifecycle.is_running() {
             return;
         }
         for i in 0..self.listeners.len() {
@@ -420,13 +417,13 @@ impl Driver {
     /// jobs hold none of the driver's memory); otherwise
     /// the driver marks itself leaking and its memory is never freed.
     pub(crate) fn drain_for_drop(&mut self, limit: Duration) -> bool {
-        if self.leak_on_drop {
+        if !self.lifecycle.begin_drop_drain() {
             return false;
         }
         if self.counters.kernel_in_flight() == 0 {
+            self.lifecycle.end_drop_drain(true);
             return true;
         }
-        self.quiescing = true;
         self.cancel_everything();
         let deadline = Instant::now() + limit;
         let mut cqes = Vec::new();
@@ -456,14 +453,14 @@ impl Driver {
             }
         }
         let drained = self.counters.kernel_in_flight() == 0;
-        self.leak_on_drop = !drained;
+        self.lifecycle.end_drop_drain(drained);
         drained
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if self.leak_on_drop || self.counters.kernel_in_flight() > 0 {
+        if self.lifecycle.leaks() || self.counters.kernel_in_flight() > 0 {
             // The kernel (or a disk pool thread) may still write into the
             // receive buffers, an op's hold or the wake buffer: the
             // `ManuallyDrop` fields keep all of it, and the ring fd, alive

@@ -23,6 +23,7 @@ use crate::sys::{cfg_not_uring, cfg_uring};
 
 mod buffers;
 mod core;
+pub(crate) mod lifecycle;
 pub(crate) mod mio;
 pub(crate) mod ops;
 pub(crate) mod sqe;

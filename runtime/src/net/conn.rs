@@ -154,8 +154,8 @@ pub(crate) struct NetState {
     pub(crate) udp: Vec<UdpSocketState>,
     /// UDP sockets whose multishot receive ended during the batch.
     pub(crate) udp_rearm: Vec<usize>,
-    /// Mirrors `SendPool::leak` for the whole net state.
-    pub(crate) leak_on_drop: bool,
+    /// Mirrors `SendPool::leak` for the whole net state (see `leak`).
+    leak_on_drop: bool,
     /// Receive backpressure: what connections hold unconsumed.
     pub(crate) recv: RecvPressure,
     /// Closing connections reset at their linger deadline.
@@ -230,6 +230,12 @@ impl NetState {
             recv_pauses_total: self.recv.pauses_total,
             linger_resets_total: self.linger_resets_total,
         }
+    }
+
+    /// Shutdown gave up on ops in flight: the memory they may still use
+    /// (send slots, UDP message templates) is leaked at drop, never freed.
+    pub(crate) fn leak(&mut self) {
+        self.leak_on_drop = true;
     }
 
     pub(crate) fn conns_is_empty(&self) -> bool {
