@@ -1,8 +1,9 @@
 //! The backend-independent half of a worker's driver: the one accounting
-//! point every submission and completion passes through, the slab of
-//! one-shot ops in flight (and its graveyard), the listeners, the wake-fd
-//! read that carries cross-thread wakes, and the teardown rule that memory
-//! an op may still write is never freed.
+//! point every submission and completion passes through, the worker's
+//! lifecycle, the listeners, the wake-fd read that carries cross-thread
+//! wakes, and the teardown rule that memory an op may still write is never
+//! freed. One-shot ops (connects, file ops) live in the tables of the
+//! layers that start them (see `ops`).
 
 use std::io;
 use std::mem::ManuallyDrop;
@@ -14,7 +15,6 @@ use std::time::{Duration, Instant};
 use super::Cqe;
 use super::lifecycle::{FORCED_CANCEL_GRACE, Lifecycle};
 use super::mio;
-use super::ops::OpTable;
 use super::sqe::{Sqe, Timespec};
 use crate::Backend;
 use crate::config::Config;
@@ -27,19 +27,6 @@ use crate::sys::{cfg_not_uring, cfg_uring};
 
 cfg_uring! {
     use super::uring;
-}
-
-/// Capacity of the op table: room for one connect per connection, every
-/// fs command, and a margin for internal ops.
-pub(crate) fn op_slots(config: &Config) -> u32 {
-    let fs_commands = config
-        .fs
-        .as_ref()
-        .map_or(0, |f| f.max_commands_in_flight as u32);
-    config
-        .max_connections
-        .saturating_add(fs_commands)
-        .saturating_add(64)
 }
 
 /// The backend half of a driver.
@@ -107,7 +94,6 @@ pub(crate) struct Driver {
     /// The backend. Dropped only when nothing is in flight; leaked (with
     /// the kernel's or a pool thread's view of its memory) otherwise.
     io: ManuallyDrop<Io>,
-    pub(crate) ops: ManuallyDrop<OpTable>,
     pub(crate) counters: OpCounters,
     /// The worker's stats writer (the registry mirrors every one-shot op
     /// pushed here).
@@ -137,10 +123,8 @@ impl Driver {
             Backend::IoUring => uring_io(config, with_udp)?,
             Backend::Mio => Io::Mio(mio::Io::new(config, with_udp, disk)?),
         };
-        let ops = OpTable::new(op_slots(config));
         Ok(Driver {
             io: ManuallyDrop::new(io),
-            ops: ManuallyDrop::new(ops),
             counters: OpCounters::default(),
             stats,
             listeners: listeners
@@ -473,7 +457,6 @@ impl Drop for Driver {
         // here, and never used again.
         unsafe {
             ManuallyDrop::drop(&mut self.io);
-            ManuallyDrop::drop(&mut self.ops);
             ManuallyDrop::drop(&mut self.wake_buf);
         }
     }

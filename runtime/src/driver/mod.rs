@@ -31,9 +31,10 @@ cfg_uring! {
     pub(crate) mod uring;
 }
 
+pub(crate) use self::core::Driver;
 #[cfg(test)]
 pub(crate) use self::core::test_hooks;
-pub(crate) use self::core::{Driver, op_slots};
+pub(crate) use self::ops::op_slots;
 
 /// One reaped completion.
 #[derive(Debug, Clone, Copy)]

@@ -14,28 +14,36 @@
 //!
 //! An op may expect two CQEs (a connect and its linked timeout); its slot,
 //! and whatever it holds, is released only after the last one.
+//!
+//! Each layer that starts such ops owns its own table, typed by what its
+//! ops lend the kernel (`H`): connections keep their connects' addresses
+//! and timeouts, files their paths, buffers and descriptors. A table's
+//! user data carries its slot index plus the table's `base`, so the
+//! tables of one worker never share a `user_data` (nor an op registry
+//! slot) and a CQE finds its table by [`OpOwner`].
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::task::Waker;
 
+use crate::config::Config;
 use crate::op::{OpKind, UserData};
 use crate::slab::{Key, Slab};
 use crate::stats::GraveyardTotals;
 use crate::stats::kinds::SlabUsage;
 
-/// What an op keeps alive for the kernel until its last CQE.
-#[derive(Default)]
-pub(crate) enum Hold {
-    /// Nothing borrowed by the kernel.
-    #[default]
-    None,
-    /// Anything else (addresses, paths, buffers), type-erased.
-    Boxed(Box<dyn Any>),
+/// Which table of its worker an op lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpOwner {
+    /// A connect (`net`): the first `Config::max_connections` + margin
+    /// indices.
+    Net,
+    /// A file op (`fs`): the indices after the connects'.
+    Fs,
 }
 
-/// A one-shot op's slot.
-pub(crate) struct OpSlot {
+/// A one-shot op's slot; `H` is what it keeps alive for the kernel until
+/// its last CQE.
+pub(crate) struct OpSlot<H> {
     pub(crate) kind: OpKind,
     waiter: Option<Waker>,
     orphaned: bool,
@@ -43,27 +51,32 @@ pub(crate) struct OpSlot {
     result: Option<i32>,
     /// True when a linked timeout fired (its CQE carried `-ETIME`).
     pub(crate) timed_out: bool,
-    pub(crate) hold: Hold,
+    pub(crate) hold: H,
     /// Bytes of buffer memory in `hold`, for the graveyard gauges.
     pub(crate) held_bytes: usize,
     /// A future polled on another thread waits for this op's end here.
     pub(crate) notify: Option<std::sync::Arc<crate::executor::foreign::ForeignWait>>,
 }
 
-/// What a CQE did to its op.
-pub(crate) enum Completed {
+/// What a CQE did to its op (`S`: the op's slot).
+pub(crate) enum Completed<S> {
     /// Not the last CQE, or the op is still waited on (waiter woken).
     Pending,
     /// The last CQE of an op whose future was dropped: the caller cleans up
     /// what the op produced (e.g. closes a connected socket), then drops it.
-    Orphan(OpSlot, i32),
+    Orphan(S, i32),
     /// A CQE whose op slot no longer exists (stale or unknown).
     Stale,
 }
 
 /// See the module docs.
-pub(crate) struct OpTable {
-    slab: Slab<OpSlot>,
+pub(crate) struct OpTable<H> {
+    slab: Slab<OpSlot<H>>,
+    /// Added to slot indices in user data (see the module docs).
+    base: u32,
+    /// Set when shutdown gave up on ops in flight: the slots (and what
+    /// the kernel may still write through them) are never freed.
+    leak: bool,
     orphans: usize,
     orphan_bytes: usize,
     parked_total: u64,
@@ -73,10 +86,13 @@ pub(crate) struct OpTable {
     parked: VecDeque<(u64, Key)>,
 }
 
-impl OpTable {
-    pub(crate) fn new(capacity: u32) -> OpTable {
+impl<H> OpTable<H> {
+    /// A table of `capacity` slots whose user data indices start at `base`.
+    pub(crate) fn new(capacity: u32, base: u32) -> OpTable<H> {
         OpTable {
             slab: Slab::with_capacity(capacity),
+            base,
+            leak: false,
             orphans: 0,
             orphan_bytes: 0,
             parked_total: 0,
@@ -89,7 +105,7 @@ impl OpTable {
     pub(crate) fn insert(
         &mut self,
         kind: OpKind,
-        hold: Hold,
+        hold: H,
         held_bytes: usize,
         cqes: u8,
     ) -> Option<Key> {
@@ -111,21 +127,31 @@ impl OpTable {
     /// The `user_data` for the op's primary SQE.
     pub(crate) fn user_data(&self, key: Key) -> UserData {
         let kind = self.slab.get(key).map_or(OpKind::Cancel, |s| s.kind);
-        UserData::new(kind, key.generation, key.index)
+        self.user_data_of(kind, key)
+    }
+
+    fn user_data_of(&self, kind: OpKind, key: Key) -> UserData {
+        UserData::new(kind, key.generation, key.index + self.base)
+    }
+
+    /// The `user_data` of the linked timeout of the op at `key`.
+    pub(crate) fn link_timeout_user_data(&self, key: Key) -> UserData {
+        self.user_data_of(OpKind::LinkTimeout, key)
     }
 
     /// Mutable access for filling in what the SQE points to.
-    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut OpSlot> {
+    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut OpSlot<H>> {
         self.slab.get_mut(key)
     }
 
     fn find(&mut self, ud: UserData) -> Option<Key> {
-        let (key, _) = self.slab.get_by_index(ud.index())?;
+        let index = ud.index().checked_sub(self.base)?;
+        let (key, _) = self.slab.get_by_index(index)?;
         ud.matches(key.generation).then_some(key)
     }
 
     /// Records the primary CQE of an op.
-    pub(crate) fn complete(&mut self, ud: UserData, result: i32) -> Completed {
+    pub(crate) fn complete(&mut self, ud: UserData, result: i32) -> Completed<OpSlot<H>> {
         let Some(key) = self.find(ud) else {
             return Completed::Stale;
         };
@@ -135,7 +161,11 @@ impl OpTable {
     }
 
     /// Records the CQE of an op's linked timeout.
-    pub(crate) fn complete_link_timeout(&mut self, ud: UserData, result: i32) -> Completed {
+    pub(crate) fn complete_link_timeout(
+        &mut self,
+        ud: UserData,
+        result: i32,
+    ) -> Completed<OpSlot<H>> {
         let Some(key) = self.find(ud) else {
             return Completed::Stale;
         };
@@ -146,7 +176,7 @@ impl OpTable {
         self.after_cqe(key)
     }
 
-    fn after_cqe(&mut self, key: Key) -> Completed {
+    fn after_cqe(&mut self, key: Key) -> Completed<OpSlot<H>> {
         let slot = self.slab.get_mut(key).expect("caller found it");
         slot.cqes_pending = slot.cqes_pending.saturating_sub(1);
         if slot.cqes_pending > 0 {
@@ -168,7 +198,7 @@ impl OpTable {
 
     /// The op's result once every CQE arrived (the slot is freed and handed
     /// back with it); otherwise remembers `waker`.
-    pub(crate) fn poll(&mut self, key: Key, waker: &Waker) -> Option<(i32, OpSlot)> {
+    pub(crate) fn poll(&mut self, key: Key, waker: &Waker) -> Option<(i32, OpSlot<H>)> {
         let slot = self.slab.get_mut(key)?;
         if slot.cqes_pending == 0
             && let Some(result) = slot.result
@@ -186,7 +216,7 @@ impl OpTable {
     /// The future waiting on `key` was dropped. A finished op is freed now
     /// (returned, for the caller to clean up); a running one is parked in
     /// the graveyard and its `user_data` returned for an `ASYNC_CANCEL`.
-    pub(crate) fn orphan(&mut self, key: Key, now_ns: u64) -> Orphaned {
+    pub(crate) fn orphan(&mut self, key: Key, now_ns: u64) -> Orphaned<OpSlot<H>> {
         let Some(slot) = self.slab.get_mut(key) else {
             return Orphaned::Gone;
         };
@@ -202,7 +232,7 @@ impl OpTable {
         self.orphan_bytes += slot.held_bytes;
         self.parked_total += 1;
         self.parked.push_back((now_ns, key));
-        Orphaned::Parked(UserData::new(kind, key.generation, key.index))
+        Orphaned::Parked(self.user_data_of(kind, key))
     }
 
     #[cfg(test)]
@@ -212,6 +242,7 @@ impl OpTable {
     }
 
     /// Graveyard depth and bytes.
+    #[cfg(test)]
     pub(crate) fn graveyard(&self) -> (usize, usize) {
         (self.orphans, self.orphan_bytes)
     }
@@ -241,16 +272,73 @@ impl OpTable {
     pub(crate) fn usage(&self) -> SlabUsage {
         self.slab.usage()
     }
+
+    /// The worker gave up on ops in flight: keep every slot's memory for
+    /// the life of the process instead of freeing it at drop.
+    pub(crate) fn leak(&mut self) {
+        self.leak = true;
+    }
 }
 
-/// Outcome of [`OpTable::orphan`].
-pub(crate) enum Orphaned {
+impl<H> Drop for OpTable<H> {
+    fn drop(&mut self) {
+        if self.leak {
+            // The kernel (or a disk pool thread) may still write into a
+            // hold: forget the slots rather than free them.
+            std::mem::forget(std::mem::replace(&mut self.slab, Slab::with_capacity(0)));
+        }
+    }
+}
+
+/// Capacity of the connects' op table: one per connection, and a margin.
+pub(crate) fn net_op_slots(config: &Config) -> u32 {
+    config.max_connections.saturating_add(64)
+}
+
+/// Capacity of the file ops' table: every fs command.
+pub(crate) fn fs_op_slots(config: &Config) -> u32 {
+    config
+        .fs
+        .as_ref()
+        .map_or(0, |f| f.max_commands_in_flight as u32)
+}
+
+/// Every one-shot op slot of a worker (both tables; the op registry's
+/// one-shot region).
+pub(crate) fn op_slots(config: &Config) -> u32 {
+    net_op_slots(config).saturating_add(fs_op_slots(config))
+}
+
+/// Outcome of [`OpTable::orphan`] (`S`: the op's slot).
+pub(crate) enum Orphaned<S> {
     /// The slot was already gone.
     Gone,
     /// The op had finished; its slot is freed.
-    Finished(OpSlot, i32),
+    Finished(S, i32),
     /// Parked; send an `ASYNC_CANCEL` for this user data.
     Parked(UserData),
+}
+
+impl<S> Orphaned<S> {
+    /// The same outcome with the finished slot turned into `T`.
+    pub(crate) fn map<T>(self, f: impl FnOnce(S) -> T) -> Orphaned<T> {
+        match self {
+            Orphaned::Gone => Orphaned::Gone,
+            Orphaned::Finished(slot, result) => Orphaned::Finished(f(slot), result),
+            Orphaned::Parked(ud) => Orphaned::Parked(ud),
+        }
+    }
+}
+
+impl<S> Completed<S> {
+    /// The same outcome with the orphan's slot turned into `T`.
+    pub(crate) fn map<T>(self, f: impl FnOnce(S) -> T) -> Completed<T> {
+        match self {
+            Completed::Pending => Completed::Pending,
+            Completed::Orphan(slot, result) => Completed::Orphan(f(slot), result),
+            Completed::Stale => Completed::Stale,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -272,14 +360,14 @@ mod tests {
         (c.clone(), Waker::from(c))
     }
 
-    fn table() -> OpTable {
-        OpTable::new(4)
+    fn table() -> OpTable<()> {
+        OpTable::new(4, 0)
     }
 
     #[test]
     fn result_reaches_the_waiter_and_frees_the_slot() {
         let mut t = table();
-        let k = t.insert(OpKind::Connect, Hold::None, 0, 1).unwrap();
+        let k = t.insert(OpKind::Connect, (), 0, 1).unwrap();
         let ud = t.user_data(k);
         let (c, w) = waker();
         assert!(t.poll(k, &w).is_none());
@@ -299,7 +387,7 @@ mod tests {
     fn linked_op_waits_for_both_cqes_in_either_order() {
         for timeout_first in [false, true] {
             let mut t = table();
-            let k = t.insert(OpKind::Connect, Hold::None, 0, 2).unwrap();
+            let k = t.insert(OpKind::Connect, (), 0, 2).unwrap();
             let ud = t.user_data(k);
             let (_c, w) = waker();
             if timeout_first {
@@ -326,8 +414,8 @@ mod tests {
             }
         }
         let dropped = Arc::new(AtomicUsize::new(0));
-        let mut t = table();
-        let hold = Hold::Boxed(Box::new(Tracked(dropped.clone())));
+        let mut t = OpTable::new(4, 0);
+        let hold = Tracked(dropped.clone());
         let k = t.insert(OpKind::FsRead, hold, 4096, 1).unwrap();
         let ud = t.user_data(k);
         let Orphaned::Parked(cancel) = t.orphan(k, 0) else {
@@ -355,7 +443,7 @@ mod tests {
     #[test]
     fn orphaning_a_finished_op_frees_it_at_once() {
         let mut t = table();
-        let k = t.insert(OpKind::Connect, Hold::None, 0, 1).unwrap();
+        let k = t.insert(OpKind::Connect, (), 0, 1).unwrap();
         t.complete(t.user_data(k), 5);
         assert!(matches!(t.orphan(k, 0), Orphaned::Finished(_, 5)));
         assert!(t.is_empty());
@@ -363,9 +451,27 @@ mod tests {
     }
 
     #[test]
+    fn a_table_with_a_base_answers_only_its_own_user_data() {
+        let mut low: OpTable<()> = OpTable::new(2, 0);
+        let mut high: OpTable<()> = OpTable::new(2, 2);
+        let k = high.insert(OpKind::FsRead, (), 0, 1).unwrap();
+        let ud = high.user_data(k);
+        assert_eq!(ud.index(), 2, "indices start at the base");
+        let kl = low.insert(OpKind::Connect, (), 0, 1).unwrap();
+        assert_eq!(low.user_data(kl).index(), 0);
+        assert!(matches!(low.complete(ud, 0), Completed::Stale));
+        assert!(matches!(
+            high.complete(low.user_data(kl), 0),
+            Completed::Stale
+        ));
+        assert!(matches!(high.complete(ud, 0), Completed::Pending));
+        assert_eq!(high.poll(k, &waker().1).map(|(r, _)| r), Some(0));
+    }
+
+    #[test]
     fn exhaustion_is_a_none() {
-        let mut t = OpTable::new(1);
-        assert!(t.insert(OpKind::Connect, Hold::None, 0, 1).is_some());
-        assert!(t.insert(OpKind::Connect, Hold::None, 0, 1).is_none());
+        let mut t = OpTable::new(1, 0);
+        assert!(t.insert(OpKind::Connect, (), 0, 1).is_some());
+        assert!(t.insert(OpKind::Connect, (), 0, 1).is_none());
     }
 }

@@ -26,6 +26,7 @@ use std::task::Waker;
 
 use super::timer::TimerKey;
 use crate::blocking::PoolJobEnd;
+use crate::driver::ops::OpOwner;
 use crate::slab::Key;
 
 /// What another thread asks a worker to release.
@@ -34,6 +35,7 @@ pub(crate) enum Foreign {
     /// elsewhere: cancel the op, free it once the kernel is done, then
     /// finish `notify`.
     AbandonOp {
+        owner: OpOwner,
         op: Key,
         notify: Option<Arc<ForeignWait>>,
     },

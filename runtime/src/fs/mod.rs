@@ -49,7 +49,7 @@ pub use op::DiskIoFuture;
 pub use open::{OpenFuture, close, create, open};
 pub use path::{mkdir, remove, rename};
 
-pub(crate) use op::reap_orphan;
+pub(crate) use op::{FsHold, reap_orphan};
 pub(crate) use table::FsState;
 
 /// Limits of the filesystem layer, per worker.

@@ -17,7 +17,7 @@ use bytes::BytesMut;
 
 use super::File;
 use super::table::{FsState, Permit, Reserved};
-use crate::driver::ops::{Hold, OpSlot};
+use crate::driver::ops::{OpOwner, OpSlot};
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::foreign::{self, Foreign, ForeignWait};
@@ -30,7 +30,7 @@ use crate::worker::Worker;
 /// Everything an fs op keeps alive until its last CQE. It is boxed into
 /// the op slot before the SQE is built, and every pointer the SQE carries
 /// points into this box's heap data (never moved while the slot lives).
-pub(super) struct FsHold {
+pub(crate) struct FsHold {
     /// Releases the command when the hold is dropped.
     _permit: Permit,
     /// The file's descriptor, kept open (not reused) while the op runs.
@@ -110,21 +110,14 @@ pub(super) unsafe fn submit(
     build: impl FnOnce(&mut FsHold) -> Sqe,
 ) -> io::Result<Pending> {
     let held_bytes = hold.buf.as_ref().map_or(0, BytesMut::capacity);
-    let mut driver = w.driver.borrow_mut();
-    let Some(op) = driver
-        .ops
-        .insert(kind, Hold::Boxed(Box::new(hold)), held_bytes, 1)
-    else {
+    let mut fs = w.fs.borrow_mut();
+    let Some(op) = fs.ops.insert(kind, Box::new(hold), held_bytes, 1) else {
         return Err(io::Error::other(Error::ResourceLimit(
             "op slots exhausted (too many operations in flight)".into(),
         )));
     };
-    let ud = driver.ops.user_data(op);
-    let slot = driver.ops.get_mut(op).expect("just inserted");
-    let Hold::Boxed(any) = &mut slot.hold else {
-        unreachable!("inserted as Boxed")
-    };
-    let hold = any.downcast_mut::<FsHold>().expect("inserted an FsHold");
+    let ud = fs.ops.user_data(op);
+    let hold = &mut fs.ops.get_mut(op).expect("just inserted").hold;
     let sqe = build(hold);
     // The registry keeps a prefix of the path: copy one byte more than it
     // keeps (so it can tell a truncated path) out of the hold, which the
@@ -145,9 +138,13 @@ pub(super) unsafe fn submit(
         (None, Some(fd)) => Target::Fd(fd),
         (None, None) => Target::None,
     };
-    // SAFETY: forwarded from the caller: what the SQE points to is in the
-    // boxed hold, owned by the op slot until the CQE, or kept valid by the
-    // caller until then.
+    drop(fs);
+    let mut driver = w.driver.borrow_mut();
+    // SAFETY: by `submit`'s contract every pointer in `sqe` points into the
+    // boxed hold's heap data, which the fs op table keeps at its address
+    // until the op's CQE (parked in the graveyard if the future is dropped,
+    // leaked if the worker gives up on it), or into memory the caller
+    // keeps valid until then.
     unsafe { driver.push_to(kind, ud, sqe, target) };
     Ok(Pending {
         op,
@@ -188,11 +185,11 @@ impl Pending {
         let op = self.op;
         // `Some(poll)` on the op's own worker, `None` anywhere else.
         let local = context::try_with(|w| {
-            Arc::ptr_eq(&w.handle, &self.owner).then(|| w.with_ops(|ops| ops.poll(op, cx.waker())))
+            Arc::ptr_eq(&w.handle, &self.owner).then(|| w.fs.borrow_mut().ops.poll(op, cx.waker()))
         })
         .flatten();
         let out = match local {
-            Some(polled) => polled.map(|(result, slot)| Ok((result, into_hold(slot)))),
+            Some(polled) => polled.map(|(result, slot)| Ok((result, slot.hold))),
             None => self.poll_foreign(cx, what),
         };
         match out {
@@ -216,6 +213,7 @@ impl Pending {
         let wait = self.foreign.get_or_insert_with(|| {
             let wait = Arc::new(ForeignWait::default());
             self.owner.request(Foreign::AbandonOp {
+                owner: OpOwner::Fs,
                 op: self.op,
                 notify: Some(wait.clone()),
             });
@@ -237,21 +235,18 @@ impl Drop for Pending {
         let local = context::try_with(|w| {
             let local = Arc::ptr_eq(&w.handle, &self.owner);
             if local {
-                w.orphan_op(op);
+                w.orphan_op(OpOwner::Fs, op);
             }
             local
         });
         if local != Some(true) {
-            self.owner.request(Foreign::AbandonOp { op, notify: None });
+            self.owner.request(Foreign::AbandonOp {
+                owner: OpOwner::Fs,
+                op,
+                notify: None,
+            });
         }
     }
-}
-
-fn into_hold(slot: OpSlot) -> Box<FsHold> {
-    let Hold::Boxed(any) = slot.hold else {
-        unreachable!("fs ops hold an FsHold")
-    };
-    any.downcast::<FsHold>().expect("fs ops hold an FsHold")
 }
 
 /// Turns a CQE result into a count or the errno it carries.
@@ -266,8 +261,8 @@ pub(super) fn check(result: i32) -> io::Result<i32> {
 /// Cleans up after a file op whose future was dropped, once the kernel is
 /// done with it: a file opened for nobody is closed and its table slot
 /// freed; then the hold (buffer, paths, fd reference, command) is dropped.
-pub(crate) fn reap_orphan(worker: &Worker, slot: OpSlot, result: i32) {
-    let hold = into_hold(slot);
+pub(crate) fn reap_orphan(worker: &Worker, slot: OpSlot<Box<FsHold>>, result: i32) {
+    let hold = slot.hold;
     if let Some(reserved) = hold.opening {
         if result >= 0 {
             // SAFETY: a successful openat CQE carries a new descriptor that

@@ -29,7 +29,9 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::op::FsHold;
 use super::{File, FsConfig};
+use crate::driver::ops::OpTable;
 use crate::error::Error;
 use crate::stats::kinds::SlabUsage;
 
@@ -79,6 +81,8 @@ pub(crate) struct FsState {
     files_exhausted: u64,
     commands_high_water: Cell<u32>,
     commands_exhausted: Cell<u64>,
+    /// File ops in flight, and what each lends the kernel.
+    pub(crate) ops: OpTable<Box<FsHold>>,
 }
 
 impl FsState {
@@ -88,8 +92,10 @@ impl FsState {
         self.id
     }
 
-    /// The state for `Config::fs` (`None`: the layer is disabled).
-    pub(crate) fn new(config: Option<&FsConfig>) -> FsState {
+    /// The state for `Config::fs` (`None`: the layer is disabled); its op
+    /// table's user data indices start at `ops_base`.
+    pub(crate) fn new(config: Option<&FsConfig>, ops_base: u32) -> FsState {
+        let op_slots = config.map_or(0, |c| u32::from(c.max_commands_in_flight));
         let files = config.map_or(0, |c| c.max_files);
         FsState {
             id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
@@ -106,6 +112,7 @@ impl FsState {
             files_exhausted: 0,
             commands_high_water: Cell::new(0),
             commands_exhausted: Cell::new(0),
+            ops: OpTable::new(op_slots, ops_base),
         }
     }
 
@@ -277,10 +284,13 @@ mod tests {
     use super::*;
 
     fn state(files: u16, commands: u16) -> FsState {
-        FsState::new(Some(&FsConfig {
-            max_files: files,
-            max_commands_in_flight: commands,
-        }))
+        FsState::new(
+            Some(&FsConfig {
+                max_files: files,
+                max_commands_in_flight: commands,
+            }),
+            0,
+        )
     }
 
     fn dev_null() -> OwnedFd {
@@ -291,7 +301,7 @@ mod tests {
 
     #[test]
     fn disabled_table_refuses_everything() {
-        let mut s = FsState::new(None);
+        let mut s = FsState::new(None, 0);
         let e = s.reserve().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
         assert!(e.to_string().contains("filesystem disabled"), "{e}");

@@ -9,10 +9,12 @@ use bytes::BytesMut;
 
 use super::PeerAddr;
 use super::UdpSocketState;
+use super::connect::ConnectHold;
 use super::pressure::{Linger, RecvPressure};
 use super::send_pool::SendPool;
 use super::waiters::Waiters;
 use crate::config::Config;
+use crate::driver::ops::{self, OpTable};
 use crate::executor::waker::TaskRef;
 use crate::slab::{Key, Slab};
 
@@ -156,6 +158,8 @@ pub(crate) struct NetState {
     pub(crate) udp_rearm: Vec<usize>,
     /// Mirrors `SendPool::leak` for the whole net state (see `leak`).
     leak_on_drop: bool,
+    /// Connects in flight, and what each lends the kernel.
+    pub(crate) connects: OpTable<Box<ConnectHold>>,
     /// Receive backpressure: what connections hold unconsumed.
     pub(crate) recv: RecvPressure,
     /// Closing connections reset at their linger deadline.
@@ -177,6 +181,7 @@ impl NetState {
             udp: Vec::new(),
             udp_rearm: Vec::new(),
             leak_on_drop: false,
+            connects: OpTable::new(ops::net_op_slots(config), 0),
             recv: RecvPressure::new(config.recv_buffer_limit),
             linger_resets_total: 0,
             send_slots_per_conn: config.send_slots_per_connection().into(),
@@ -236,6 +241,7 @@ impl NetState {
     /// (send slots, UDP message templates) is leaked at drop, never freed.
     pub(crate) fn leak(&mut self) {
         self.leak_on_drop = true;
+        self.connects.leak();
     }
 
     pub(crate) fn conns_is_empty(&self) -> bool {

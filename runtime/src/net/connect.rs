@@ -21,18 +21,19 @@ use super::accept::{close_fd, set_nodelay};
 use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
 use super::sockaddr;
-use crate::driver::ops::{Hold, OpSlot};
+use crate::driver::ops::{OpOwner, OpSlot};
 use crate::driver::sqe::{Sqe, Timespec};
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::foreign::{self, Foreign};
 use crate::executor::waker::WorkerHandle;
-use crate::op::{OpKind, UserData};
+use crate::op::OpKind;
 use crate::slab::Key;
 use crate::worker::Worker;
 
-/// What a connect keeps alive for the kernel.
-struct ConnectHold {
+/// What a connect keeps alive for the kernel (boxed: the SQE points at
+/// the address and the timespec inside it).
+pub(crate) struct ConnectHold {
     addr: libc::sockaddr_storage,
     addr_len: libc::socklen_t,
     timeout: Timespec,
@@ -102,6 +103,7 @@ impl ConnectFuture {
     fn abandon_from_afar(&mut self) {
         self.done = true;
         self.owner.request(Foreign::AbandonOp {
+            owner: OpOwner::Net,
             op: self.op,
             notify: None,
         });
@@ -125,7 +127,8 @@ impl Future for ConnectFuture {
         }
         let op = self.op;
         let out = context::with("ConnectFuture::poll", |w| {
-            let (result, slot) = w.with_ops(|ops| ops.poll(op, cx.waker()))?;
+            let polled = w.net.borrow_mut().connects.poll(op, cx.waker());
+            let (result, slot) = polled?;
             Some(w.finish_connect(slot, result))
         });
         match out {
@@ -145,7 +148,7 @@ impl Drop for ConnectFuture {
         }
         if self.on_owner() {
             let op = self.op;
-            context::with("ConnectFuture::drop", |w| w.orphan_op(op));
+            context::with("ConnectFuture::drop", |w| w.orphan_op(OpOwner::Net, op));
         } else {
             self.abandon_from_afar();
         }
@@ -218,25 +221,17 @@ impl Worker {
             timeout_ms,
         });
         let cqes = if timeout.is_some() { 2 } else { 1 };
-        let mut driver = self.driver.borrow_mut();
-        let Some(op) = driver
-            .ops
-            .insert(OpKind::Connect, Hold::Boxed(hold), 0, cqes)
-        else {
-            drop(driver);
+        let mut net = self.net.borrow_mut();
+        let Some(op) = net.connects.insert(OpKind::Connect, hold, 0, cqes) else {
+            drop(net);
             self.discard_conn(conn);
             return Err(io::Error::other(Error::ResourceLimit(
                 "op slots exhausted (too many operations in flight)".into(),
             )));
         };
-        let ud = driver.ops.user_data(op);
-        let slot = driver.ops.get_mut(op).expect("just inserted");
-        let Hold::Boxed(any) = &slot.hold else {
-            unreachable!("inserted as Boxed")
-        };
-        let hold = any
-            .downcast_ref::<ConnectHold>()
-            .expect("inserted a ConnectHold");
+        let ud = net.connects.user_data(op);
+        let link = net.connects.link_timeout_user_data(op);
+        let hold = &net.connects.get_mut(op).expect("just inserted").hold;
         let addr_ptr = (&hold.addr as *const libc::sockaddr_storage).cast::<libc::sockaddr>();
         let ts_ptr: *const Timespec = &hold.timeout;
         let sqe = Sqe::Connect {
@@ -244,18 +239,21 @@ impl Worker {
             addr: addr_ptr,
             len: hold.addr_len,
         };
+        drop(net);
+        let mut driver = self.driver.borrow_mut();
         match timeout {
             None => {
-                // SAFETY: the address lives in the boxed hold, owned by the
-                // op slot until the connect's CQE (parked if the future is
-                // dropped; leaked if the driver is).
+                // SAFETY: `addr_ptr` points into the boxed hold, whose heap
+                // address the connects' table keeps until the connect's
+                // CQE (parked in the graveyard if the future is dropped,
+                // leaked if the worker gives up on it).
                 unsafe { driver.push(OpKind::Connect, ud, sqe) };
             }
             Some(_) => {
-                // SAFETY: the timespec lives in the boxed hold as above,
-                // until the op's second (timeout) CQE.
-                let link = UserData::new(OpKind::LinkTimeout, op.generation, op.index);
-                // SAFETY: as above, for both ops.
+                // SAFETY: `addr_ptr` and `ts_ptr` point into the boxed hold,
+                // which the table keeps until the op's last CQE: the slot
+                // was inserted expecting two (the connect's and the linked
+                // timeout's), and is freed only after both.
                 unsafe { driver.push_linked(OpKind::Connect, ud, sqe, link, ts_ptr) };
             }
         }
@@ -267,14 +265,9 @@ impl Worker {
     }
 
     /// Turns a finished connect into a connection or an error.
-    fn finish_connect(&self, slot: OpSlot, result: i32) -> io::Result<ConnCtx> {
+    fn finish_connect(&self, slot: OpSlot<Box<ConnectHold>>, result: i32) -> io::Result<ConnCtx> {
         let timed_out = slot.timed_out;
-        let Hold::Boxed(any) = slot.hold else {
-            unreachable!("connect ops hold a ConnectHold")
-        };
-        let hold = any
-            .downcast::<ConnectHold>()
-            .expect("connect ops hold a ConnectHold");
+        let hold = slot.hold;
         let conn = hold.conn;
         let closing = self
             .net
@@ -315,7 +308,7 @@ impl Worker {
 
     /// A dropped `ConnectFuture`'s connect finished: a socket that did
     /// connect is closed gracefully; one that did not is just released.
-    pub(crate) fn reap_connect_orphan(&self, slot: OpSlot, result: i32) {
+    pub(crate) fn reap_connect_orphan(&self, slot: OpSlot<Box<ConnectHold>>, result: i32) {
         if let Ok(conn) = self.finish_connect(slot, result) {
             self.close_conn(conn.key());
         }

@@ -33,6 +33,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub(crate) use conn::{NetState, SockKind};
+pub(crate) use connect::ConnectHold;
 pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
 pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
 pub(crate) use socket_file::{SocketFile, listen_unix};

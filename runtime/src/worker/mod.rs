@@ -27,19 +27,20 @@ use crate::config::Config;
 use crate::driver::Cqe;
 use crate::driver::Driver;
 use crate::driver::lifecycle::{FORCED_CANCEL_GRACE, Step};
-use crate::driver::ops::{Completed, OpSlot, OpTable, Orphaned};
+use crate::driver::ops::{self, OpOwner};
 use crate::error::Error;
 use crate::executor::context;
-use crate::executor::foreign::{Foreign, ForeignWait};
+use crate::executor::foreign::Foreign;
 use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
 use crate::executor::timer::TimerQueue;
 use crate::executor::waker::{self, TaskRef, WakeRef, WorkerHandle};
 use crate::handler::{AsyncEventHandler, DriverCtx};
 use crate::net::{ConnCtx, NetState, UdpCtx, UdpSocketState};
 use crate::op::{OpKind, UserData};
-use crate::slab::Key;
 use crate::stats::kinds::SlabKind;
 use crate::stats::{StatsWriter, clock};
+
+mod one_shot;
 
 /// Polls per turn before the loop goes back to the kernel, so a task that
 /// keeps waking itself cannot starve I/O.
@@ -121,7 +122,10 @@ impl Worker {
             driver: RefCell::new(driver),
             stats,
             net: RefCell::new(net),
-            fs: RefCell::new(crate::fs::FsState::new(config.fs.as_ref())),
+            fs: RefCell::new(crate::fs::FsState::new(
+                config.fs.as_ref(),
+                ops::net_op_slots(&config),
+            )),
             accepted: RefCell::new(Vec::new()),
             config,
         })
@@ -340,49 +344,15 @@ impl Worker {
             OpKind::Recv => self.on_recv_cqe(ud, cqe),
             OpKind::Send => self.on_send_cqe(ud, cqe),
             OpKind::Close | OpKind::Shutdown => self.on_conn_op_cqe(ud, cqe),
-            OpKind::Connect => self.on_one_shot_cqe(ud, cqe),
-            OpKind::LinkTimeout => {
-                let done = self
-                    .driver
-                    .borrow_mut()
-                    .ops
-                    .complete_link_timeout(ud, cqe.result);
-                self.after_one_shot(done);
-            }
+            OpKind::Connect => self.on_one_shot_cqe(OpOwner::Net, ud, cqe.result),
+            // Only connects carry a linked timeout.
+            OpKind::LinkTimeout => self.on_link_timeout_cqe(ud, cqe.result),
             OpKind::Wake => self.on_wake_cqe(),
             OpKind::Cancel => {}
             OpKind::UdpRecv => self.on_udp_recv_cqe(ud, cqe),
             OpKind::UdpSend => self.on_udp_send_cqe(ud, cqe.result),
-            // File ops and anything else with a future wait in the op table.
-            _ => self.on_one_shot_cqe(ud, cqe),
-        }
-    }
-
-    fn on_one_shot_cqe(&self, ud: UserData, cqe: Cqe) {
-        let done = self.driver.borrow_mut().ops.complete(ud, cqe.result);
-        self.after_one_shot(done);
-    }
-
-    fn after_one_shot(&self, done: Completed) {
-        if let Completed::Orphan(slot, result) = done {
-            self.reap_orphan(slot, result);
-        }
-    }
-
-    /// Cleans up after an op whose future was dropped, once the kernel is
-    /// done with it: whatever the op produced (a connected socket, an open
-    /// file) is closed, then its held memory is freed.
-    pub(crate) fn reap_orphan(&self, mut slot: OpSlot, result: i32) {
-        self.stats
-            .graveyard(&self.driver.borrow_mut().ops.graveyard_totals());
-        let notify = slot.notify.take();
-        match slot.kind {
-            OpKind::Connect => self.reap_connect_orphan(slot, result),
-            kind if kind.is_fs() => crate::fs::reap_orphan(self, slot, result),
-            _ => drop(slot),
-        }
-        if let Some(n) = notify {
-            n.finish();
+            // File ops.
+            _ => self.on_one_shot_cqe(OpOwner::Fs, ud, cqe.result),
         }
     }
 
@@ -390,7 +360,7 @@ impl Worker {
     /// (see `executor::foreign`).
     fn serve_foreign(&self) {
         self.handle.take_requests(|request| match request {
-            Foreign::AbandonOp { op, notify } => self.orphan_op_notify(op, notify),
+            Foreign::AbandonOp { owner, op, notify } => self.orphan_op_notify(owner, op, notify),
             Foreign::RemoveTimer(key) => self.timers.borrow_mut().remove(key),
             Foreign::PoolJobEnded(end) => self.count_pool_job_end(end),
         });
@@ -482,22 +452,17 @@ impl Worker {
     /// The forced path: the kernel did not finish in time. Memory it may
     /// still write is leaked on purpose, never freed.
     fn abandon_in_flight(&self) {
-        let driver = self.driver.borrow();
-        let in_flight = driver.counters.kernel_in_flight();
-        let (depth, bytes) = driver.ops.graveyard();
+        let in_flight = self.driver.borrow().counters.kernel_in_flight();
+        let mut totals = self.graveyard_totals();
+        let (depth, bytes) = (totals.depth, totals.bytes);
         eprintln!(
             "ringline: worker {} gave up waiting for {in_flight} kernel operations at shutdown; \
              leaking their buffers ({depth} parked futures, {bytes} bytes) rather than freeing \
              memory the kernel may still write",
             self.id
         );
-        drop(driver);
-        let mut driver = self.driver.borrow_mut();
-        let mut totals = driver.ops.graveyard_totals();
         totals.abandoned = in_flight;
         self.stats.graveyard(&totals);
-        drop(driver);
-        self.net.borrow_mut().leak();
         self.handle.set_gave_up();
     }
 
@@ -514,38 +479,6 @@ impl Worker {
         self.serve_foreign();
         // The final counts: what the last turn reaped was not published.
         self.publish_stats(Instant::now(), true);
-    }
-
-    /// The future waiting on op `op` was dropped: a finished op is cleaned
-    /// up now; a running one is parked in the graveyard (its buffers kept
-    /// until its CQE) and a cancel is submitted.
-    pub(crate) fn orphan_op(&self, op: Key) {
-        self.orphan_op_notify(op, None);
-    }
-
-    /// [`orphan_op`](Self::orphan_op), finishing `notify` once the kernel
-    /// is done with the op (at once if it already is).
-    fn orphan_op_notify(&self, op: Key, notify: Option<Arc<ForeignWait>>) {
-        let now_ns = clock::ns_at(self.now());
-        match self.with_ops(|ops| ops.orphan(op, now_ns)) {
-            Orphaned::Gone => {}
-            Orphaned::Finished(slot, result) => self.reap_orphan(slot, result),
-            Orphaned::Parked(ud) => {
-                if let Some(kind) = ud.kind() {
-                    self.stats.op_orphaned(kind, ud);
-                }
-                let mut driver = self.driver.borrow_mut();
-                self.stats.graveyard(&driver.ops.graveyard_totals());
-                driver.cancel(ud);
-                if let Some(slot) = driver.ops.get_mut(op) {
-                    slot.notify = notify;
-                }
-                return;
-            }
-        }
-        if let Some(n) = notify {
-            n.finish();
-        }
     }
 
     /// Publishes this turn's stats (pool occupancy, op counters, ring and
@@ -572,7 +505,6 @@ impl Worker {
                 let driver = &mut *driver;
                 p.ops(&mut driver.counters);
                 p.ring(driver.ring_totals());
-                p.slab(SlabKind::OpSlots, driver.ops.usage());
                 let (recv, udp_recv) = driver.buffer_usage();
                 p.slab(SlabKind::RecvBuffers, recv);
                 p.slab(SlabKind::UdpRecvBuffers, udp_recv);
@@ -584,6 +516,7 @@ impl Worker {
                 p.slab(SlabKind::UdpSend, net.udp_send_usage());
                 p.net_pressure(net.pressure());
             }
+            p.slab(SlabKind::OpSlots, self.op_slot_usage());
             let (files, commands) = self.fs.borrow().usage();
             p.slab(SlabKind::FsFiles, files);
             p.slab(SlabKind::FsCommands, commands);
@@ -596,11 +529,6 @@ impl Worker {
             p.executor(self.tasks.len() as u64, next_timer);
         }
     }
-
-    /// The op table (for the connect/fs futures).
-    pub(crate) fn with_ops<R>(&self, f: impl FnOnce(&mut OpTable) -> R) -> R {
-        f(&mut self.driver.borrow_mut().ops)
-    }
 }
 
 impl Drop for Worker {
@@ -610,7 +538,9 @@ impl Drop for Worker {
         // we can; whatever the kernel still holds is leaked, never freed.
         let drained = self.driver.get_mut().drain_for_drop(FORCED_CANCEL_GRACE);
         if !drained {
+            // What the kernel may still write stays allocated for good.
             self.net.get_mut().leak();
+            self.fs.get_mut().ops.leak();
             self.handle.set_gave_up();
         }
         self.handle.set_exited();
