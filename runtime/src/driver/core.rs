@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::Cqe;
 use super::lifecycle::{FORCED_CANCEL_GRACE, Lifecycle};
 use super::mio;
-use super::sqe::{Sqe, Timespec};
+use super::sqe::{Link, Plain, Sqe};
 use crate::Backend;
 use crate::config::Config;
 use crate::error::Error;
@@ -141,62 +141,49 @@ impl Driver {
         })
     }
 
-    /// The one submission point: counts the op, mirrors it into the op
-    /// registry and hands it to the backend. Connection ops name their
-    /// connection; [`push_to`](Self::push_to) names anything else.
-    ///
-    /// # Safety
-    ///
-    /// Everything `sqe` points to stays valid and unmoved until its final
-    /// completion is reaped.
+    /// Starts an op that lends the kernel nothing of its submitter's.
+    /// Connection ops (close, shutdown) name their connection in the op
+    /// registry.
     #[inline]
-    pub(crate) unsafe fn push(&mut self, kind: OpKind, ud: UserData, sqe: Sqe) {
+    pub(crate) fn push(&mut self, kind: OpKind, ud: UserData, op: Plain) {
         let target = match kind {
-            OpKind::Send | OpKind::Close | OpKind::Shutdown => Target::Conn(ud.index()),
+            OpKind::Close | OpKind::Shutdown => Target::Conn(ud.index()),
             _ => Target::None,
         };
-        // SAFETY: forwarded from the caller.
-        unsafe { self.push_to(kind, ud, sqe, target) };
+        // SAFETY: a `Plain` op points at no memory of its submitter's: its
+        // arguments are descriptors and user data, or the provided receive
+        // buffers, which the driver owns and keeps (leaking them rather
+        // than freeing them while an op is in flight).
+        unsafe { self.submit(kind, ud, op.into(), target, None) };
     }
 
-    /// [`push`](Self::push) with the op's target named by the caller.
+    /// The one door for ops that lend the kernel memory: counts the op
+    /// (and its linked timeout), mirrors it into the op registry under
+    /// `target` and hands it to the backend.
     ///
     /// # Safety
     ///
-    /// As `push`.
+    /// Everything `sqe` (and `link`) points to stays valid and unmoved
+    /// until the op's final completion is reaped: it lives in an op
+    /// table's hold, a connection's send slot or the driver itself, and a
+    /// dropped future parks it in the graveyard instead of freeing it.
     #[inline]
-    pub(crate) unsafe fn push_to(
+    pub(crate) unsafe fn submit(
         &mut self,
         kind: OpKind,
         ud: UserData,
         sqe: Sqe,
         target: Target<'_>,
+        link: Option<Link>,
     ) {
         self.counters.submitted(kind);
+        if link.is_some() {
+            self.counters.submitted(OpKind::LinkTimeout);
+        }
         self.stats.op_submitted(kind, ud, target);
-        // SAFETY: forwarded from the caller.
-        unsafe { io!(self.push(ud, sqe)) };
-    }
-
-    /// [`push`](Self::push) for an op and a timeout of `*ts` linked to it,
-    /// which completes as `timeout_ud`.
-    ///
-    /// # Safety
-    ///
-    /// As `push`, and `ts` stays valid until the timeout's completion.
-    pub(crate) unsafe fn push_linked(
-        &mut self,
-        kind: OpKind,
-        ud: UserData,
-        sqe: Sqe,
-        timeout_ud: UserData,
-        ts: *const Timespec,
-    ) {
-        self.counters.submitted(kind);
-        self.counters.submitted(OpKind::LinkTimeout);
-        self.stats.op_submitted(kind, ud, Target::None);
-        // SAFETY: forwarded from the caller.
-        unsafe { io!(self.push_linked(ud, sqe, timeout_ud, ts)) };
+        // SAFETY: this function's contract is the backends': what `sqe` and
+        // `link` point to outlives their final completions.
+        unsafe { io!(self.push(ud, sqe, link)) };
     }
 
     /// Bytes of stream buffer `bid`.
@@ -267,8 +254,7 @@ impl Driver {
         }
         self.stats.op_cancel_submitted(target);
         let ud = UserData::new(OpKind::Cancel, 0, 0);
-        // SAFETY: a cancel points at no memory of ours.
-        unsafe { self.push(OpKind::Cancel, ud, Sqe::Cancel { target }) };
+        self.push(OpKind::Cancel, ud, Plain::Cancel { target });
     }
 
     /// Cancels every request on the ring (forced shutdown).
@@ -277,8 +263,7 @@ impl Driver {
             return;
         }
         let ud = UserData::new(OpKind::Cancel, 0, 0);
-        // SAFETY: a cancel points at no memory of ours.
-        unsafe { self.push(OpKind::Cancel, ud, Sqe::CancelAll) };
+        self.push(OpKind::Cancel, ud, Plain::CancelAll);
     }
 
     /// Keeps a read armed on the wake fd so other threads can wake us.
@@ -292,9 +277,10 @@ impl Driver {
             buf,
         };
         let ud = UserData::new(OpKind::Wake, 0, 0);
-        // SAFETY: `wake_buf` is boxed (never moves) and lives as long as the
-        // driver, which is leaked rather than dropped while ops are pending.
-        unsafe { self.push(OpKind::Wake, ud, sqe) };
+        // SAFETY: `wake_buf` is boxed (its address never changes) and is
+        // freed only in the driver's drop, which leaks it instead while any
+        // op (this read included) is in flight.
+        unsafe { self.submit(OpKind::Wake, ud, sqe, Target::None, None) };
         self.lifecycle.wake_read_armed();
     }
 
@@ -323,12 +309,10 @@ impl Driver {
         }
         l.armed = true;
         l.retry_at = None;
-        let sqe = Sqe::AcceptMulti {
+        let op = Plain::AcceptMulti {
             fd: l.fd.as_raw_fd(),
         };
-        // SAFETY: multishot accept without an address buffer points at no
-        // memory of ours; the listener fd is kept open by `l.fd`.
-        unsafe { self.push(OpKind::Accept, Self::accept_user_data(index), sqe) };
+        self.push(OpKind::Accept, Self::accept_user_data(index), op);
     }
 
     /// Notes that the accept on listener `index` ended; a resource error

@@ -123,6 +123,48 @@ pub(crate) enum Sqe {
     CancelAll,
 }
 
+/// An op that lends the kernel no memory of its submitter's, so starting
+/// it is safe ([`Driver::push`](super::Driver::push)): its arguments are
+/// descriptors and user data, or buffers the driver itself owns for its
+/// whole life (the provided receive buffers).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Plain {
+    /// As [`Sqe::AcceptMulti`].
+    AcceptMulti { fd: RawFd },
+    /// As [`Sqe::RecvMulti`].
+    RecvMulti { fd: RawFd },
+    /// As [`Sqe::Close`].
+    Close { fd: RawFd },
+    /// As [`Sqe::Shutdown`].
+    Shutdown { fd: RawFd, how: i32 },
+    /// As [`Sqe::Cancel`].
+    Cancel { target: UserData },
+    /// As [`Sqe::CancelAll`].
+    CancelAll,
+}
+
+impl From<Plain> for Sqe {
+    fn from(op: Plain) -> Sqe {
+        match op {
+            Plain::AcceptMulti { fd } => Sqe::AcceptMulti { fd },
+            Plain::RecvMulti { fd } => Sqe::RecvMulti { fd },
+            Plain::Close { fd } => Sqe::Close { fd },
+            Plain::Shutdown { fd, how } => Sqe::Shutdown { fd, how },
+            Plain::Cancel { target } => Sqe::Cancel { target },
+            Plain::CancelAll => Sqe::CancelAll,
+        }
+    }
+}
+
+/// A timeout linked to an op: the op fails with `-ECANCELED` if still
+/// pending after `*ts`, and the timeout completes as `ud` (with `-ETIME`
+/// when it fired).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Link {
+    pub(crate) ud: UserData,
+    pub(crate) ts: *const Timespec,
+}
+
 impl Sqe {
     /// True for the ops the mio backend runs on the disk I/O pool: they
     /// may block, and their fds are files, which readiness cannot watch.

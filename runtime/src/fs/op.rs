@@ -145,7 +145,7 @@ pub(super) unsafe fn submit(
     // until the op's CQE (parked in the graveyard if the future is dropped,
     // leaked if the worker gives up on it), or into memory the caller
     // keeps valid until then.
-    unsafe { driver.push_to(kind, ud, sqe, target) };
+    unsafe { driver.submit(kind, ud, sqe, target, None) };
     Ok(Pending {
         op,
         owner: w.handle.clone(),

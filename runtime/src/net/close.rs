@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::conn::ConnState;
 use crate::driver::Cqe;
-use crate::driver::sqe::Sqe;
+use crate::driver::sqe::Plain;
 use crate::executor::waker::TaskRef;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
@@ -76,8 +76,7 @@ impl Worker {
             driver.cancel(UserData::new(OpKind::Recv, key.generation, key.index));
         }
         let ud = UserData::new(OpKind::Close, key.generation, key.index);
-        // SAFETY: close points at no memory of ours.
-        unsafe { driver.push(OpKind::Close, ud, Sqe::Close { fd }) };
+        driver.push(OpKind::Close, ud, Plain::Close { fd });
     }
 
     /// Resets the closing connections whose peers did not take their queued
@@ -155,12 +154,11 @@ impl Worker {
             conn.fd
         };
         let ud = UserData::new(OpKind::Shutdown, key.generation, key.index);
-        let sqe = Sqe::Shutdown {
+        let op = Plain::Shutdown {
             fd,
             how: libc::SHUT_WR,
         };
-        // SAFETY: shutdown points at no memory of ours.
-        unsafe { self.driver.borrow_mut().push(OpKind::Shutdown, ud, sqe) };
+        self.driver.borrow_mut().push(OpKind::Shutdown, ud, op);
     }
 
     /// A close or shutdown completed.

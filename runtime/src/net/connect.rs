@@ -22,13 +22,14 @@ use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
 use super::sockaddr;
 use crate::driver::ops::{OpOwner, OpSlot};
-use crate::driver::sqe::{Sqe, Timespec};
+use crate::driver::sqe::{Link, Sqe, Timespec};
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::foreign::{self, Foreign};
 use crate::executor::waker::WorkerHandle;
 use crate::op::OpKind;
 use crate::slab::Key;
+use crate::stats::op_registry::Target as OpTarget;
 use crate::worker::Worker;
 
 /// What a connect keeps alive for the kernel (boxed: the SQE points at
@@ -241,22 +242,16 @@ impl Worker {
         };
         drop(net);
         let mut driver = self.driver.borrow_mut();
-        match timeout {
-            None => {
-                // SAFETY: `addr_ptr` points into the boxed hold, whose heap
-                // address the connects' table keeps until the connect's
-                // CQE (parked in the graveyard if the future is dropped,
-                // leaked if the worker gives up on it).
-                unsafe { driver.push(OpKind::Connect, ud, sqe) };
-            }
-            Some(_) => {
-                // SAFETY: `addr_ptr` and `ts_ptr` point into the boxed hold,
-                // which the table keeps until the op's last CQE: the slot
-                // was inserted expecting two (the connect's and the linked
-                // timeout's), and is freed only after both.
-                unsafe { driver.push_linked(OpKind::Connect, ud, sqe, link, ts_ptr) };
-            }
-        }
+        let link = timeout.map(|_| Link {
+            ud: link,
+            ts: ts_ptr,
+        });
+        // SAFETY: `addr_ptr` and `ts_ptr` point into the boxed hold, whose
+        // heap address the connects' table keeps until the op's last CQE:
+        // the slot was inserted expecting one CQE per SQE (two with the
+        // linked timeout), and is parked in the graveyard if the future is
+        // dropped, leaked if the worker gives up on it.
+        unsafe { driver.submit(OpKind::Connect, ud, sqe, OpTarget::None, link) };
         Ok(ConnectFuture {
             op,
             owner: self.handle.clone(),

@@ -12,7 +12,7 @@
 
 use super::conn::ConnState;
 use crate::driver::Cqe;
-use crate::driver::sqe::Sqe;
+use crate::driver::sqe::Plain;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::worker::Worker;
@@ -41,10 +41,8 @@ impl Worker {
         };
         let mut driver = self.driver.borrow_mut();
         let ud = UserData::new(OpKind::Recv, key.generation, key.index);
-        // SAFETY: the receive writes only into provided buffers, which live
-        // as long as the driver (leaked, never freed, while any op is
-        // armed); the fd stays open until this op's final CQE (close waits).
-        unsafe { driver.push(OpKind::Recv, ud, Sqe::RecvMulti { fd }) };
+        // The fd stays open until this op's final CQE (close waits for it).
+        driver.push(OpKind::Recv, ud, Plain::RecvMulti { fd });
     }
 
     pub(crate) fn on_recv_cqe(&self, ud: UserData, cqe: Cqe) {

@@ -11,6 +11,7 @@ use crate::driver::sqe::Sqe;
 use crate::error::Error;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
+use crate::stats::op_registry::Target;
 use crate::worker::Worker;
 
 /// The error of a send on a connection that cannot take one.
@@ -115,7 +116,12 @@ impl Worker {
         // SAFETY: `ptr..ptr+len` lies in a send-pool slot that stays queued
         // (not released, not rewritten in that range) until this CQE, and
         // the pool is leaked rather than freed while sends are in flight.
-        unsafe { self.driver.borrow_mut().push(OpKind::Send, ud, sqe) };
+        unsafe {
+            let target = Target::Conn(key.index);
+            self.driver
+                .borrow_mut()
+                .submit(OpKind::Send, ud, sqe, target, None)
+        };
     }
 
     pub(crate) fn on_send_cqe(&self, ud: UserData, cqe: Cqe) {

@@ -24,6 +24,7 @@ use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
 use crate::executor::{context, foreign};
 use crate::op::{OpKind, UserData};
+use crate::stats::op_registry::Target;
 use crate::sys::{cfg_not_uring, cfg_uring};
 use crate::worker::Worker;
 
@@ -254,7 +255,10 @@ impl Worker {
         // lives (with the socket) until the worker is dropped after its ops
         // drained, or is leaked with the driver; datagrams land in provided
         // buffers that live as long.
-        unsafe { driver.push(OpKind::UdpRecv, ud, Sqe::RecvMsgMulti { fd, msghdr }) };
+        unsafe {
+            let sqe = Sqe::RecvMsgMulti { fd, msghdr };
+            driver.submit(OpKind::UdpRecv, ud, sqe, Target::None, None)
+        };
     }
 
     pub(crate) fn on_udp_recv_cqe(&self, ud: UserData, cqe: Cqe) {
@@ -359,7 +363,11 @@ impl Worker {
         // SAFETY: the msghdr, iovec, address and payload all live in the
         // boxed slot, which is freed only by this send's CQE (or leaked
         // with the driver).
-        unsafe { self.driver.borrow_mut().push(OpKind::UdpSend, ud, sqe) };
+        unsafe {
+            self.driver
+                .borrow_mut()
+                .submit(OpKind::UdpSend, ud, sqe, Target::None, None)
+        };
         Ok(())
     }
 

@@ -46,7 +46,7 @@ pub(crate) use self::disk::DiskPool;
 use self::disk::{Completions, read_at, run_disk_op, write_at};
 use super::Cqe;
 use super::buffers::Buffers;
-use super::sqe::{Sqe, Timespec};
+use super::sqe::{Link, Sqe};
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
@@ -155,36 +155,25 @@ impl Io {
         })
     }
 
-    /// Queues `sqe`; it starts at the next wait.
+    /// Queues `sqe`; it starts at the next wait. With `link` (connects
+    /// only) it fails with `-ECANCELED` if still pending after `*link.ts`,
+    /// and the timeout then completes with `-ETIME`.
     ///
     /// # Safety
     ///
     /// Everything `sqe` points to stays valid and unmoved until its final
-    /// completion is reaped.
-    pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe) {
-        self.queued.push_back(Parked { ud, sqe, seq: 0 });
-    }
-
-    /// Queues a connect that fails with `-ECANCELED` if still pending
-    /// after `*ts` (its timeout then completes with `-ETIME`).
-    ///
-    /// # Safety
-    ///
-    /// As [`push`](Self::push); `ts` is valid now (it is read at once).
-    pub(crate) unsafe fn push_linked(
-        &mut self,
-        ud: UserData,
-        sqe: Sqe,
-        timeout_ud: UserData,
-        ts: *const Timespec,
-    ) {
-        // SAFETY: the caller guarantees `ts` points at a live Timespec.
-        let after = unsafe { (*ts).duration() };
-        self.timeouts.push(LinkTimeout {
-            deadline: Instant::now() + after,
-            connect: ud,
-            timeout: timeout_ud,
-        });
+    /// completion is reaped; `link.ts` is valid now (it is read at once).
+    pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe, link: Option<Link>) {
+        if let Some(link) = link {
+            // SAFETY: this function's contract: `link.ts` points at a live
+            // timespec during this call.
+            let after = unsafe { (*link.ts).duration() };
+            self.timeouts.push(LinkTimeout {
+                deadline: Instant::now() + after,
+                connect: ud,
+                timeout: link.ud,
+            });
+        }
         self.queued.push_back(Parked { ud, sqe, seq: 0 });
     }
 

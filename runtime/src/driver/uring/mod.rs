@@ -14,7 +14,7 @@ use self::buf_ring::BufRing;
 use self::ring::Ring;
 use super::Cqe;
 use super::buffers::Buffers;
-use super::sqe::{Sqe, Timespec};
+use super::sqe::{Link, Sqe};
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
@@ -119,40 +119,29 @@ impl Io {
         entry.user_data(ud.raw())
     }
 
-    /// Queues `sqe`.
+    /// Queues `sqe`, and with `link` a timeout linked to it.
     ///
     /// # Safety
     ///
-    /// Everything `sqe` points to stays valid and unmoved until its final
-    /// completion is reaped.
-    pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe) {
-        let entry = self.entry(ud, sqe);
-        // SAFETY: forwarded from the caller.
-        unsafe { self.ring.push(entry) };
-    }
-
-    /// Queues `sqe` linked to a timeout of `*ts`, which completes as
-    /// `timeout_ud`.
-    ///
-    /// # Safety
-    ///
-    /// As [`push`](Self::push), and `ts` stays valid until the timeout's
-    /// completion is reaped.
-    pub(crate) unsafe fn push_linked(
-        &mut self,
-        ud: UserData,
-        sqe: Sqe,
-        timeout_ud: UserData,
-        ts: *const Timespec,
-    ) {
-        let first = self.entry(ud, sqe).flags(squeue::Flags::IO_LINK);
-        // `types::Timespec` is a transparent wrapper of the kernel's
-        // `__kernel_timespec`, which our `Timespec` mirrors field for field.
-        let link = opcode::LinkTimeout::new(ts.cast::<types::Timespec>())
-            .build()
-            .user_data(timeout_ud.raw());
-        // SAFETY: forwarded from the caller, for both entries.
-        unsafe { self.ring.push_linked(first, link) };
+    /// Everything `sqe` and `link` point to stays valid and unmoved until
+    /// their final completions are reaped.
+    pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe, link: Option<Link>) {
+        let first = self.entry(ud, sqe);
+        let (first, second) = match link {
+            None => (first, None),
+            Some(link) => {
+                // `types::Timespec` is a transparent wrapper of the kernel's
+                // `__kernel_timespec`, which our `Timespec` mirrors field for
+                // field.
+                let timeout = opcode::LinkTimeout::new(link.ts.cast::<types::Timespec>())
+                    .build()
+                    .user_data(link.ud.raw());
+                (first.flags(squeue::Flags::IO_LINK), Some(timeout))
+            }
+        };
+        // SAFETY: this function's contract is the ring's: what both entries
+        // point to outlives their CQEs.
+        unsafe { self.ring.push(first, second) };
     }
 
     /// Submits, waiting up to `timeout` (`Some(ZERO)`: do not block).

@@ -64,28 +64,15 @@ impl Ring {
         sq.capacity() - sq.len()
     }
 
-    /// Queues one SQE.
+    /// Queues `first`, and `second` linked to it (`first` then carries
+    /// `IO_LINK`): into the SQ when both fit, else into the backlog that
+    /// the next submit flushes, in order.
     ///
     /// # Safety
     ///
-    /// Every buffer, path or struct the SQE points to must stay valid and
-    /// unmoved until its completion is reaped.
-    pub(crate) unsafe fn push(&mut self, sqe: squeue::Entry) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.push_group(sqe, None) }
-    }
-
-    /// Queues `first` linked to `second` (`first` must carry `IO_LINK`).
-    ///
-    /// # Safety
-    ///
-    /// As [`push`](Self::push), for both entries.
-    pub(crate) unsafe fn push_linked(&mut self, first: squeue::Entry, second: squeue::Entry) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.push_group(first, Some(second)) }
-    }
-
-    unsafe fn push_group(&mut self, first: squeue::Entry, second: Option<squeue::Entry>) {
+    /// Every buffer, path or struct the entries point to stays valid and
+    /// unmoved until their completions are reaped.
+    pub(crate) unsafe fn push(&mut self, first: squeue::Entry, second: Option<squeue::Entry>) {
         let need = 1 + second.is_some() as usize;
         if self.backlog.is_empty() {
             if self.sq_space() < need {
@@ -93,21 +80,22 @@ impl Ring {
                 let _ = self.submit();
             }
             if self.backlog.is_empty() && self.sq_space() >= need {
-                // SAFETY: the caller keeps every pointed-to resource alive
-                // until the CQE; `need` slots are free so neither push fails.
-                unsafe { self.push_now(&first, second.as_ref()) };
+                self.push_now(&first, second.as_ref());
                 return;
             }
         }
         self.backlog.push_back((first, second));
     }
 
-    /// # Safety
-    ///
-    /// As `push`; the caller checked there is room for the group.
-    unsafe fn push_now(&mut self, first: &squeue::Entry, second: Option<&squeue::Entry>) {
+    /// Copies a group into the SQ; the caller checked there is room.
+    /// Entries reach here only through [`push`](Self::push), whose contract
+    /// keeps what they point to alive.
+    fn push_now(&mut self, first: &squeue::Entry, second: Option<&squeue::Entry>) {
         let mut sq = self.uring.submission();
-        // SAFETY: forwarded from the caller (resources outlive the CQE).
+        // SAFETY: every entry comes from `push` (directly or through the
+        // backlog), whose callers keep what it points to alive and unmoved
+        // until its CQE; the caller checked there is room, and a linked
+        // pair goes in together, in order.
         unsafe {
             let _ = sq.push(first);
             if let Some(s) = second {
@@ -124,9 +112,7 @@ impl Ring {
                 break;
             }
             let (first, second) = self.backlog.pop_front().expect("front exists");
-            // SAFETY: these entries were pushed through `push`/`push_linked`
-            // whose callers guaranteed their resources outlive the CQE.
-            unsafe { self.push_now(&first, second.as_ref()) };
+            self.push_now(&first, second.as_ref());
         }
     }
 
