@@ -80,7 +80,7 @@ const RESOLVER_QUEUE_CAPACITY: usize = 1024;
 pub fn spawn_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> io::Result<BlockingJoinHandle<T>> {
-    match crate::executor::context::pools() {
+    match crate::worker::current::pools() {
         None => Err(io::Error::other(
             "spawn_blocking called outside a ringline worker: call it from a task running on the runtime",
         )),
@@ -110,7 +110,7 @@ pub fn spawn_blocking<T: Send + 'static>(
 ///   [`WouldBlock`](io::ErrorKind::WouldBlock): retry later;
 /// - the runtime is shutting down.
 pub fn resolve(host: &str, port: u16) -> io::Result<ResolveFuture> {
-    match crate::executor::context::pools() {
+    match crate::worker::current::pools() {
         None => Err(io::Error::other(
             "resolve called outside a ringline worker: call it from a task running on the runtime",
         )),
@@ -205,7 +205,7 @@ impl PoolOp {
     const NONE: PoolOp = PoolOp { counted: None };
 
     fn start(kind: OpKind) -> PoolOp {
-        crate::executor::context::try_with(|w| {
+        crate::worker::current::try_with(|w| {
             w.driver.borrow_mut().counters.submitted(kind);
             PoolOp {
                 counted: Some(Counted {
@@ -234,7 +234,7 @@ impl PoolOp {
             result,
             submitted_at_ns,
         };
-        let counted_here = crate::executor::context::try_with(|w| {
+        let counted_here = crate::worker::current::try_with(|w| {
             let here = Arc::ptr_eq(&w.handle, &owner);
             if here {
                 w.count_pool_job_end(end);

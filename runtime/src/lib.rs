@@ -89,7 +89,6 @@ pub use blocking::{BlockingJoinHandle, ResolveFuture, resolve, spawn_blocking};
 pub use executor::cancellation::{CancellationToken, CancelledFuture};
 pub use executor::channel::{RecvError, SendError, TryRecvError, TrySendError, mpsc, oneshot};
 pub use executor::join::{Join, Join3, join, join3};
-pub use executor::request_shutdown;
 pub use executor::select::{Either, Either3, Select, Select3, select, select3};
 pub use executor::task::{JoinHandle, TaskId, spawn, spawn_with_handle};
 pub use executor::time::{
@@ -101,6 +100,7 @@ pub use net::{
     ConnCtx, ConnectFuture, ParseResult, PeerAddr, RecvReadyFuture, SendFuture, UdpCtx,
     UdpRecvFuture, WithBytesFuture, WithDataFuture, connect, connect_unix, connect_with_timeout,
 };
+pub use worker::current::request_shutdown;
 
 /// The I/O backend a ringline process runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

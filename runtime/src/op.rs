@@ -305,6 +305,17 @@ impl std::fmt::Debug for UserData {
     }
 }
 
+
+/// Which table of its worker an op lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpOwner {
+    /// A connect (`net`): the first `Config::max_connections` + margin
+    /// indices.
+    Net,
+    /// A file op (`fs`): the indices after the connects'.
+    Fs,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

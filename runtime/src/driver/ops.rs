@@ -26,20 +26,11 @@ use std::collections::VecDeque;
 use std::task::Waker;
 
 use crate::config::Config;
+pub(crate) use crate::op::OpOwner;
 use crate::op::{OpKind, UserData};
 use crate::slab::{Key, Slab};
 use crate::stats::GraveyardTotals;
 use crate::stats::kinds::SlabUsage;
-
-/// Which table of its worker an op lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OpOwner {
-    /// A connect (`net`): the first `Config::max_connections` + margin
-    /// indices.
-    Net,
-    /// A file op (`fs`): the indices after the connects'.
-    Fs,
-}
 
 /// A one-shot op's slot; `H` is what it keeps alive for the kernel until
 /// its last CQE.

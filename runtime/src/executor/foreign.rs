@@ -26,7 +26,7 @@ use std::task::Waker;
 
 use super::timer::TimerKey;
 use crate::blocking::PoolJobEnd;
-use crate::driver::ops::OpOwner;
+use crate::op::OpOwner;
 use crate::slab::Key;
 
 /// What another thread asks a worker to release.

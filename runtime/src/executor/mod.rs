@@ -13,23 +13,9 @@ pub(crate) mod channel;
 pub(crate) mod context;
 pub(crate) mod foreign;
 pub(crate) mod join;
+pub(crate) mod local;
 pub(crate) mod select;
 pub(crate) mod task;
 pub(crate) mod time;
 pub(crate) mod timer;
 pub(crate) mod waker;
-
-use std::io;
-
-/// Asks every worker of the current runtime to shut down gracefully.
-///
-/// Workers stop accepting, drop their tasks, close their connections, wait
-/// (bounded by `Config::shutdown_drain_timeout`) for in-flight kernel
-/// operations, and return `Ok(())` from their threads.
-///
-/// # Errors
-///
-/// Returns an error when called outside a ringline worker.
-pub fn request_shutdown() -> io::Result<()> {
-    context::try_with(|worker| worker.runtime.request_shutdown()).ok_or_else(context::outside_error)
-}

@@ -316,7 +316,7 @@ impl TaskSlab {
 pub fn spawn(future: impl Future<Output = ()> + 'static) -> io::Result<TaskId> {
     context::try_with(|worker| {
         worker
-            .spawn_task(TaskKind::Standalone { counted: true }, Box::pin(future))
+            .spawn(TaskKind::Standalone { counted: true }, Box::pin(future))
             .map(TaskId::from_ref)
     })
     .unwrap_or_else(|| Err(context::outside_error()))

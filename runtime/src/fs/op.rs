@@ -19,13 +19,13 @@ use super::File;
 use super::table::{FsState, Permit, Reserved};
 use crate::driver::ops::{OpOwner, OpSlot};
 use crate::error::Error;
-use crate::executor::context;
 use crate::executor::foreign::{self, Foreign, ForeignWait};
 use crate::executor::waker::WorkerHandle;
 use crate::op::OpKind;
 use crate::slab::Key;
 use crate::stats::op_registry::{PATH_PREFIX, Target};
 use crate::worker::Worker;
+use crate::worker::current;
 
 /// Everything an fs op keeps alive until its last CQE. It is boxed into
 /// the op slot before the SQE is built, and every pointer the SQE carries
@@ -73,14 +73,14 @@ impl FsHold {
 
 /// Runs `f` on the current worker once the fs layer is known to be on.
 pub(super) fn with_fs<R>(f: impl FnOnce(&Worker) -> io::Result<R>) -> io::Result<R> {
-    context::try_with(|w| {
+    current::try_with(|w| {
         w.fs.borrow().limits()?;
         if w.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
         f(w)
     })
-    .unwrap_or_else(|| Err(context::outside_error()))
+    .unwrap_or_else(|| Err(current::outside_error()))
 }
 
 /// A path as the kernel takes it: its bytes, NUL-terminated.
@@ -184,7 +184,7 @@ impl Pending {
         }
         let op = self.op;
         // `Some(poll)` on the op's own worker, `None` anywhere else.
-        let local = context::try_with(|w| {
+        let local = current::try_with(|w| {
             Arc::ptr_eq(&w.handle, &self.owner).then(|| w.fs.borrow_mut().ops.poll(op, cx.waker()))
         })
         .flatten();
@@ -232,7 +232,7 @@ impl Drop for Pending {
             return;
         }
         let op = self.op;
-        let local = context::try_with(|w| {
+        let local = current::try_with(|w| {
             let local = Arc::ptr_eq(&w.handle, &self.owner);
             if local {
                 w.orphan_op(OpOwner::Fs, op);

@@ -101,24 +101,21 @@ impl Future for OpenFuture {
             Poll::Ready(Ok(done)) => done,
         };
         let reserved = hold.opening.take().expect("open ops reserve a slot");
-        Poll::Ready(crate::executor::context::with(
-            "fs::OpenFuture::poll",
-            |w| {
-                let mut fs = w.fs.borrow_mut();
-                match check(result) {
-                    Ok(fd) => {
-                        // SAFETY: a successful openat CQE carries a new
-                        // descriptor that nothing else owns.
-                        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                        Ok(fs.finish_open(reserved, fd))
-                    }
-                    Err(e) => {
-                        fs.release(reserved);
-                        Err(e)
-                    }
+        Poll::Ready(crate::worker::current::with("fs::OpenFuture::poll", |w| {
+            let mut fs = w.fs.borrow_mut();
+            match check(result) {
+                Ok(fd) => {
+                    // SAFETY: a successful openat CQE carries a new
+                    // descriptor that nothing else owns.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                    Ok(fs.finish_open(reserved, fd))
                 }
-            },
-        ))
+                Err(e) => {
+                    fs.release(reserved);
+                    Err(e)
+                }
+            }
+        }))
     }
 }
 
@@ -139,7 +136,7 @@ impl Future for OpenFuture {
 /// `None`; an error off a worker thread; otherwise the error of `close(2)`
 /// (the descriptor is released either way).
 pub fn close(file: File) -> io::Result<()> {
-    crate::executor::context::try_with(|w| {
+    crate::worker::current::try_with(|w| {
         let Some(fd) = w.fs.borrow_mut().close(file)? else {
             return Ok(());
         };
@@ -151,5 +148,5 @@ pub fn close(file: File) -> io::Result<()> {
         }
         Ok(())
     })
-    .unwrap_or_else(|| Err(crate::executor::context::outside_error()))
+    .unwrap_or_else(|| Err(crate::worker::current::outside_error()))
 }

@@ -24,13 +24,13 @@ use super::sockaddr;
 use crate::driver::ops::{OpOwner, OpSlot};
 use crate::driver::sqe::{Link, Sqe, Timespec};
 use crate::error::Error;
-use crate::executor::context;
 use crate::executor::foreign::{self, Foreign};
 use crate::executor::waker::WorkerHandle;
 use crate::op::OpKind;
 use crate::slab::Key;
 use crate::stats::op_registry::Target as OpTarget;
 use crate::worker::Worker;
+use crate::worker::current;
 
 /// What a connect keeps alive for the kernel (boxed: the SQE points at
 /// the address and the timespec inside it).
@@ -56,8 +56,8 @@ enum Target<'a> {
 /// connections are open, or when a socket cannot be created. The future
 /// fails with the connect's error (`ConnectionRefused`, …).
 pub fn connect(addr: SocketAddr) -> io::Result<ConnectFuture> {
-    context::try_with(|w| w.start_connect(Target::Tcp(addr), None))
-        .unwrap_or_else(|| Err(context::outside_error()))
+    current::try_with(|w| w.start_connect(Target::Tcp(addr), None))
+        .unwrap_or_else(|| Err(current::outside_error()))
 }
 
 /// [`connect`] that gives up after `timeout_ms` milliseconds with an error
@@ -67,8 +67,8 @@ pub fn connect(addr: SocketAddr) -> io::Result<ConnectFuture> {
 ///
 /// As [`connect`], plus `TimedOut`.
 pub fn connect_with_timeout(addr: SocketAddr, timeout_ms: u64) -> io::Result<ConnectFuture> {
-    context::try_with(|w| w.start_connect(Target::Tcp(addr), Some(timeout_ms)))
-        .unwrap_or_else(|| Err(context::outside_error()))
+    current::try_with(|w| w.start_connect(Target::Tcp(addr), Some(timeout_ms)))
+        .unwrap_or_else(|| Err(current::outside_error()))
 }
 
 /// Connects to a Unix stream socket at `path`.
@@ -78,8 +78,8 @@ pub fn connect_with_timeout(addr: SocketAddr, timeout_ms: u64) -> io::Result<Con
 /// As [`connect`]; an over-long path is `InvalidInput`.
 pub fn connect_unix(path: impl AsRef<Path>) -> io::Result<ConnectFuture> {
     let path = path.as_ref();
-    context::try_with(|w| w.start_connect(Target::Unix(path), None))
-        .unwrap_or_else(|| Err(context::outside_error()))
+    current::try_with(|w| w.start_connect(Target::Unix(path), None))
+        .unwrap_or_else(|| Err(current::outside_error()))
 }
 
 /// Future of [`connect`], [`connect_with_timeout`] and [`connect_unix`].
@@ -97,7 +97,7 @@ pub struct ConnectFuture {
 impl ConnectFuture {
     /// True on the worker that started the connect.
     fn on_owner(&self) -> bool {
-        context::try_with(|w| Arc::ptr_eq(&w.handle, &self.owner)) == Some(true)
+        current::try_with(|w| Arc::ptr_eq(&w.handle, &self.owner)) == Some(true)
     }
 
     /// Hands the connect to its worker to cancel and clean up.
@@ -127,7 +127,7 @@ impl Future for ConnectFuture {
             return Poll::Ready(Err(foreign::wrong_worker("this ConnectFuture")));
         }
         let op = self.op;
-        let out = context::with("ConnectFuture::poll", |w| {
+        let out = current::with("ConnectFuture::poll", |w| {
             let polled = w.net.borrow_mut().connects.poll(op, cx.waker());
             let (result, slot) = polled?;
             Some(w.finish_connect(slot, result))
@@ -149,7 +149,7 @@ impl Drop for ConnectFuture {
         }
         if self.on_owner() {
             let op = self.op;
-            context::with("ConnectFuture::drop", |w| w.orphan_op(OpOwner::Net, op));
+            current::with("ConnectFuture::drop", |w| w.orphan_op(OpOwner::Net, op));
         } else {
             self.abandon_from_afar();
         }

@@ -14,10 +14,11 @@ use super::connect::{self, ConnectFuture};
 use super::send::stale_connection;
 use super::waiters::Ticket;
 use super::{ParseResult, PeerAddr, sockaddr};
-use crate::executor::{context, foreign};
+use crate::executor::foreign;
 use crate::handler::ConnToken;
 use crate::slab::Key;
 use crate::worker::Worker;
+use crate::worker::current;
 
 /// A connection, as its task sees it: receive with [`with_data`]
 /// (or [`with_bytes`]), send with [`send_nowait`] or [`send`].
@@ -125,7 +126,7 @@ impl ConnCtx {
     ///
     /// Outside a ringline worker.
     pub fn try_with_data<F: FnOnce(&[u8]) -> ParseResult>(&self, f: F) -> Option<ParseResult> {
-        context::with("ConnCtx::try_with_data", |w| {
+        current::with("ConnCtx::try_with_data", |w| {
             let key = self.key_on(w).ok()?;
             let mut acc = w.take_acc(key)?.0;
             if acc.is_empty() {
@@ -169,7 +170,7 @@ impl ConnCtx {
     ///
     /// Outside a ringline worker.
     pub fn send_nowait(&self, data: &[u8]) -> io::Result<()> {
-        context::with("ConnCtx::send_nowait", |w| {
+        current::with("ConnCtx::send_nowait", |w| {
             w.send_copy(self.key_on(w)?, data)
         })
         .map(|_| ())
@@ -187,7 +188,7 @@ impl ConnCtx {
     ///
     /// Outside a ringline worker.
     pub fn send(&self, data: &[u8]) -> io::Result<SendFuture> {
-        let target = context::with("ConnCtx::send", |w| w.send_copy(self.key_on(w)?, data))?;
+        let target = current::with("ConnCtx::send", |w| w.send_copy(self.key_on(w)?, data))?;
         Ok(SendFuture {
             conn: *self,
             target,
@@ -200,7 +201,7 @@ impl ConnCtx {
     /// connection the `on_accept` task is dropped when the close completes.
     /// A no-op outside a worker or on a closed connection.
     pub fn close(&self) {
-        context::try_with(|w| {
+        current::try_with(|w| {
             if let Ok(key) = self.key_on(w) {
                 w.close_conn(key);
             }
@@ -210,7 +211,7 @@ impl ConnCtx {
     /// Half-closes: a FIN follows the bytes already queued; receiving goes
     /// on. A no-op outside a worker or on a closed connection.
     pub fn shutdown_write(&self) {
-        context::try_with(|w| {
+        current::try_with(|w| {
             if let Ok(key) = self.key_on(w) {
                 w.shutdown_write(key);
             }
@@ -225,12 +226,12 @@ impl ConnCtx {
     /// The peer's address; `None` once the connection is closed (or off a
     /// worker thread).
     pub fn peer_addr(&self) -> Option<PeerAddr> {
-        context::try_with(|w| self.peer_addr_on(w)).flatten()
+        current::try_with(|w| self.peer_addr_on(w)).flatten()
     }
 
     /// True for a connection made with `connect`, false for an accepted one.
     pub fn is_outbound(&self) -> bool {
-        context::try_with(|w| self.is_outbound_on(w)).unwrap_or(false)
+        current::try_with(|w| self.is_outbound_on(w)).unwrap_or(false)
     }
 
     pub(crate) fn peer_addr_on(&self, w: &Worker) -> Option<PeerAddr> {
@@ -381,7 +382,7 @@ impl Worker {
 /// Takes a dropped receive future of `conn` off its waiters, if it waited.
 fn stop_waiting(conn: ConnCtx, ticket: Option<Ticket>) {
     if let Some(ticket) = ticket {
-        context::try_with(|w| w.leave_recv(conn.key(), ticket));
+        current::try_with(|w| w.leave_recv(conn.key(), ticket));
     }
 }
 
@@ -413,7 +414,7 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
             .f
             .as_mut()
             .expect("WithDataFuture polled after completion");
-        let out = context::with("ConnCtx::with_data", |w| {
+        let out = current::with("ConnCtx::with_data", |w| {
             // Another worker's connection reads as closed.
             let key = conn.key();
             let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
@@ -484,7 +485,7 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
             .f
             .as_mut()
             .expect("WithBytesFuture polled after completion");
-        let out = context::with("ConnCtx::with_bytes", |w| {
+        let out = current::with("ConnCtx::with_bytes", |w| {
             // Another worker's connection reads as closed.
             let key = conn.key();
             let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
@@ -549,7 +550,7 @@ impl Future for RecvReadyFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        context::with("ConnCtx::recv_ready", |w| {
+        current::with("ConnCtx::recv_ready", |w| {
             let Ok(key) = this.conn.key_on(w) else {
                 return Poll::Ready(());
             };
@@ -580,7 +581,7 @@ impl Future for SendFuture {
     type Output = io::Result<u32>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
-        context::with("SendFuture::poll", |w| {
+        current::with("SendFuture::poll", |w| {
             let key = match self.conn.key_on(w) {
                 Ok(key) => key,
                 Err(e) => return Poll::Ready(Err(e)),

@@ -22,11 +22,12 @@ use super::waiters::{Ticket, Waiters};
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::UdpSendError;
-use crate::executor::{context, foreign};
+use crate::executor::foreign;
 use crate::op::{OpKind, UserData};
 use crate::stats::op_registry::Target;
 use crate::sys::{cfg_not_uring, cfg_uring};
 use crate::worker::Worker;
+use crate::worker::current;
 
 /// Datagrams a socket queues for its task before the oldest are dropped.
 const RECV_QUEUE_LIMIT: usize = 4096;
@@ -155,11 +156,11 @@ impl UdpCtx {
     /// an IPv4 one from an `IPV6_V6ONLY` socket; `std` reports these as
     /// `EAFNOSUPPORT`); `Io` for a call off this socket's worker.
     pub fn send_to(&self, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
-        context::try_with(|w| match self.index_on(w) {
+        current::try_with(|w| match self.index_on(w) {
             Some(index) => w.udp_send(index, peer, data),
             None => Err(UdpSendError::Io(foreign::wrong_worker("this UdpCtx"))),
         })
-        .unwrap_or_else(|| Err(UdpSendError::Io(context::outside_error())))
+        .unwrap_or_else(|| Err(UdpSendError::Io(current::outside_error())))
     }
 }
 
@@ -176,7 +177,7 @@ impl Future for UdpRecvFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let udp = this.udp;
-        context::with("UdpCtx::recv_from", |w| {
+        current::with("UdpCtx::recv_from", |w| {
             let Some(index) = udp.index_on(w) else {
                 // No error to resolve with (the output is a datagram), and
                 // the datagrams are the other worker's: say so, once.
@@ -213,7 +214,7 @@ impl Drop for UdpRecvFuture {
             return;
         };
         let udp = self.udp;
-        context::try_with(|w| {
+        current::try_with(|w| {
             let Some(index) = udp.index_on(w) else {
                 return;
             };

@@ -149,7 +149,7 @@ pub fn snapshot() -> Snapshot {
 /// kernel. Other workers' counts are at most a few hundred microseconds
 /// old (see [`snapshot`]).
 pub fn this_runtime() -> Option<RuntimeSnapshot> {
-    crate::executor::context::try_with(|w| {
+    crate::worker::current::try_with(|w| {
         w.publish_stats_now();
         w.runtime.snapshot(clock::now_ns())
     })

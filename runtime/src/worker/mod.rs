@@ -15,8 +15,7 @@
 //! through the thread-local context. No borrow is ever held across user
 //! code (a poll, a parse closure, a future's drop).
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,8 +30,8 @@ use crate::driver::ops::{self, OpOwner};
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::foreign::Foreign;
-use crate::executor::task::{BoxFuture, TaskKind, TaskSlab};
-use crate::executor::timer::TimerQueue;
+use crate::executor::local::Executor;
+use crate::executor::task::{BoxFuture, TaskKind};
 use crate::executor::waker::{self, TaskRef, WakeRef, WorkerHandle};
 use crate::handler::{AsyncEventHandler, DriverCtx};
 use crate::net::{ConnCtx, NetState, UdpCtx, UdpSocketState};
@@ -40,6 +39,7 @@ use crate::op::{OpKind, UserData};
 use crate::stats::kinds::SlabKind;
 use crate::stats::{StatsWriter, clock};
 
+pub(crate) mod current;
 mod one_shot;
 
 /// Polls per turn before the loop goes back to the kernel, so a task that
@@ -54,11 +54,8 @@ pub(crate) struct Worker {
     pub(crate) handle: Arc<WorkerHandle>,
     pub(crate) runtime: Arc<RuntimeShared>,
     pub(crate) config: Arc<Config>,
-    pub(crate) tasks: TaskSlab,
-    pub(crate) ready: RefCell<VecDeque<TaskRef>>,
-    pub(crate) timers: RefCell<TimerQueue>,
-    pub(crate) current_task: Cell<Option<TaskRef>>,
-    now: Cell<Instant>,
+    /// Tasks, wakers, timers and the turn clock (no I/O).
+    pub(crate) exec: Executor,
     pub(crate) driver: RefCell<Driver>,
     /// This worker's side of its stats block (the driver holds a clone).
     pub(crate) stats: Rc<StatsWriter>,
@@ -108,17 +105,15 @@ impl Worker {
         Ok(Worker {
             id,
             serial: handle.serial,
-            tasks: TaskSlab::new(
-                handle.gid,
+            exec: Executor::new(
+                handle.clone(),
+                stats.clone(),
                 config.max_connections,
                 config.standalone_task_capacity,
+                config.timer_slots,
             ),
             handle,
             runtime,
-            ready: RefCell::new(VecDeque::with_capacity(256)),
-            timers: RefCell::new(TimerQueue::new(config.timer_slots)),
-            current_task: Cell::new(None),
-            now: Cell::new(Instant::now()),
             driver: RefCell::new(driver),
             stats,
             net: RefCell::new(net),
@@ -134,7 +129,7 @@ impl Worker {
     /// The loop turn's clock (read once per turn, after the wait).
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        self.now.get()
+        self.exec.now()
     }
 
     /// True once this worker started shutting down.
@@ -142,91 +137,37 @@ impl Worker {
         !self.driver.borrow().lifecycle.is_running()
     }
 
-    /// Queues a local task to be polled (idempotent).
-    #[inline]
-    pub(crate) fn schedule(&self, task: TaskRef) {
-        if self.tasks.mark_scheduled(task) {
-            self.ready.borrow_mut().push_back(task);
-        }
-    }
-
-    /// Queues the local task a waker names (idempotent; a stale waker
-    /// queues nothing, or the slot's current task: a spurious poll).
-    #[inline]
-    pub(crate) fn wake(&self, task: WakeRef) {
-        if let Some(task) = self.tasks.mark_woken(task) {
-            self.ready.borrow_mut().push_back(task);
-        }
-    }
-
     /// Stores and schedules a new task.
     pub(crate) fn spawn_task(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
-        if self.is_shutting_down() {
-            return Err(io::Error::other("the ringline runtime is shutting down"));
-        }
-        let task = self.tasks.insert(kind, future)?;
-        self.schedule(task);
-        Ok(task)
+        self.exec.spawn(kind, future)
     }
 
     /// Cancels a task of this worker (see `TaskId::cancel`).
     pub(crate) fn cancel_task(&self, task: TaskRef) {
-        if self.current_task.get() == Some(task) {
-            self.tasks.mark_cancelled(task);
-            return;
-        }
-        if let Some((kind, future)) = self.tasks.remove(task) {
-            drop(future);
-            self.task_ended(kind);
-        }
+        self.exec.cancel_task(task);
+        self.settle_ended_tasks();
     }
 
-    /// What happens after any task ends (finished, cancelled or dropped).
-    fn task_ended(&self, kind: TaskKind) {
-        if let TaskKind::Conn(conn) = kind {
+    /// Closes the connections whose task ended.
+    fn settle_ended_tasks(&self) {
+        let mut ended = Vec::new();
+        self.exec.take_ended_conn_tasks(&mut ended);
+        for conn in ended {
             self.conn_task_ended(conn);
         }
     }
 
-    /// Polls the tasks that were ready at the start of this turn.
+    /// Polls the tasks that were ready at the start of this turn, then
+    /// closes the connections whose task ended.
     fn run_ready_tasks(&self) {
-        let budget = self.ready.borrow().len().min(MAX_POLLS_PER_TURN);
-        for _ in 0..budget {
-            let Some(task) = self.ready.borrow_mut().pop_front() else {
-                break;
-            };
-            let Some(mut future) = self.tasks.begin_poll(task) else {
-                continue;
-            };
-            let waker = task.waker();
-            let mut cx = std::task::Context::from_waker(&waker);
-            self.current_task.set(Some(task));
-            self.stats.poll_started(task.stats_id());
-            let poll = future.as_mut().poll(&mut cx);
-            self.stats.poll_ended();
-            self.current_task.set(None);
-            match poll {
-                std::task::Poll::Ready(()) => {
-                    drop(future);
-                    if let Some(kind) = self.tasks.finish(task) {
-                        self.task_ended(kind);
-                    }
-                }
-                std::task::Poll::Pending => {
-                    if let Some(cancelled) = self.tasks.end_poll(task, future) {
-                        drop(cancelled);
-                        if let Some(kind) = self.tasks.finish(task) {
-                            self.task_ended(kind);
-                        }
-                    }
-                }
-            }
-        }
+        self.exec.run_ready(MAX_POLLS_PER_TURN);
+        self.settle_ended_tasks();
     }
 
     /// Runs the event loop until shutdown completes.
     pub(crate) fn run<H: AsyncEventHandler>(&self, mut handler: H) -> Result<(), Error> {
-        let _enter = context::enter(self);
+        let _executor = context::enter(&self.exec);
+        let _worker = current::enter(self);
         // The first turn starts here: `on_start` tasks run before the first
         // wait.
         self.stats.turn_started(clock::now_ns());
@@ -278,7 +219,7 @@ impl Worker {
             self.driver.borrow_mut().reap(&mut cqes);
             // The turn's first clock read: the reap batch's time.
             let now = Instant::now();
-            self.now.set(now);
+            self.exec.set_now(now);
             self.stats.turn_started(clock::ns_at(now));
             for cqe in &cqes {
                 self.dispatch(*cqe);
@@ -286,17 +227,22 @@ impl Worker {
             self.after_dispatch();
             self.start_accepted(&handler);
 
-            let now = self.now.get();
-            self.timers.borrow_mut().fire_expired(now, |w| w.wake());
+            let now = self.now();
+            self.exec
+                .timers
+                .borrow_mut()
+                .fire_expired(now, |w| w.wake());
             self.expire_lingering(now);
             remote.clear();
             self.handle.drain_remote(&mut remote);
             for task in remote.drain(..) {
-                self.wake(task);
+                self.exec.wake(task);
             }
             self.serve_foreign();
             let mut ctx = DriverCtx::new(self);
             handler.on_tick(&mut ctx);
+            // `on_tick` may have cancelled a connection's task.
+            self.settle_ended_tasks();
         }
         self.finish_shutdown();
         Ok(())
@@ -305,14 +251,14 @@ impl Worker {
     /// How long the next wait may block: not at all with tasks ready, else
     /// until the nearest timer or the tick, whichever is first.
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.borrow().is_empty() {
+        if self.exec.has_ready() {
             return Some(Duration::ZERO);
         }
         let tick = match self.config.tick_timeout_us {
             0 => None,
             us => Some(Duration::from_micros(us)),
         };
-        let timer = self.timers.borrow_mut().next_deadline();
+        let timer = self.exec.timers.borrow_mut().next_deadline();
         let linger = self.net.borrow().linger.next_deadline();
         let shutdown_poll = self.is_shutting_down().then_some(Duration::from_millis(10));
         let timer = timer.map(|d| d.saturating_duration_since(now));
@@ -361,7 +307,7 @@ impl Worker {
     fn serve_foreign(&self) {
         self.handle.take_requests(|request| match request {
             Foreign::AbandonOp { owner, op, notify } => self.orphan_op_notify(owner, op, notify),
-            Foreign::RemoveTimer(key) => self.timers.borrow_mut().remove(key),
+            Foreign::RemoveTimer(key) => self.exec.timers.borrow_mut().remove(key),
             Foreign::PoolJobEnded(end) => self.count_pool_job_end(end),
         });
     }
@@ -370,7 +316,7 @@ impl Worker {
         let mut remote = Vec::new();
         self.handle.take_remote(&mut remote);
         for task in remote {
-            self.wake(task);
+            self.exec.wake(task);
         }
         let mut driver = self.driver.borrow_mut();
         driver.lifecycle.wake_read_ended();
@@ -383,7 +329,7 @@ impl Worker {
         self.driver.borrow_mut().publish_buffers();
         self.rearm_receives();
         self.rearm_udp();
-        self.driver.borrow_mut().rearm_accepts(self.now.get());
+        self.driver.borrow_mut().rearm_accepts(self.now());
     }
 
     /// Creates the task of every connection accepted this turn.
@@ -410,21 +356,8 @@ impl Worker {
             driver.cancel_accepts();
         }
         self.cancel_udp();
-        // Dropping a task may drop futures that hold other tasks' handles;
-        // loop until nothing is left.
-        loop {
-            let live = self.tasks.live();
-            if live.is_empty() {
-                break;
-            }
-            for task in live {
-                if let Some((kind, future)) = self.tasks.remove(task) {
-                    drop(future);
-                    self.task_ended(kind);
-                }
-            }
-        }
-        self.ready.borrow_mut().clear();
+        self.exec.close();
+        self.settle_ended_tasks();
         self.close_all_conns();
         self.runtime.tasks_dropped();
     }
@@ -469,7 +402,7 @@ impl Worker {
     fn finish_shutdown(&self) {
         // Orphans reaped during the drain may have queued nothing new;
         // whatever remains is handled by Driver's drop.
-        self.ready.borrow_mut().clear();
+        self.exec.clear_ready();
         // Files the application left open are closed here rather than
         // when the worker is dropped, so the final counts show them closed.
         self.fs.borrow_mut().close_all();
@@ -520,13 +453,13 @@ impl Worker {
             let (files, commands) = self.fs.borrow().usage();
             p.slab(SlabKind::FsFiles, files);
             p.slab(SlabKind::FsCommands, commands);
-            p.slab(SlabKind::Tasks, self.tasks.usage());
-            let mut timers = self.timers.borrow_mut();
+            p.slab(SlabKind::Tasks, self.exec.tasks.usage());
+            let mut timers = self.exec.timers.borrow_mut();
             p.slab(SlabKind::Timers, timers.usage());
             let (pending, armed, fired, removed) = timers.op_totals();
             p.op_totals(OpKind::Timer, pending, armed, fired, removed);
             let next_timer = timers.next_deadline().map(clock::ns_at);
-            p.executor(self.tasks.len() as u64, next_timer);
+            p.executor(self.exec.tasks.len() as u64, next_timer);
         }
     }
 }
