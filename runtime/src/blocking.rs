@@ -206,12 +206,12 @@ impl PoolOp {
 
     fn start(kind: OpKind) -> PoolOp {
         crate::worker::current::try_with(|w| {
-            w.driver.borrow_mut().counters.submitted(kind);
+            w.core.driver.borrow_mut().counters.submitted(kind);
             PoolOp {
                 counted: Some(Counted {
                     kind,
                     submitted_at_ns: crate::stats::clock::ns_at(w.now()),
-                    owner: Arc::clone(&w.handle),
+                    owner: Arc::clone(&w.core.handle),
                 }),
             }
         })
@@ -235,7 +235,7 @@ impl PoolOp {
             submitted_at_ns,
         };
         let counted_here = crate::worker::current::try_with(|w| {
-            let here = Arc::ptr_eq(&w.handle, &owner);
+            let here = Arc::ptr_eq(&w.core.handle, &owner);
             if here {
                 w.count_pool_job_end(end);
             }
@@ -250,13 +250,15 @@ impl PoolOp {
 impl Worker {
     /// Counts the end of a pool job this worker queued.
     pub(crate) fn count_pool_job_end(&self, end: PoolJobEnd) {
-        self.driver
+        self.core
+            .driver
             .borrow_mut()
             .counters
             .completed(end.kind, false, end.result);
         if end.result != -libc::ECANCELED {
             let now = crate::stats::clock::ns_at(self.now());
-            self.stats
+            self.core
+                .stats
                 .op_latency(end.kind, now.saturating_sub(end.submitted_at_ns));
         }
     }

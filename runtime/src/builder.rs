@@ -48,7 +48,7 @@ pub(crate) struct RuntimeShared {
     udp_sockets: Mutex<Vec<Vec<OwnedFd>>>,
     /// Taken by the last worker; each driver holds its own clone meanwhile.
     pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
-    listener_kinds: Vec<SockKind>,
+    pub(crate) listener_kinds: Vec<SockKind>,
     /// The Unix listeners' socket files, removed by the last worker out
     /// (each only if it is still ours).
     socket_files: Mutex<Vec<SocketFile>>,
@@ -116,14 +116,6 @@ impl RuntimeShared {
     pub(crate) fn take_udp_sockets(&self, id: usize) -> Vec<OwnedFd> {
         let mut all = self.udp_sockets.lock().unwrap_or_else(|e| e.into_inner());
         all.get_mut(id).map(std::mem::take).unwrap_or_default()
-    }
-
-    /// Whether listener `index` is TCP or Unix.
-    pub(crate) fn listener_kind(&self, index: usize) -> SockKind {
-        self.listener_kinds
-            .get(index)
-            .copied()
-            .unwrap_or(SockKind::Tcp)
     }
 
     pub(crate) fn is_shutdown_requested(&self) -> bool {

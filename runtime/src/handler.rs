@@ -5,8 +5,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 
-use crate::net::{ConnCtx, PeerAddr, UdpCtx};
-use crate::worker::Worker;
+use crate::net::{ConnCtx, Net, PeerAddr, UdpCtx};
 
 /// What a ringline service implements: one value per worker
 /// ([`create_for_worker`](Self::create_for_worker)), one task per accepted
@@ -74,32 +73,38 @@ impl UdpToken {
 
 /// The worker, as seen from [`AsyncEventHandler::on_tick`].
 pub struct DriverCtx<'a> {
-    worker: &'a Worker,
+    net: Net<'a>,
+    request_shutdown: &'a dyn Fn(),
 }
 
 impl<'a> DriverCtx<'a> {
-    pub(crate) fn new(worker: &'a Worker) -> DriverCtx<'a> {
-        DriverCtx { worker }
+    /// The worker's connection layer, and how to ask its runtime to shut
+    /// down.
+    pub(crate) fn new(net: Net<'a>, request_shutdown: &'a dyn Fn()) -> DriverCtx<'a> {
+        DriverCtx {
+            net,
+            request_shutdown,
+        }
     }
 
     /// The index of this worker (the `worker_id` of `create_for_worker`).
     pub fn worker_id(&self) -> usize {
-        self.worker.id
+        self.net.core.id
     }
 
     /// Asks the whole runtime to shut down (see [`crate::request_shutdown`]).
     pub fn request_shutdown(&mut self) {
-        self.worker.runtime.request_shutdown();
+        (self.request_shutdown)();
     }
 
     /// The peer of a connection; `None` once it is closed.
     pub fn peer_addr(&self, conn: ConnToken) -> Option<PeerAddr> {
-        ConnCtx::from_token(conn).peer_addr_on(self.worker)
+        ConnCtx::from_token(conn).peer_addr_on(&self.net)
     }
 
     /// True for a connection made with `connect`, false for an accepted one.
     pub fn is_outbound(&self, conn: ConnToken) -> bool {
-        ConnCtx::from_token(conn).is_outbound_on(self.worker)
+        ConnCtx::from_token(conn).is_outbound_on(&self.net)
     }
 
     /// Queues `data` on a connection (see [`ConnCtx::send_nowait`]).
@@ -108,21 +113,21 @@ impl<'a> DriverCtx<'a> {
     ///
     /// As [`ConnCtx::send_nowait`].
     pub fn send(&mut self, conn: ConnToken, data: &[u8]) -> io::Result<()> {
-        let key = ConnCtx::from_token(conn).key_on(self.worker)?;
-        self.worker.send_copy(key, data).map(|_| ())
+        let key = ConnCtx::from_token(conn).key_on(&self.net)?;
+        self.net.send_copy(key, data).map(|_| ())
     }
 
     /// Closes a connection (see [`ConnCtx::close`]).
     pub fn close(&mut self, conn: ConnToken) {
-        if let Ok(key) = ConnCtx::from_token(conn).key_on(self.worker) {
-            self.worker.close_conn(key);
+        if let Ok(key) = ConnCtx::from_token(conn).key_on(&self.net) {
+            self.net.close_conn(key);
         }
     }
 
     /// Half-closes a connection (see [`ConnCtx::shutdown_write`]).
     pub fn shutdown_write(&mut self, conn: ConnToken) {
-        if let Ok(key) = ConnCtx::from_token(conn).key_on(self.worker) {
-            self.worker.shutdown_write(key);
+        if let Ok(key) = ConnCtx::from_token(conn).key_on(&self.net) {
+            self.net.shutdown_write(key);
         }
     }
 }

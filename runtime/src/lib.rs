@@ -63,6 +63,7 @@ mod blocking;
 mod driver;
 mod executor;
 mod op;
+mod reactor;
 mod slab;
 mod worker;
 

@@ -305,7 +305,6 @@ impl std::fmt::Debug for UserData {
     }
 }
 
-
 /// Which table of its worker an op lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpOwner {

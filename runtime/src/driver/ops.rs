@@ -310,28 +310,6 @@ pub(crate) enum Orphaned<S> {
     Parked(UserData),
 }
 
-impl<S> Orphaned<S> {
-    /// The same outcome with the finished slot turned into `T`.
-    pub(crate) fn map<T>(self, f: impl FnOnce(S) -> T) -> Orphaned<T> {
-        match self {
-            Orphaned::Gone => Orphaned::Gone,
-            Orphaned::Finished(slot, result) => Orphaned::Finished(f(slot), result),
-            Orphaned::Parked(ud) => Orphaned::Parked(ud),
-        }
-    }
-}
-
-impl<S> Completed<S> {
-    /// The same outcome with the orphan's slot turned into `T`.
-    pub(crate) fn map<T>(self, f: impl FnOnce(S) -> T) -> Completed<T> {
-        match self {
-            Completed::Pending => Completed::Pending,
-            Completed::Orphan(slot, result) => Completed::Orphan(f(slot), result),
-            Completed::Stale => Completed::Stale,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

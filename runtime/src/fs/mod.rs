@@ -34,6 +34,7 @@
 //! * Limits ([`FsConfig`]) are checked before any SQE is built; exceeding
 //!   one is an error value, never a panic or a wait.
 
+mod current;
 mod handle;
 mod io;
 mod meta;
@@ -49,7 +50,8 @@ pub use op::DiskIoFuture;
 pub use open::{OpenFuture, close, create, open};
 pub use path::{mkdir, remove, rename};
 
-pub(crate) use op::{FsHold, reap_orphan};
+pub(crate) use current::{Fs, enter};
+
 pub(crate) use table::FsState;
 
 /// Limits of the filesystem layer, per worker.

@@ -16,16 +16,16 @@ use crate::driver::sqe::Sqe;
 use bytes::BytesMut;
 
 use super::File;
+use super::current;
+use super::current::Fs;
 use super::table::{FsState, Permit, Reserved};
-use crate::driver::ops::{OpOwner, OpSlot};
+use crate::driver::ops::{Completed, OpOwner, OpSlot};
 use crate::error::Error;
 use crate::executor::foreign::{self, Foreign, ForeignWait};
 use crate::executor::waker::WorkerHandle;
-use crate::op::OpKind;
+use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::stats::op_registry::{PATH_PREFIX, Target};
-use crate::worker::Worker;
-use crate::worker::current;
 
 /// Everything an fs op keeps alive until its last CQE. It is boxed into
 /// the op slot before the SQE is built, and every pointer the SQE carries
@@ -72,10 +72,10 @@ impl FsHold {
 }
 
 /// Runs `f` on the current worker once the fs layer is known to be on.
-pub(super) fn with_fs<R>(f: impl FnOnce(&Worker) -> io::Result<R>) -> io::Result<R> {
+pub(super) fn with_fs<R>(f: impl FnOnce(&Fs<'_>) -> io::Result<R>) -> io::Result<R> {
     current::try_with(|w| {
         w.fs.borrow().limits()?;
-        if w.is_shutting_down() {
+        if w.core.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
         f(w)
@@ -104,7 +104,7 @@ pub(super) fn cstring(path: &Path) -> io::Result<CString> {
 /// parked in the graveyard if the future is dropped, leaked if the driver
 /// is) or to memory the caller keeps valid until the op's CQE.
 pub(super) unsafe fn submit(
-    w: &Worker,
+    w: &Fs<'_>,
     kind: OpKind,
     hold: FsHold,
     build: impl FnOnce(&mut FsHold) -> Sqe,
@@ -139,7 +139,7 @@ pub(super) unsafe fn submit(
         (None, None) => Target::None,
     };
     drop(fs);
-    let mut driver = w.driver.borrow_mut();
+    let mut driver = w.core.driver.borrow_mut();
     // SAFETY: by `submit`'s contract every pointer in `sqe` points into the
     // boxed hold's heap data, which the fs op table keeps at its address
     // until the op's CQE (parked in the graveyard if the future is dropped,
@@ -148,7 +148,7 @@ pub(super) unsafe fn submit(
     unsafe { driver.submit(kind, ud, sqe, target, None) };
     Ok(Pending {
         op,
-        owner: w.handle.clone(),
+        owner: w.core.handle.clone(),
         done: false,
         foreign: None,
     })
@@ -185,7 +185,8 @@ impl Pending {
         let op = self.op;
         // `Some(poll)` on the op's own worker, `None` anywhere else.
         let local = current::try_with(|w| {
-            Arc::ptr_eq(&w.handle, &self.owner).then(|| w.fs.borrow_mut().ops.poll(op, cx.waker()))
+            Arc::ptr_eq(&w.core.handle, &self.owner)
+                .then(|| w.fs.borrow_mut().ops.poll(op, cx.waker()))
         })
         .flatten();
         let out = match local {
@@ -233,9 +234,9 @@ impl Drop for Pending {
         }
         let op = self.op;
         let local = current::try_with(|w| {
-            let local = Arc::ptr_eq(&w.handle, &self.owner);
+            let local = Arc::ptr_eq(&w.core.handle, &self.owner);
             if local {
-                w.orphan_op(OpOwner::Fs, op);
+                w.orphan_op(op, None);
             }
             local
         });
@@ -258,20 +259,47 @@ pub(super) fn check(result: i32) -> io::Result<i32> {
     }
 }
 
-/// Cleans up after a file op whose future was dropped, once the kernel is
-/// done with it: a file opened for nobody is closed and its table slot
-/// freed; then the hold (buffer, paths, fd reference, command) is dropped.
-pub(crate) fn reap_orphan(worker: &Worker, slot: OpSlot<Box<FsHold>>, result: i32) {
-    let hold = slot.hold;
-    if let Some(reserved) = hold.opening {
-        if result >= 0 {
-            // SAFETY: a successful openat CQE carries a new descriptor that
-            // nothing else owns; wrapping it closes it exactly once.
-            drop(unsafe { OwnedFd::from_raw_fd(result) });
+impl Fs<'_> {
+    /// A file op's CQE.
+    pub(crate) fn on_fs_cqe(&self, ud: UserData, result: i32) {
+        let done = self.fs.borrow_mut().ops.complete(ud, result);
+        if let Completed::Orphan(slot, result) = done {
+            self.reap_orphan(slot, result);
         }
-        worker.fs.borrow_mut().release(reserved);
     }
-    drop(hold);
+
+    /// The future waiting on file op `op` was dropped, or polled on
+    /// another thread, which waits on `notify` (see `Reactor::orphan_op`).
+    pub(crate) fn orphan_op(&self, op: Key, notify: Option<Arc<ForeignWait>>) {
+        let finished = {
+            let mut fs = self.fs.borrow_mut();
+            self.core.orphan_op(&mut fs.ops, op, notify)
+        };
+        if let Some((slot, result)) = finished {
+            self.reap_orphan(slot, result);
+        }
+    }
+
+    /// Cleans up after a file op whose future was dropped, once the kernel
+    /// is done with it: a file opened for nobody is closed and its table
+    /// slot freed; then the hold (buffer, paths, fd reference, command) is
+    /// dropped.
+    fn reap_orphan(&self, mut slot: OpSlot<Box<FsHold>>, result: i32) {
+        let notify = self.core.reaped(&mut slot);
+        let hold = slot.hold;
+        if let Some(reserved) = hold.opening {
+            if result >= 0 {
+                // SAFETY: a successful openat CQE carries a new descriptor
+                // that nothing else owns; wrapping it closes it exactly once.
+                drop(unsafe { OwnedFd::from_raw_fd(result) });
+            }
+            self.fs.borrow_mut().release(reserved);
+        }
+        drop(hold);
+        if let Some(n) = notify {
+            n.finish();
+        }
+    }
 }
 
 /// Future of [`fsync`](super::fsync), [`read`](super::read),

@@ -101,7 +101,7 @@ impl Future for OpenFuture {
             Poll::Ready(Ok(done)) => done,
         };
         let reserved = hold.opening.take().expect("open ops reserve a slot");
-        Poll::Ready(crate::worker::current::with("fs::OpenFuture::poll", |w| {
+        Poll::Ready(super::current::with("fs::OpenFuture::poll", |w| {
             let mut fs = w.fs.borrow_mut();
             match check(result) {
                 Ok(fd) => {
@@ -136,7 +136,7 @@ impl Future for OpenFuture {
 /// `None`; an error off a worker thread; otherwise the error of `close(2)`
 /// (the descriptor is released either way).
 pub fn close(file: File) -> io::Result<()> {
-    crate::worker::current::try_with(|w| {
+    super::current::try_with(|w| {
         let Some(fd) = w.fs.borrow_mut().close(file)? else {
             return Ok(());
         };
@@ -148,5 +148,5 @@ pub fn close(file: File) -> io::Result<()> {
         }
         Ok(())
     })
-    .unwrap_or_else(|| Err(crate::worker::current::outside_error()))
+    .unwrap_or_else(|| Err(super::current::outside_error()))
 }

@@ -7,26 +7,27 @@ use std::os::fd::RawFd;
 
 use super::conn::{Conn, SockKind};
 use super::ctx::{ConnCtx, query_peer};
+use super::current::Net;
 use crate::driver::Cqe;
 use crate::op::UserData;
-use crate::worker::Worker;
 
-impl Worker {
+impl Net<'_> {
     pub(crate) fn on_accept_cqe(&self, ud: UserData, cqe: Cqe) {
         let index = ud.index() as usize;
         if cqe.result >= 0 {
             self.adopt_accepted(cqe.result, index);
         }
         if !cqe.more() {
-            self.driver
+            self.core
+                .driver
                 .borrow_mut()
-                .accept_ended(index, cqe.result, self.now());
+                .accept_ended(index, cqe.result, self.core.now());
         }
     }
 
     fn adopt_accepted(&self, fd: RawFd, listener: usize) {
-        let kind = self.runtime.listener_kind(listener);
-        if self.is_shutting_down() {
+        let kind = self.net.borrow().listener_kind(listener);
+        if self.core.is_shutting_down() {
             close_fd(fd);
             return;
         }
@@ -41,6 +42,7 @@ impl Worker {
                     // The op registry names stuck ops by peer; the lookup
                     // (only with stats on) also fills `peer_addr`'s cache.
                     let peer = self
+                        .core
                         .stats
                         .conn_opened(key.index, true, || query_peer(fd, kind));
                     if let Some(c) = net.conns.get_mut(key) {

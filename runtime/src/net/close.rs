@@ -13,14 +13,14 @@
 use std::time::Instant;
 
 use super::conn::ConnState;
+use super::current::Net;
 use crate::driver::Cqe;
 use crate::driver::sqe::Plain;
 use crate::executor::waker::TaskRef;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
-use crate::worker::Worker;
 
-impl Worker {
+impl Net<'_> {
     /// Starts closing connection `key` (idempotent; a stale key is a no-op).
     pub(crate) fn close_conn(&self, key: Key) {
         {
@@ -59,7 +59,7 @@ impl Worker {
                 return;
             }
             if sending {
-                net.start_linger(key, self.now());
+                net.start_linger(key, self.core.now());
                 return;
             }
             for chunk in conn.send.chunks.drain(..) {
@@ -71,7 +71,7 @@ impl Worker {
             conn.wake_senders();
             (conn.fd, conn.recv_armed)
         };
-        let mut driver = self.driver.borrow_mut();
+        let mut driver = self.core.driver.borrow_mut();
         if recv_armed {
             driver.cancel(UserData::new(OpKind::Recv, key.generation, key.index));
         }
@@ -116,7 +116,7 @@ impl Worker {
         };
         if in_flight {
             let ud = UserData::new(OpKind::Send, key.generation, key.index);
-            self.driver.borrow_mut().cancel(ud);
+            self.core.driver.borrow_mut().cancel(ud);
         } else {
             self.progress_close(key);
         }
@@ -158,7 +158,7 @@ impl Worker {
             fd,
             how: libc::SHUT_WR,
         };
-        self.driver.borrow_mut().push(OpKind::Shutdown, ud, op);
+        self.core.driver.borrow_mut().push(OpKind::Shutdown, ud, op);
     }
 
     /// A close or shutdown completed.
@@ -183,9 +183,9 @@ impl Worker {
             }
             net.remove_conn(key).expect("checked above")
         };
-        self.stats.conn_closed();
+        self.core.stats.conn_closed();
         if let Some(task) = conn.task {
-            self.cancel_task(task);
+            self.core.exec.cancel_task(task);
         }
         drop(conn);
     }

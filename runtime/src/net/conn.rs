@@ -158,6 +158,8 @@ pub(crate) struct NetState {
     pub(crate) udp_rearm: Vec<usize>,
     /// Mirrors `SendPool::leak` for the whole net state (see `leak`).
     leak_on_drop: bool,
+    /// What each of the runtime's listeners accepts, by listener index.
+    pub(crate) listener_kinds: Vec<SockKind>,
     /// Connects in flight, and what each lends the kernel.
     pub(crate) connects: OpTable<Box<ConnectHold>>,
     /// Receive backpressure: what connections hold unconsumed.
@@ -181,6 +183,7 @@ impl NetState {
             udp: Vec::new(),
             udp_rearm: Vec::new(),
             leak_on_drop: false,
+            listener_kinds: Vec::new(),
             connects: OpTable::new(ops::net_op_slots(config), 0),
             recv: RecvPressure::new(config.recv_buffer_limit),
             linger_resets_total: 0,
@@ -242,6 +245,14 @@ impl NetState {
     pub(crate) fn leak(&mut self) {
         self.leak_on_drop = true;
         self.connects.leak();
+    }
+
+    /// What listener `index` accepts (TCP when unknown).
+    pub(crate) fn listener_kind(&self, index: usize) -> SockKind {
+        self.listener_kinds
+            .get(index)
+            .copied()
+            .unwrap_or(SockKind::Tcp)
     }
 
     pub(crate) fn conns_is_empty(&self) -> bool {

@@ -20,17 +20,17 @@ use super::PeerAddr;
 use super::accept::{close_fd, set_nodelay};
 use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
+use super::current;
+use super::current::Net;
 use super::sockaddr;
-use crate::driver::ops::{OpOwner, OpSlot};
+use crate::driver::ops::{Completed, OpOwner, OpSlot};
 use crate::driver::sqe::{Link, Sqe, Timespec};
 use crate::error::Error;
-use crate::executor::foreign::{self, Foreign};
+use crate::executor::foreign::{self, Foreign, ForeignWait};
 use crate::executor::waker::WorkerHandle;
-use crate::op::OpKind;
+use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::stats::op_registry::Target as OpTarget;
-use crate::worker::Worker;
-use crate::worker::current;
 
 /// What a connect keeps alive for the kernel (boxed: the SQE points at
 /// the address and the timespec inside it).
@@ -97,7 +97,7 @@ pub struct ConnectFuture {
 impl ConnectFuture {
     /// True on the worker that started the connect.
     fn on_owner(&self) -> bool {
-        current::try_with(|w| Arc::ptr_eq(&w.handle, &self.owner)) == Some(true)
+        current::try_with(|w| Arc::ptr_eq(&w.core.handle, &self.owner)) == Some(true)
     }
 
     /// Hands the connect to its worker to cancel and clean up.
@@ -149,20 +149,20 @@ impl Drop for ConnectFuture {
         }
         if self.on_owner() {
             let op = self.op;
-            current::with("ConnectFuture::drop", |w| w.orphan_op(OpOwner::Net, op));
+            current::with("ConnectFuture::drop", |w| w.orphan_connect(op, None));
         } else {
             self.abandon_from_afar();
         }
     }
 }
 
-impl Worker {
+impl Net<'_> {
     fn start_connect(
         &self,
         target: Target<'_>,
         timeout_ms: Option<u64>,
     ) -> io::Result<ConnectFuture> {
-        if self.is_shutting_down() {
+        if self.core.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
         // SAFETY: all-zero bytes are a valid sockaddr_storage.
@@ -196,7 +196,7 @@ impl Worker {
             let acc = net.acc_capacity;
             match net.conns.insert(Conn::new(fd, kind, true, acc)) {
                 Ok(key) => {
-                    let peer = self.stats.conn_opened(key.index, false, || {
+                    let peer = self.core.stats.conn_opened(key.index, false, || {
                         Some(match target {
                             Target::Tcp(a) => PeerAddr::Tcp(a),
                             Target::Unix(p) => PeerAddr::Unix(p.to_path_buf()),
@@ -241,7 +241,7 @@ impl Worker {
             len: hold.addr_len,
         };
         drop(net);
-        let mut driver = self.driver.borrow_mut();
+        let mut driver = self.core.driver.borrow_mut();
         let link = timeout.map(|_| Link {
             ud: link,
             ts: ts_ptr,
@@ -254,7 +254,7 @@ impl Worker {
         unsafe { driver.submit(OpKind::Connect, ud, sqe, OpTarget::None, link) };
         Ok(ConnectFuture {
             op,
-            owner: self.handle.clone(),
+            owner: self.core.handle.clone(),
             done: false,
         })
     }
@@ -296,16 +296,47 @@ impl Worker {
     /// Closes and frees a connection slot on which nothing is armed.
     fn discard_conn(&self, conn: Key) {
         if let Some(c) = self.net.borrow_mut().remove_conn(conn) {
-            self.stats.conn_closed();
+            self.core.stats.conn_closed();
             close_fd(c.fd);
+        }
+    }
+
+    /// A connect's CQE, or (`link_timeout`) its linked timeout's.
+    pub(crate) fn on_connect_cqe(&self, ud: UserData, result: i32, link_timeout: bool) {
+        let done = {
+            let mut net = self.net.borrow_mut();
+            if link_timeout {
+                net.connects.complete_link_timeout(ud, result)
+            } else {
+                net.connects.complete(ud, result)
+            }
+        };
+        if let Completed::Orphan(slot, result) = done {
+            self.reap_connect_orphan(slot, result);
+        }
+    }
+
+    /// The future waiting on connect `op` was dropped, or polled on another
+    /// thread, which waits on `notify` (see `Reactor::orphan_op`).
+    pub(crate) fn orphan_connect(&self, op: Key, notify: Option<Arc<ForeignWait>>) {
+        let finished = {
+            let mut net = self.net.borrow_mut();
+            self.core.orphan_op(&mut net.connects, op, notify)
+        };
+        if let Some((slot, result)) = finished {
+            self.reap_connect_orphan(slot, result);
         }
     }
 
     /// A dropped `ConnectFuture`'s connect finished: a socket that did
     /// connect is closed gracefully; one that did not is just released.
-    pub(crate) fn reap_connect_orphan(&self, slot: OpSlot<Box<ConnectHold>>, result: i32) {
+    fn reap_connect_orphan(&self, mut slot: OpSlot<Box<ConnectHold>>, result: i32) {
+        let notify = self.core.reaped(&mut slot);
         if let Ok(conn) = self.finish_connect(slot, result) {
             self.close_conn(conn.key());
+        }
+        if let Some(n) = notify {
+            n.finish();
         }
     }
 }

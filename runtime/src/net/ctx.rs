@@ -11,14 +11,14 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::conn::{ConnState, SockKind};
 use super::connect::{self, ConnectFuture};
+use super::current;
+use super::current::Net;
 use super::send::stale_connection;
 use super::waiters::Ticket;
 use super::{ParseResult, PeerAddr, sockaddr};
 use crate::executor::foreign;
 use crate::handler::ConnToken;
 use crate::slab::Key;
-use crate::worker::Worker;
-use crate::worker::current;
 
 /// A connection, as its task sees it: receive with [`with_data`]
 /// (or [`with_bytes`]), send with [`send_nowait`] or [`send`].
@@ -45,11 +45,11 @@ pub struct ConnCtx {
 
 impl ConnCtx {
     /// Connection `key` of worker `w`.
-    pub(crate) fn new(w: &Worker, key: Key) -> ConnCtx {
+    pub(crate) fn new(w: &Net<'_>, key: Key) -> ConnCtx {
         ConnCtx {
             index: key.index,
             generation: key.generation,
-            worker: w.serial,
+            worker: w.core.serial,
         }
     }
 
@@ -72,8 +72,8 @@ impl ConnCtx {
     /// The connection's key on worker `w`, or `InvalidInput` when it
     /// belongs to another worker.
     #[inline]
-    pub(crate) fn key_on(self, w: &Worker) -> io::Result<Key> {
-        if w.serial == self.worker {
+    pub(crate) fn key_on(self, w: &Net<'_>) -> io::Result<Key> {
+        if w.core.serial == self.worker {
             Ok(self.key())
         } else {
             Err(foreign::wrong_worker("this ConnCtx"))
@@ -234,7 +234,7 @@ impl ConnCtx {
         current::try_with(|w| self.is_outbound_on(w)).unwrap_or(false)
     }
 
-    pub(crate) fn peer_addr_on(&self, w: &Worker) -> Option<PeerAddr> {
+    pub(crate) fn peer_addr_on(&self, w: &Net<'_>) -> Option<PeerAddr> {
         let key = self.key_on(w).ok()?;
         let mut net = w.net.borrow_mut();
         let conn = net.conns.get_mut(key)?;
@@ -247,7 +247,7 @@ impl ConnCtx {
         conn.peer.clone()
     }
 
-    pub(crate) fn is_outbound_on(&self, w: &Worker) -> bool {
+    pub(crate) fn is_outbound_on(&self, w: &Net<'_>) -> bool {
         let Ok(key) = self.key_on(w) else {
             return false;
         };
@@ -315,7 +315,7 @@ pub(crate) fn query_peer(fd: i32, kind: SockKind) -> Option<PeerAddr> {
     }
 }
 
-impl Worker {
+impl Net<'_> {
     /// Takes a connection's receive buffer out (so user code can run with
     /// no borrow held), with its EOF flag; `None` for a stale key.
     pub(crate) fn take_acc(&self, key: Key) -> Option<(BytesMut, bool)> {
@@ -347,10 +347,10 @@ impl Worker {
             debug_assert!(conn.acc.is_empty());
             conn.acc = acc;
             match wait {
-                Some(waker) => conn.recv_waiters.wait(waiting, self.handle.gid, waker),
+                Some(waker) => conn.recv_waiters.wait(waiting, self.core.handle.gid, waker),
                 None => {
                     if let Some(ticket) = waiting.take() {
-                        conn.recv_waiters.leave(ticket, self.handle.gid);
+                        conn.recv_waiters.leave(ticket, self.core.handle.gid);
                     }
                 }
             }
@@ -374,7 +374,7 @@ impl Worker {
             return;
         };
         if let Some(conn) = net.conns.get_mut(key) {
-            conn.recv_waiters.leave(ticket, self.handle.gid);
+            conn.recv_waiters.leave(ticket, self.core.handle.gid);
         }
     }
 }
@@ -562,7 +562,7 @@ impl Future for RecvReadyFuture {
                 return Poll::Ready(());
             }
             conn.recv_waiters
-                .wait(&mut this.waiting, w.handle.gid, cx.waker());
+                .wait(&mut this.waiting, w.core.handle.gid, cx.waker());
             Poll::Pending
         })
     }

@@ -18,6 +18,7 @@ mod close;
 mod conn;
 mod connect;
 mod ctx;
+mod current;
 mod pressure;
 mod recv;
 mod send;
@@ -33,9 +34,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub(crate) use conn::{NetState, SockKind};
-pub(crate) use connect::ConnectHold;
 pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
 pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
+pub(crate) use current::{Net, enter};
 pub(crate) use socket_file::{SocketFile, listen_unix};
 pub(crate) use udp::UdpSocketState;
 pub use udp::{UdpCtx, UdpRecvFuture};

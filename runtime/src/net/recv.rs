@@ -11,13 +11,13 @@
 //! down to half the limit (`Worker::put_acc`) arms it again.
 
 use super::conn::ConnState;
+use super::current::Net;
 use crate::driver::Cqe;
 use crate::driver::sqe::Plain;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
-use crate::worker::Worker;
 
-impl Worker {
+impl Net<'_> {
     /// Finds the connection a CQE belongs to.
     pub(crate) fn conn_key(&self, ud: UserData) -> Option<Key> {
         let net = self.net.borrow();
@@ -39,7 +39,7 @@ impl Worker {
             conn.pending_cqes += 1;
             conn.fd
         };
-        let mut driver = self.driver.borrow_mut();
+        let mut driver = self.core.driver.borrow_mut();
         let ud = UserData::new(OpKind::Recv, key.generation, key.index);
         // The fd stays open until this op's final CQE (close waits for it).
         driver.push(OpKind::Recv, ud, Plain::RecvMulti { fd });
@@ -61,13 +61,13 @@ impl Worker {
                         if let Some(bid) = bid
                             && conn.state == ConnState::Open
                         {
-                            let driver = self.driver.borrow();
+                            let driver = self.core.driver.borrow();
                             // SAFETY: `bid` comes from this CQE and is
                             // recycled only below, after the copy; `n` is
                             // the byte count the kernel wrote.
                             let data = unsafe { driver.recv_data(bid, n as usize) };
                             conn.acc.extend_from_slice(data);
-                            self.stats.bytes_received(n as u64);
+                            self.core.stats.bytes_received(n as u64);
                             taken = n as usize;
                         }
                         conn.wake_recv();
@@ -76,7 +76,7 @@ impl Worker {
                         conn.eof = true;
                         conn.wake_recv();
                     }
-                    e if e == -libc::ENOBUFS => self.driver.borrow_mut().note_recv_exhausted(),
+                    e if e == -libc::ENOBUFS => self.core.driver.borrow_mut().note_recv_exhausted(),
                     e if e == -libc::ECANCELED => {}
                     e => {
                         conn.eof = true;
@@ -99,11 +99,11 @@ impl Worker {
             }
             if pause {
                 let ud = UserData::new(OpKind::Recv, key.generation, key.index);
-                self.driver.borrow_mut().cancel(ud);
+                self.core.driver.borrow_mut().cancel(ud);
             }
         }
         if let Some(bid) = bid {
-            self.driver.borrow_mut().recycle_recv(bid);
+            self.core.driver.borrow_mut().recycle_recv(bid);
         }
         if let Some(key) = key
             && !more

@@ -6,13 +6,13 @@
 use std::io;
 
 use super::conn::{Chunk, ConnState};
+use super::current::Net;
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::Error;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::stats::op_registry::Target;
-use crate::worker::Worker;
 
 /// The error of a send on a connection that cannot take one.
 fn not_sendable(state: ConnState, error: Option<i32>, shut_wr: bool) -> io::Error {
@@ -32,7 +32,7 @@ pub(crate) fn stale_connection() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection closed or invalid")
 }
 
-impl Worker {
+impl Net<'_> {
     /// Queues a copy of `data` on connection `key`, all or nothing. Returns
     /// the connection's queued-byte total after it (what a `SendFuture`
     /// waits for the sent total to reach).
@@ -118,7 +118,8 @@ impl Worker {
         // the pool is leaked rather than freed while sends are in flight.
         unsafe {
             let target = Target::Conn(key.index);
-            self.driver
+            self.core
+                .driver
                 .borrow_mut()
                 .submit(OpKind::Send, ud, sqe, target, None)
         };
@@ -137,7 +138,7 @@ impl Worker {
             match cqe.result {
                 n if n > 0 => {
                     let n = (n as u32).min(in_flight);
-                    self.stats.bytes_sent(n as u64);
+                    self.core.stats.bytes_sent(n as u64);
                     let head = conn.send.chunks.front_mut().expect("a send was in flight");
                     head.start += n;
                     conn.send.sent_total += n as u64;

@@ -16,6 +16,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use super::current;
+use super::current::Net;
 use super::sockaddr;
 use super::udp_reach::Reach;
 use super::waiters::{Ticket, Waiters};
@@ -26,8 +28,6 @@ use crate::executor::foreign;
 use crate::op::{OpKind, UserData};
 use crate::stats::op_registry::Target;
 use crate::sys::{cfg_not_uring, cfg_uring};
-use crate::worker::Worker;
-use crate::worker::current;
 
 /// Datagrams a socket queues for its task before the oldest are dropped.
 const RECV_QUEUE_LIMIT: usize = 4096;
@@ -107,17 +107,17 @@ impl UdpSocketState {
 
 impl UdpCtx {
     /// Socket `index` of worker `w`.
-    pub(crate) fn new(w: &Worker, index: usize) -> UdpCtx {
+    pub(crate) fn new(w: &Net<'_>, index: usize) -> UdpCtx {
         UdpCtx {
             index: index as u32,
-            worker: w.serial,
+            worker: w.core.serial,
         }
     }
 
     /// The socket's index on worker `w`, `None` when it belongs to another.
     #[inline]
-    fn index_on(self, w: &Worker) -> Option<usize> {
-        (w.serial == self.worker).then_some(self.index as usize)
+    fn index_on(self, w: &Net<'_>) -> Option<usize> {
+        (w.core.serial == self.worker).then_some(self.index as usize)
     }
 
     /// The socket's index within its worker.
@@ -186,7 +186,7 @@ impl Future for UdpRecvFuture {
                     eprintln!(
                         "ringline: UdpCtx::recv_from polled on worker {} for a socket of another \
                          worker; it never resolves there (receive on the socket's own worker)",
-                        w.id
+                        w.core.id
                     );
                 }
                 return Poll::Pending;
@@ -200,7 +200,7 @@ impl Future for UdpRecvFuture {
                 None => {
                     socket
                         .waiters
-                        .wait(&mut this.waiting, w.handle.gid, cx.waker());
+                        .wait(&mut this.waiting, w.core.handle.gid, cx.waker());
                     Poll::Pending
                 }
             }
@@ -229,13 +229,13 @@ impl Drop for UdpRecvFuture {
                 return;
             };
             if let Some(socket) = net.udp.get_mut(index) {
-                socket.waiters.leave(ticket, w.handle.gid);
+                socket.waiters.leave(ticket, w.core.handle.gid);
             }
         });
     }
 }
 
-impl Worker {
+impl Net<'_> {
     /// Arms the multishot `recvmsg` of UDP socket `index` (idempotent).
     pub(crate) fn arm_udp_recv(&self, index: usize) {
         let (fd, msghdr) = {
@@ -243,14 +243,14 @@ impl Worker {
             let Some(socket) = net.udp.get_mut(index) else {
                 return;
             };
-            if socket.armed || self.is_shutting_down() {
+            if socket.armed || self.core.is_shutting_down() {
                 return;
             }
             socket.armed = true;
             let msghdr: *const libc::msghdr = &*socket.msghdr;
             (socket.fd.as_raw_fd(), msghdr)
         };
-        let mut driver = self.driver.borrow_mut();
+        let mut driver = self.core.driver.borrow_mut();
         let ud = UserData::new(OpKind::UdpRecv, 0, index as u32);
         // SAFETY: the msghdr template is boxed in the socket state, which
         // lives (with the socket) until the worker is dropped after its ops
@@ -274,7 +274,7 @@ impl Worker {
             if cqe.result > 0
                 && let Some(bid) = bid
             {
-                let driver = self.driver.borrow();
+                let driver = self.core.driver.borrow();
                 // SAFETY: `bid` comes from this CQE and is recycled only
                 // below, after the copy; the kernel wrote `result` bytes.
                 let data = unsafe { driver.udp_data(bid, cqe.result as usize) };
@@ -287,7 +287,7 @@ impl Worker {
                         socket.dropped_total += 1;
                     }
                     socket.queue.push_back(datagram);
-                    self.stats.datagram_received();
+                    self.core.stats.datagram_received();
                     socket.waiters.wake_all();
                 } else {
                     socket.dropped_total += 1;
@@ -297,12 +297,12 @@ impl Worker {
                 socket.armed = false;
             }
             if cqe.result == -libc::ENOBUFS {
-                self.driver.borrow_mut().note_udp_exhausted();
+                self.core.driver.borrow_mut().note_udp_exhausted();
             }
             !more && cqe.result != -libc::ECANCELED
         };
         if let Some(bid) = bid {
-            self.driver.borrow_mut().recycle_udp(bid);
+            self.core.driver.borrow_mut().recycle_udp(bid);
         }
         if rearm {
             self.net.borrow_mut().udp_rearm.push(index);
@@ -365,7 +365,8 @@ impl Worker {
         // boxed slot, which is freed only by this send's CQE (or leaked
         // with the driver).
         unsafe {
-            self.driver
+            self.core
+                .driver
                 .borrow_mut()
                 .submit(OpKind::UdpSend, ud, sqe, Target::None, None)
         };
@@ -374,10 +375,10 @@ impl Worker {
 
     pub(crate) fn on_udp_send_cqe(&self, ud: UserData, result: i32) {
         if result >= 0 {
-            self.stats.datagram_sent();
+            self.core.stats.datagram_sent();
         } else if result != -libc::ECANCELED {
             // The caller heard `Ok` long ago; the stats are where it shows.
-            self.stats.datagram_send_failed();
+            self.core.stats.datagram_send_failed();
         }
         let index = ud.index() as usize;
         let slot = ud.generation() as usize;
@@ -396,7 +397,7 @@ impl Worker {
             let net = self.net.borrow();
             (0..net.udp.len()).filter(|i| net.udp[*i].armed).collect()
         };
-        let mut driver = self.driver.borrow_mut();
+        let mut driver = self.core.driver.borrow_mut();
         for index in armed {
             driver.cancel(UserData::new(OpKind::UdpRecv, 0, index as u32));
         }

@@ -52,17 +52,6 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Worker) -> R) -> Option<R> {
     Some(f(worker))
 }
 
-/// Runs `f` with the current worker; panics off a worker thread, naming
-/// the function the user called.
-#[inline]
-#[track_caller]
-pub(crate) fn with<R>(what: &str, f: impl FnOnce(&Worker) -> R) -> R {
-    match try_with(f) {
-        Some(r) => r,
-        None => panic!("ringline::{what} called outside a ringline worker thread"),
-    }
-}
-
 /// A runtime's blocking and resolver pools (`None`: disabled).
 pub(crate) type Pools = (Option<Arc<BlockingPool>>, Option<Arc<ResolverPool>>);
 

@@ -15,7 +15,7 @@
 //! through the thread-local context. No borrow is ever held across user
 //! code (a poll, a parse closure, a future's drop).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,16 +26,17 @@ use crate::config::Config;
 use crate::driver::Cqe;
 use crate::driver::Driver;
 use crate::driver::lifecycle::{FORCED_CANCEL_GRACE, Step};
-use crate::driver::ops::{self, OpOwner};
+use crate::driver::ops;
 use crate::error::Error;
 use crate::executor::context;
 use crate::executor::foreign::Foreign;
-use crate::executor::local::Executor;
 use crate::executor::task::{BoxFuture, TaskKind};
-use crate::executor::waker::{self, TaskRef, WakeRef, WorkerHandle};
+use crate::executor::waker::{self, TaskRef, WakeRef};
+use crate::fs::{self, Fs, FsState};
 use crate::handler::{AsyncEventHandler, DriverCtx};
-use crate::net::{ConnCtx, NetState, UdpCtx, UdpSocketState};
+use crate::net::{self, ConnCtx, Net, NetState, UdpCtx, UdpSocketState};
 use crate::op::{OpKind, UserData};
+use crate::reactor::Reactor;
 use crate::stats::kinds::SlabKind;
 use crate::stats::{StatsWriter, clock};
 
@@ -48,21 +49,17 @@ const MAX_POLLS_PER_TURN: usize = 1024;
 
 /// See the module docs.
 pub(crate) struct Worker {
-    pub(crate) id: usize,
-    /// `handle.serial`, read on every worker-local handle's check.
-    pub(crate) serial: u32,
-    pub(crate) handle: Arc<WorkerHandle>,
+    /// Identity, executor, driver and stats: what every layer runs on.
+    pub(crate) core: Reactor,
     pub(crate) runtime: Arc<RuntimeShared>,
-    pub(crate) config: Arc<Config>,
-    /// Tasks, wakers, timers and the turn clock (no I/O).
-    pub(crate) exec: Executor,
-    pub(crate) driver: RefCell<Driver>,
-    /// This worker's side of its stats block (the driver holds a clone).
-    pub(crate) stats: Rc<StatsWriter>,
-    pub(crate) net: RefCell<NetState>,
-    pub(crate) fs: RefCell<crate::fs::FsState>,
+    /// The connection layer's state (see [`Worker::net`]).
+    net_state: RefCell<NetState>,
     /// Connections accepted during this turn, awaiting their tasks.
-    pub(crate) accepted: RefCell<Vec<ConnCtx>>,
+    accepted: RefCell<Vec<ConnCtx>>,
+    /// The file layer's state (see [`Worker::fs`]).
+    fs_state: RefCell<FsState>,
+    /// Kernel ops shutdown gave up on (and leaked), for the graveyard.
+    abandoned: Cell<u64>,
 }
 
 impl Worker {
@@ -98,88 +95,89 @@ impl Worker {
         };
         runtime.add_worker(handle.clone());
         let mut net = NetState::new(&config);
+        net.listener_kinds = runtime.listener_kinds.clone();
         net.udp = udp
             .into_iter()
             .map(|fd| UdpSocketState::new(fd, config.udp_send_slots))
             .collect();
+        let fs = FsState::new(config.fs.as_ref(), ops::net_op_slots(&config));
         Ok(Worker {
-            id,
-            serial: handle.serial,
-            exec: Executor::new(
-                handle.clone(),
-                stats.clone(),
-                config.max_connections,
-                config.standalone_task_capacity,
-                config.timer_slots,
-            ),
-            handle,
+            core: Reactor::new(id, handle, config, driver, stats),
             runtime,
-            driver: RefCell::new(driver),
-            stats,
-            net: RefCell::new(net),
-            fs: RefCell::new(crate::fs::FsState::new(
-                config.fs.as_ref(),
-                ops::net_op_slots(&config),
-            )),
+            net_state: RefCell::new(net),
             accepted: RefCell::new(Vec::new()),
-            config,
+            fs_state: RefCell::new(fs),
+            abandoned: Cell::new(0),
         })
+    }
+
+    /// The connection layer, on this worker's reactor.
+    pub(crate) fn net(&self) -> Net<'_> {
+        Net {
+            core: &self.core,
+            net: &self.net_state,
+            accepted: &self.accepted,
+        }
+    }
+
+    /// The file layer, on this worker's reactor.
+    pub(crate) fn fs(&self) -> Fs<'_> {
+        Fs {
+            core: &self.core,
+            fs: &self.fs_state,
+        }
     }
 
     /// The loop turn's clock (read once per turn, after the wait).
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        self.exec.now()
+        self.core.now()
     }
 
     /// True once this worker started shutting down.
     pub(crate) fn is_shutting_down(&self) -> bool {
-        !self.driver.borrow().lifecycle.is_running()
+        self.core.is_shutting_down()
     }
 
     /// Stores and schedules a new task.
     pub(crate) fn spawn_task(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
-        self.exec.spawn(kind, future)
-    }
-
-    /// Cancels a task of this worker (see `TaskId::cancel`).
-    pub(crate) fn cancel_task(&self, task: TaskRef) {
-        self.exec.cancel_task(task);
-        self.settle_ended_tasks();
+        self.core.exec.spawn(kind, future)
     }
 
     /// Closes the connections whose task ended.
     fn settle_ended_tasks(&self) {
         let mut ended = Vec::new();
-        self.exec.take_ended_conn_tasks(&mut ended);
+        self.core.exec.take_ended_conn_tasks(&mut ended);
         for conn in ended {
-            self.conn_task_ended(conn);
+            self.net().conn_task_ended(conn);
         }
     }
 
     /// Polls the tasks that were ready at the start of this turn, then
     /// closes the connections whose task ended.
     fn run_ready_tasks(&self) {
-        self.exec.run_ready(MAX_POLLS_PER_TURN);
+        self.core.exec.run_ready(MAX_POLLS_PER_TURN);
         self.settle_ended_tasks();
     }
 
     /// Runs the event loop until shutdown completes.
     pub(crate) fn run<H: AsyncEventHandler>(&self, mut handler: H) -> Result<(), Error> {
-        let _executor = context::enter(&self.exec);
+        let _executor = context::enter(&self.core.exec);
+        let _net = net::enter(self.net());
+        let _fs = fs::enter(self.fs());
         let _worker = current::enter(self);
         // The first turn starts here: `on_start` tasks run before the first
         // wait.
-        self.stats.turn_started(clock::now_ns());
+        self.core.stats.turn_started(clock::now_ns());
         {
-            let mut driver = self.driver.borrow_mut();
+            let mut driver = self.core.driver.borrow_mut();
             driver.arm_wake();
             driver.arm_accepts();
         }
-        let udp_sockets = self.net.borrow().udp.len();
+        let udp_sockets = self.net_state.borrow().udp.len();
         for index in 0..udp_sockets {
-            self.arm_udp_recv(index);
-            if let Some(task) = handler.on_udp_bind(UdpCtx::new(self, index)) {
+            self.net().arm_udp_recv(index);
+            if let Some(task) = handler.on_udp_bind(UdpCtx::new(&self.net(), index)) {
                 self.spawn_task(TaskKind::Standalone { counted: false }, task)?;
             }
         }
@@ -199,11 +197,11 @@ impl Worker {
             let now = Instant::now();
             if self.is_shutting_down() {
                 let work_done = self.work_done(now);
-                let step = self.driver.borrow_mut().lifecycle.step(now, work_done);
+                let step = self.core.driver.borrow_mut().lifecycle.step(now, work_done);
                 match step {
                     Step::Continue => {}
-                    Step::CancelWake => self.driver.borrow_mut().cancel_wake(),
-                    Step::CancelEverything => self.driver.borrow_mut().cancel_everything(),
+                    Step::CancelWake => self.core.driver.borrow_mut().cancel_wake(),
+                    Step::CancelEverything => self.core.driver.borrow_mut().cancel_everything(),
                     Step::Abandon => {
                         self.abandon_in_flight();
                         break;
@@ -214,13 +212,13 @@ impl Worker {
 
             let timeout = self.wait_timeout(now);
             self.publish_stats(now, timeout.is_none());
-            self.driver.borrow_mut().wait(timeout, now)?;
+            self.core.driver.borrow_mut().wait(timeout, now)?;
             cqes.clear();
-            self.driver.borrow_mut().reap(&mut cqes);
+            self.core.driver.borrow_mut().reap(&mut cqes);
             // The turn's first clock read: the reap batch's time.
             let now = Instant::now();
-            self.exec.set_now(now);
-            self.stats.turn_started(clock::ns_at(now));
+            self.core.exec.set_now(now);
+            self.core.stats.turn_started(clock::ns_at(now));
             for cqe in &cqes {
                 self.dispatch(*cqe);
             }
@@ -228,18 +226,20 @@ impl Worker {
             self.start_accepted(&handler);
 
             let now = self.now();
-            self.exec
+            self.core
+                .exec
                 .timers
                 .borrow_mut()
                 .fire_expired(now, |w| w.wake());
-            self.expire_lingering(now);
+            self.net().expire_lingering(now);
             remote.clear();
-            self.handle.drain_remote(&mut remote);
+            self.core.handle.drain_remote(&mut remote);
             for task in remote.drain(..) {
-                self.exec.wake(task);
+                self.core.exec.wake(task);
             }
             self.serve_foreign();
-            let mut ctx = DriverCtx::new(self);
+            let request_shutdown = || self.runtime.request_shutdown();
+            let mut ctx = DriverCtx::new(self.net(), &request_shutdown);
             handler.on_tick(&mut ctx);
             // `on_tick` may have cancelled a connection's task.
             self.settle_ended_tasks();
@@ -251,15 +251,15 @@ impl Worker {
     /// How long the next wait may block: not at all with tasks ready, else
     /// until the nearest timer or the tick, whichever is first.
     fn wait_timeout(&self, now: Instant) -> Option<Duration> {
-        if self.exec.has_ready() {
+        if self.core.exec.has_ready() {
             return Some(Duration::ZERO);
         }
-        let tick = match self.config.tick_timeout_us {
+        let tick = match self.core.config.tick_timeout_us {
             0 => None,
             us => Some(Duration::from_micros(us)),
         };
-        let timer = self.exec.timers.borrow_mut().next_deadline();
-        let linger = self.net.borrow().linger.next_deadline();
+        let timer = self.core.exec.timers.borrow_mut().next_deadline();
+        let linger = self.net_state.borrow().linger.next_deadline();
         let shutdown_poll = self.is_shutting_down().then_some(Duration::from_millis(10));
         let timer = timer.map(|d| d.saturating_duration_since(now));
         let linger = linger.map(|d| d.saturating_duration_since(now));
@@ -273,52 +273,53 @@ impl Worker {
     fn dispatch(&self, cqe: Cqe) {
         let ud = UserData::from_raw(cqe.user_data);
         let Some(kind) = ud.kind() else {
-            self.driver.borrow_mut().counters.unknown_cqes += 1;
+            self.core.driver.borrow_mut().counters.unknown_cqes += 1;
             debug_assert!(false, "CQE with unknown tag: {ud:?}");
             return;
         };
         let more = cqe.more();
-        self.driver
+        self.core
+            .driver
             .borrow_mut()
             .counters
             .completed(kind, more, cqe.result);
         if !more {
-            self.stats.op_completed(kind, ud);
+            self.core.stats.op_completed(kind, ud);
         }
         match kind {
-            OpKind::Accept => self.on_accept_cqe(ud, cqe),
-            OpKind::Recv => self.on_recv_cqe(ud, cqe),
-            OpKind::Send => self.on_send_cqe(ud, cqe),
-            OpKind::Close | OpKind::Shutdown => self.on_conn_op_cqe(ud, cqe),
-            OpKind::Connect => self.on_one_shot_cqe(OpOwner::Net, ud, cqe.result),
+            OpKind::Accept => self.net().on_accept_cqe(ud, cqe),
+            OpKind::Recv => self.net().on_recv_cqe(ud, cqe),
+            OpKind::Send => self.net().on_send_cqe(ud, cqe),
+            OpKind::Close | OpKind::Shutdown => self.net().on_conn_op_cqe(ud, cqe),
+            OpKind::Connect => self.net().on_connect_cqe(ud, cqe.result, false),
             // Only connects carry a linked timeout.
-            OpKind::LinkTimeout => self.on_link_timeout_cqe(ud, cqe.result),
+            OpKind::LinkTimeout => self.net().on_connect_cqe(ud, cqe.result, true),
             OpKind::Wake => self.on_wake_cqe(),
             OpKind::Cancel => {}
-            OpKind::UdpRecv => self.on_udp_recv_cqe(ud, cqe),
-            OpKind::UdpSend => self.on_udp_send_cqe(ud, cqe.result),
+            OpKind::UdpRecv => self.net().on_udp_recv_cqe(ud, cqe),
+            OpKind::UdpSend => self.net().on_udp_send_cqe(ud, cqe.result),
             // File ops.
-            _ => self.on_one_shot_cqe(OpOwner::Fs, ud, cqe.result),
+            _ => self.fs().on_fs_cqe(ud, cqe.result),
         }
     }
 
     /// Releases what other threads dropped or polled of this worker's
     /// (see `executor::foreign`).
     fn serve_foreign(&self) {
-        self.handle.take_requests(|request| match request {
+        self.core.handle.take_requests(|request| match request {
             Foreign::AbandonOp { owner, op, notify } => self.orphan_op_notify(owner, op, notify),
-            Foreign::RemoveTimer(key) => self.exec.timers.borrow_mut().remove(key),
+            Foreign::RemoveTimer(key) => self.core.exec.timers.borrow_mut().remove(key),
             Foreign::PoolJobEnded(end) => self.count_pool_job_end(end),
         });
     }
 
     fn on_wake_cqe(&self) {
         let mut remote = Vec::new();
-        self.handle.take_remote(&mut remote);
+        self.core.handle.take_remote(&mut remote);
         for task in remote {
-            self.exec.wake(task);
+            self.core.exec.wake(task);
         }
-        let mut driver = self.driver.borrow_mut();
+        let mut driver = self.core.driver.borrow_mut();
         driver.lifecycle.wake_read_ended();
         driver.arm_wake();
     }
@@ -326,10 +327,10 @@ impl Worker {
     /// Work deferred to the end of a dispatch batch: publish recycled
     /// buffers, then re-arm receives that ran out of them.
     fn after_dispatch(&self) {
-        self.driver.borrow_mut().publish_buffers();
-        self.rearm_receives();
-        self.rearm_udp();
-        self.driver.borrow_mut().rearm_accepts(self.now());
+        self.core.driver.borrow_mut().publish_buffers();
+        self.net().rearm_receives();
+        self.net().rearm_udp();
+        self.core.driver.borrow_mut().rearm_accepts(self.now());
     }
 
     /// Creates the task of every connection accepted this turn.
@@ -338,8 +339,8 @@ impl Worker {
         for conn in accepted {
             let future = handler.on_accept(conn);
             match self.spawn_task(TaskKind::Conn(conn.key()), Box::pin(future)) {
-                Ok(task) => self.set_conn_task(conn.key(), task),
-                Err(_) => self.close_conn(conn.key()),
+                Ok(task) => self.net().set_conn_task(conn.key(), task),
+                Err(_) => self.net().close_conn(conn.key()),
             }
         }
     }
@@ -348,17 +349,17 @@ impl Worker {
     /// loop then waits for the kernel to finish what is in flight. Once.
     fn begin_shutdown(&self) {
         {
-            let mut driver = self.driver.borrow_mut();
-            let timeout = self.config.shutdown_drain_timeout;
+            let mut driver = self.core.driver.borrow_mut();
+            let timeout = self.core.config.shutdown_drain_timeout;
             if !driver.lifecycle.begin_drain(self.now(), timeout) {
                 return;
             }
             driver.cancel_accepts();
         }
-        self.cancel_udp();
-        self.exec.close();
+        self.net().cancel_udp();
+        self.core.exec.close();
         self.settle_ended_tasks();
-        self.close_all_conns();
+        self.net().close_all_conns();
         self.runtime.tasks_dropped();
     }
 
@@ -373,8 +374,8 @@ impl Worker {
         // counted below.
         let tasks_all_dropped = self.runtime.every_worker_dropped_its_tasks();
         self.serve_foreign();
-        let net_idle = self.net.borrow().conns_is_empty();
-        let driver = self.driver.borrow();
+        let net_idle = self.net_state.borrow().conns_is_empty();
+        let driver = self.core.driver.borrow();
         if !net_idle || driver.in_flight_except_wake() > 0 {
             return false;
         }
@@ -385,30 +386,31 @@ impl Worker {
     /// The forced path: the kernel did not finish in time. Memory it may
     /// still write is leaked on purpose, never freed.
     fn abandon_in_flight(&self) {
-        let in_flight = self.driver.borrow().counters.kernel_in_flight();
-        let mut totals = self.graveyard_totals();
+        let in_flight = self.core.driver.borrow().counters.kernel_in_flight();
+        self.abandoned.set(in_flight);
+        let totals = self.graveyard_totals();
         let (depth, bytes) = (totals.depth, totals.bytes);
         eprintln!(
             "ringline: worker {} gave up waiting for {in_flight} kernel operations at shutdown; \
              leaking their buffers ({depth} parked futures, {bytes} bytes) rather than freeing \
              memory the kernel may still write",
-            self.id
+            self.core.id
         );
-        totals.abandoned = in_flight;
-        self.stats.graveyard(&totals);
-        self.handle.set_gave_up();
+        self.core.take_graveyard_changed();
+        self.core.stats.graveyard(&totals);
+        self.core.handle.set_gave_up();
     }
 
     fn finish_shutdown(&self) {
         // Orphans reaped during the drain may have queued nothing new;
         // whatever remains is handled by Driver's drop.
-        self.exec.clear_ready();
+        self.core.exec.clear_ready();
         // Files the application left open are closed here rather than
         // when the worker is dropped, so the final counts show them closed.
-        self.fs.borrow_mut().close_all();
+        self.fs_state.borrow_mut().close_all();
         // Requests that came in during the last turn, then never again:
         // a later one is answered by its sender (see `exited_clean`).
-        self.handle.set_exited();
+        self.core.handle.set_exited();
         self.serve_foreign();
         // The final counts: what the last turn reaped was not published.
         self.publish_stats(Instant::now(), true);
@@ -421,20 +423,23 @@ impl Worker {
     /// everything is published; otherwise the counts are published at most
     /// every `PUBLISH_INTERVAL` of a busy loop (see `StatsWriter`).
     fn publish_stats(&self, now: Instant, force: bool) {
-        self.stats
+        self.publish_graveyard();
+        self.core
+            .stats
             .turn_ended(clock::ns_at(now), force, |p| self.gather_stats(p));
     }
 
     /// Publishes this worker's counts now (for `stats::this_runtime`).
     pub(crate) fn publish_stats_now(&self) {
-        self.stats.publish(|p| self.gather_stats(p));
+        self.publish_graveyard();
+        self.core.stats.publish(|p| self.gather_stats(p));
     }
 
     /// Reports what the worker's pools, driver and timers hold.
     fn gather_stats(&self, p: &crate::stats::Publisher<'_>) {
         {
             {
-                let mut driver = self.driver.borrow_mut();
+                let mut driver = self.core.driver.borrow_mut();
                 let driver = &mut *driver;
                 p.ops(&mut driver.counters);
                 p.ring(driver.ring_totals());
@@ -443,23 +448,23 @@ impl Worker {
                 p.slab(SlabKind::UdpRecvBuffers, udp_recv);
             }
             {
-                let net = self.net.borrow();
+                let net = self.net_state.borrow();
                 p.slab(SlabKind::Connections, net.conns.usage());
                 p.slab(SlabKind::SendCopy, net.pool.usage());
                 p.slab(SlabKind::UdpSend, net.udp_send_usage());
                 p.net_pressure(net.pressure());
             }
             p.slab(SlabKind::OpSlots, self.op_slot_usage());
-            let (files, commands) = self.fs.borrow().usage();
+            let (files, commands) = self.fs_state.borrow().usage();
             p.slab(SlabKind::FsFiles, files);
             p.slab(SlabKind::FsCommands, commands);
-            p.slab(SlabKind::Tasks, self.exec.tasks.usage());
-            let mut timers = self.exec.timers.borrow_mut();
+            p.slab(SlabKind::Tasks, self.core.exec.tasks.usage());
+            let mut timers = self.core.exec.timers.borrow_mut();
             p.slab(SlabKind::Timers, timers.usage());
             let (pending, armed, fired, removed) = timers.op_totals();
             p.op_totals(OpKind::Timer, pending, armed, fired, removed);
             let next_timer = timers.next_deadline().map(clock::ns_at);
-            p.executor(self.exec.tasks.len() as u64, next_timer);
+            p.executor(self.core.exec.tasks.len() as u64, next_timer);
         }
     }
 }
@@ -469,15 +474,19 @@ impl Drop for Worker {
         // After a clean shutdown nothing is in flight and this returns at
         // once. After a panic unwound out of the loop, cancel and reap what
         // we can; whatever the kernel still holds is leaked, never freed.
-        let drained = self.driver.get_mut().drain_for_drop(FORCED_CANCEL_GRACE);
+        let drained = self
+            .core
+            .driver
+            .get_mut()
+            .drain_for_drop(FORCED_CANCEL_GRACE);
         if !drained {
             // What the kernel may still write stays allocated for good.
-            self.net.get_mut().leak();
-            self.fs.get_mut().ops.leak();
-            self.handle.set_gave_up();
+            self.net_state.get_mut().leak();
+            self.fs_state.get_mut().ops.leak();
+            self.core.handle.set_gave_up();
         }
-        self.handle.set_exited();
-        waker::unregister(self.handle.gid);
+        self.core.handle.set_exited();
+        waker::unregister(self.core.handle.gid);
     }
 }
 
