@@ -2,12 +2,12 @@
 //! servers (see `BENCHMARKS.md`).
 //!
 //! ```text
-//! cargo run --release -p ringline-tests --bin ringline-bench -- echo [--pairs 5] [--secs 3] [--json PATH]
-//! cargo run --release -p ringline-tests --bin ringline-bench -- load ADDR [--rate 20000] [--server-pid PID]
-//! cargo run --release -p ringline-tests --bin ringline-bench -- stats-overhead [--pairs 6] [--secs 3]
-//! cargo run --release -p ringline-tests --bin ringline-bench -- fs [--dir /var/tmp] [--io buffered,direct] [--json PATH]
-//! cargo run --release -p ringline-tests --bin ringline-bench -- attach-overhead [--pairs 6] [--control]
-//! cargo run --release -p ringline-tests --bin ringline-bench -- all [--json-dir DIR]
+//! cargo run --release -p ringline-bench -- echo [--pairs 5] [--secs 3] [--json PATH]
+//! cargo run --release -p ringline-bench -- load ADDR [--rate 20000] [--server-pid PID]
+//! cargo run --release -p ringline-bench -- stats-overhead [--pairs 6] [--secs 3]
+//! cargo run --release -p ringline-bench -- fs [--dir /var/tmp] [--io buffered,direct] [--json PATH]
+//! cargo run --release -p ringline-bench -- attach-overhead [--pairs 6] [--control]
+//! cargo run --release -p ringline-bench -- all [--json-dir DIR]
 //! ```
 
 use std::io;
@@ -15,13 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, Subcommand};
-use ringline_tests::bench::echo::{self, Binaries, EchoPlan};
-use ringline_tests::bench::matrix::{self, ServerKind};
-use ringline_tests::bench::report::{EchoReport, Machine, RunReport, ServerCpu, Settings};
-use ringline_tests::bench::server::build_workspace_bins;
-use ringline_tests::bench::{
-    attach, cpu, fs, loadgen, median, server::Server, server::build_example,
-};
+use ringline_bench::echo::{self, Binaries, EchoPlan};
+use ringline_bench::matrix::{self, ServerKind};
+use ringline_bench::report::{EchoReport, Machine, RunReport, ServerCpu, Settings};
+use ringline_bench::server::build_workspace_bins;
+use ringline_bench::{attach, cpu, fs, loadgen, median, server::Server, server::build_example};
 
 #[derive(Parser)]
 #[command(about = "Paired, interleaved benchmarks of ringline")]
@@ -293,11 +291,7 @@ struct Run {
 }
 
 fn target_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("bench")
-        .join(name)
+    repo_root().join("target").join("bench").join(name)
 }
 
 fn load_for(
@@ -476,8 +470,9 @@ fn stats_overhead(args: &EchoArgs) -> io::Result<()> {
     Ok(())
 }
 
+/// The workspace root: this crate is `bench/ringline-bench`.
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn bad_arg(e: String) -> io::Error {

@@ -1453,7 +1453,8 @@ mod tests {
 
     #[test]
     fn an_open_file_shows_in_proc_fd() {
-        let path = crate::unique_temp_path("fs-open");
+        let path =
+            std::env::temp_dir().join(format!("ringline-bench-fs-open-{}", std::process::id()));
         let f = std::fs::File::create(&path).expect("create");
         let canonical = std::fs::canonicalize(&path).expect("canonical");
         assert_eq!(has_open(std::process::id(), &canonical), Some(true));
