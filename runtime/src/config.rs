@@ -143,7 +143,9 @@ pub struct Config {
     /// file I/O; the io_uring backend does file I/O in the ring and starts
     /// none. Reads and writes of FIFOs, sockets and terminals never run
     /// there (they wait on readiness, cancellably), so a peer that never
-    /// comes cannot stall these threads. Default 2.
+    /// comes cannot stall these threads; nor can a `spawn_blocking`
+    /// closure or a lookup, which run on threads of their own. 0 runs each
+    /// filesystem call on the worker thread itself. Default 2.
     pub disk_io_threads: usize,
     /// Which I/O backend to run on. Default [`BackendChoice::Auto`].
     pub backend: BackendChoice,

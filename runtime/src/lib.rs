@@ -50,6 +50,8 @@ compile_error!(
 
 // ── Platform differences: Linux and the other Unixes ────────────────
 mod sys;
+// The threads of the blocking, resolver and mio disk pools (std only).
+mod thread_pool;
 
 // ── Launching ────────────────────────────────────────────────────────
 mod builder;

@@ -21,8 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub mod bench;
-
 use ringline::config::BackendChoice;
 use ringline::stats::RuntimeSnapshot;
 use ringline::{

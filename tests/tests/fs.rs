@@ -16,5 +16,7 @@ mod basic;
 mod cancel;
 #[path = "fs/errors.rs"]
 mod errors;
+#[path = "fs/pools.rs"]
+mod pools;
 #[path = "fs/special.rs"]
 mod special;

@@ -14,16 +14,15 @@
 //! live in the worker's op slot, which is freed only after the job's
 //! completion is reaped, even when the future waiting on it was dropped.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::op::UserData;
+use crate::thread_pool::{AtShutdown, Job, ThreadPool};
 
 /// A worker's end of the pool: finished ops, and the waker of its `Poll`.
 pub(crate) struct Completions {
@@ -59,7 +58,7 @@ impl Completions {
 }
 
 /// One file op handed to a pool thread.
-struct Job {
+struct DiskJob {
     ud: UserData,
     sqe: Sqe,
     to: Arc<Completions>,
@@ -69,35 +68,51 @@ struct Job {
 // submitting worker, which keeps it alive and untouched until the job's
 // completion is reaped there (a dropped future parks the slot in the
 // graveyard); only the one pool thread running the job uses them.
-unsafe impl Send for Job {}
+unsafe impl Send for DiskJob {}
 
-/// See the module docs.
-pub(crate) struct DiskPool {
-    shared: Arc<Shared>,
+impl Job for DiskJob {
+    fn run(self, release: &dyn Fn()) {
+        // SAFETY: `DiskPool::submit`'s contract: the memory `sqe` points
+        // to stays valid and untouched by anyone else until the
+        // completion posted below is reaped, and no other thread has this
+        // job.
+        let result = unsafe { run_disk_op(self.sqe) };
+        release();
+        self.to.post(Cqe {
+            user_data: self.ud.raw(),
+            result,
+            flags: 0,
+        });
+    }
 }
 
-struct Shared {
-    jobs: Mutex<(VecDeque<Job>, bool)>,
-    job_ready: Condvar,
+/// See the module docs: a [`ThreadPool`] of its own, so that no
+/// `spawn_blocking` closure or name lookup can take the threads file ops
+/// need.
+///
+/// Shut down when its last holder lets go of it: the runtime and every
+/// worker's driver hold it, and a driver leaked with ops in flight keeps
+/// it (and so its threads) forever, as it keeps the ops' memory. Jobs
+/// still queued then are run first ([`AtShutdown::RunQueued`]); a thread
+/// in a job that never finishes (a file stuck in the kernel) is not
+/// joined, so it cannot hang the process's exit.
+pub(crate) struct DiskPool {
+    pool: ThreadPool<DiskJob>,
 }
 
 impl DiskPool {
     /// Starts `threads` threads (at least one).
     pub(crate) fn new(threads: usize) -> io::Result<Arc<DiskPool>> {
-        let shared = Arc::new(Shared {
-            jobs: Mutex::new((VecDeque::new(), false)),
-            job_ready: Condvar::new(),
-        });
-        for index in 0..threads.max(1) {
-            let shared = shared.clone();
-            thread::Builder::new()
-                .name(format!("ringline-disk-{index}"))
-                .spawn(move || run(&shared))
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot start ringline-disk-{index}: {e}"))
-                })?;
-        }
-        Ok(Arc::new(DiskPool { shared }))
+        // Unbounded: every queued op holds one of its worker's op slots,
+        // which bound it already; a refusal here would have to fail a file
+        // op the fs API has no error for.
+        let pool = ThreadPool::start(
+            "ringline-disk",
+            threads.max(1),
+            usize::MAX,
+            AtShutdown::RunQueued,
+        )?;
+        Ok(Arc::new(DiskPool { pool }))
     }
 
     /// Queues `sqe` (a disk op); its completion goes to `to`.
@@ -107,51 +122,18 @@ impl DiskPool {
     /// Everything `sqe` points to stays valid, and is not otherwise
     /// accessed, until its completion has been taken from `to`.
     pub(crate) unsafe fn submit(&self, ud: UserData, sqe: Sqe, to: &Arc<Completions>) {
-        let job = Job {
+        let job = DiskJob {
             ud,
             sqe,
             to: to.clone(),
         };
-        lock(&self.shared.jobs).0.push_back(job);
-        self.shared.job_ready.notify_one();
-    }
-}
-
-impl Drop for DiskPool {
-    fn drop(&mut self) {
-        // Threads finish the job in hand, then exit; a job stuck in the
-        // kernel (a FIFO nobody writes) must not hang the process's exit,
-        // so they are not joined.
-        lock(&self.shared.jobs).1 = true;
-        self.shared.job_ready.notify_all();
-    }
-}
-
-fn run(shared: &Shared) {
-    loop {
-        let job = {
-            let mut jobs = lock(&shared.jobs);
-            loop {
-                if let Some(job) = jobs.0.pop_front() {
-                    break job;
-                }
-                if jobs.1 {
-                    return;
-                }
-                jobs = shared
-                    .job_ready
-                    .wait(jobs)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        // SAFETY: as `Job`'s `Send`: the memory lives until this
-        // completion is reaped, and only this thread uses it meanwhile.
-        let result = unsafe { run_disk_op(job.sqe) };
-        job.to.post(Cqe {
-            user_data: job.ud.raw(),
-            result,
-            flags: 0,
-        });
+        if let Err(refused) = self.pool.submit(job) {
+            // Not reached: the queue is unbounded and shutdown begins only
+            // once no driver holds the pool. Should it happen, the op runs
+            // here, so its completion is still posted and its memory
+            // still freed only after it is reaped.
+            refused.job.run(&|| {});
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The benchmark harness behind `ringline-bench`: a load generator that
-//! does not use the runtime under test, server processes measured by the
-//! CPU time they burn, and paired, interleaved comparisons.
+//! The benchmark harness behind the `ringline-bench` binary (`main.rs`;
+//! see `BENCHMARKS.md`): a load generator that does not use the runtime
+//! under test, server processes measured by the CPU time they burn, and
+//! paired, interleaved comparisons.
 //!
 //! The machines this runs on are small and noisy (2 shared vCPUs): one run
 //! means little, so every comparison alternates its two sides (A B B A …)

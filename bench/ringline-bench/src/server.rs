@@ -27,7 +27,7 @@ impl Server {
         args: &[String],
         env: &[(&str, &str)],
     ) -> io::Result<Server> {
-        let port = crate::free_port();
+        let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Command::new(program)
             .args(args)
@@ -176,4 +176,11 @@ pub fn build_standalone(
         )));
     }
     Ok(target_dir.join("release").join(bin))
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound on port 0,
+/// read, released) for a server to listen on.
+fn free_port() -> io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
 }

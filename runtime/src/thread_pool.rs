@@ -1,26 +1,47 @@
-//! The thread pool both pools run on: named threads taking jobs from one
-//! bounded FIFO queue, and a shutdown that never waits past a deadline.
+//! The runtime's one thread-pool implementation: named threads taking jobs
+//! from one bounded FIFO queue, and a shutdown that never waits past a
+//! deadline. Three pools run on it: `spawn_blocking` closures and `resolve`
+//! lookups (`blocking`), and the mio backend's file ops (`driver::mio`).
 //!
 //! ```text
 //!  submit ─▶ [job][job]… ─ pop (busy += 1) ─▶ run ─▶ back for the next (busy -= 1)
-//!  shutdown: flag, drop queued jobs, wake everyone
+//!  shutdown: flag; drop the queued jobs (Discard) or leave them to be run
+//!            (RunQueued); wake everyone
 //!            wait until every thread exited, or the deadline passed and
 //!            only threads busy in a job remain: those are abandoned
 //!            (detached, counted), the others joined
 //! ```
+//!
+//! One instance per purpose, not one pool with a lane per purpose. Each
+//! instance owns its threads, its queue and its capacity, so a
+//! `spawn_blocking` closure that never returns, or a `getaddrinfo` waiting
+//! on a dead DNS server, holds a thread of its own pool only: file I/O on
+//! the mio backend always has its own threads to run on. Lanes in one pool
+//! would need the same per-lane threads and queues to give that guarantee,
+//! plus a scheduler between them, for no sharing anyone could use.
+//!
+//! The pools differ only in what they pass to [`ThreadPool::start`]: the
+//! job type, the capacity, and what shutdown does with queued jobs. A
+//! closure or lookup queued at shutdown is dropped unrun (its handle sees
+//! the pool gone); a file op is run anyway, since its completion is what
+//! lets the worker free, or keep leaking, the memory the op points to.
 //!
 //! A `Mutex<VecDeque>` with a `Condvar` rather than a lock-free queue:
 //! idle threads must sleep, submissions are rare next to socket I/O, and
 //! the capacity counts running jobs too, which a bounded lock-free queue
 //! alone would not.
 //!
-//! Why abandon rather than join: a job is the caller's code (a read of a
-//! hung NFS mount, a `getaddrinfo` waiting on a dead DNS server) and may
+//! Why abandon rather than join: a job may be the caller's code (a read of
+//! a hung NFS mount, a `getaddrinfo` waiting on a dead DNS server) and may
 //! never return; nothing can interrupt it. Joining it would hang the
 //! runtime's exit forever. A detached thread holds only its own job and
 //! the pool's shared state (an `Arc`), so leaving it behind loses no
 //! memory anyone else may reuse; it exits by itself if its job returns.
+//!
+//! This module uses nothing but `std`: the mio driver, which sits below
+//! the executor, runs its file ops here.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
@@ -30,37 +51,82 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use std::cell::Cell;
+/// Work a pool thread runs.
+pub(crate) trait Job: Send + 'static {
+    /// Does the work. `release` gives the job's queue capacity back; call
+    /// it once the work is done and before publishing the outcome, so that
+    /// whoever sees the outcome also sees the capacity returned. A job that
+    /// does not call it is released when it returns.
+    fn run(self, release: &dyn Fn());
+}
 
-use super::PoolStats;
+/// A job as a boxed closure, for pools whose jobs are all different
+/// closures (`spawn_blocking`, `resolve`).
+pub(crate) type BoxedJob = Box<dyn FnOnce(&dyn Fn()) + Send>;
 
-/// A queued job. It gets a `release` callback to call once its work is
-/// done and before it publishes the outcome, so that a task which saw the
-/// outcome also sees the queue capacity given back.
-pub(super) type Job = Box<dyn FnOnce(&dyn Fn()) + Send>;
+impl Job for BoxedJob {
+    fn run(self, release: &dyn Fn()) {
+        self(release);
+    }
+}
+
+/// What shutdown does with jobs still queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AtShutdown {
+    /// Drop them unrun: whoever waits on them learns the pool is gone.
+    Discard,
+    /// Run them first; the threads exit once the queue is empty.
+    RunQueued,
+}
+
+/// Fill level of a pool's queue, for the stats' `blocking_queue` and
+/// `resolver_queue` slabs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolStats {
+    /// Jobs queued or running now.
+    pub(crate) used: usize,
+    /// Most jobs queued or running at once before `submit` refuses.
+    pub(crate) capacity: usize,
+    /// Largest `used` seen since the pool started.
+    pub(crate) high_water: usize,
+    /// Jobs refused because the queue was full.
+    pub(crate) exhausted_total: u64,
+}
+
+/// Why [`ThreadPool::submit`] did not queue a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SubmitError {
+    /// `capacity` jobs are queued or running.
+    Full { capacity: usize },
+    /// Shutdown has begun.
+    ShutDown,
+}
+
+/// A job [`ThreadPool::submit`] refused, handed back to the caller (who
+/// decides where it is dropped, or runs it elsewhere).
+pub(crate) struct Refused<J> {
+    pub(crate) job: J,
+    pub(crate) why: SubmitError,
+}
 
 /// How often a shutdown past its deadline looks again for idle threads
 /// that have not exited yet. They exit as soon as they are scheduled, so
 /// this bounds nothing but the wait for a thread the OS has not run yet.
 const EXIT_RECHECK: Duration = Duration::from_millis(5);
 
-pub(super) enum SubmitError {
-    Full { capacity: usize },
-    ShutDown,
-}
-
 /// See the module docs.
-pub(super) struct ThreadPool {
-    shared: Arc<Shared>,
+pub(crate) struct ThreadPool<J: Job> {
+    shared: Arc<Shared<J>>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
-struct Shared {
-    queue: Mutex<Queue>,
+struct Shared<J> {
+    queue: Mutex<Queue<J>>,
     job_ready: Condvar,
-    /// Signalled when a thread exits, or finishes a job, after shutdown.
+    /// Signalled when a thread exits.
     thread_exited: Condvar,
     capacity: usize,
+    at_shutdown: AtShutdown,
     /// Mirrors of `Queue`'s counters, stored under the queue lock and read
     /// without it, so stats readers never contend with submitters.
     used: AtomicUsize,
@@ -68,8 +134,8 @@ struct Shared {
     exhausted_total: AtomicU64,
 }
 
-struct Queue {
-    jobs: VecDeque<Job>,
+struct Queue<J> {
+    jobs: VecDeque<J>,
     /// Queued plus running jobs.
     used: usize,
     high_water: usize,
@@ -81,8 +147,15 @@ struct Queue {
     busy: usize,
 }
 
-impl ThreadPool {
-    pub(super) fn start(name: &str, threads: usize, capacity: usize) -> io::Result<Self> {
+impl<J: Job> ThreadPool<J> {
+    /// Starts `threads` threads named `{name}-N`, taking at most
+    /// `capacity` jobs queued or running at once.
+    pub(crate) fn start(
+        name: &str,
+        threads: usize,
+        capacity: usize,
+        at_shutdown: AtShutdown,
+    ) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
@@ -96,6 +169,7 @@ impl ThreadPool {
             job_ready: Condvar::new(),
             thread_exited: Condvar::new(),
             capacity,
+            at_shutdown,
             used: AtomicUsize::new(0),
             high_water: AtomicUsize::new(0),
             exhausted_total: AtomicU64::new(0),
@@ -127,7 +201,9 @@ impl ThreadPool {
         Ok(pool)
     }
 
-    pub(super) fn submit(&self, job: Job) -> Result<(), SubmitError> {
+    /// Queues `job`, or hands it back when the queue is full or shutdown
+    /// has begun.
+    pub(crate) fn submit(&self, job: J) -> Result<(), Refused<J>> {
         let mut queue = lock(&self.shared.queue);
         let refused = if queue.shut_down {
             Some(SubmitError::ShutDown)
@@ -140,12 +216,11 @@ impl ThreadPool {
         } else {
             None
         };
-        if let Some(err) = refused {
-            // The refused job holds the caller's closure: drop it outside
-            // the lock.
+        if let Some(why) = refused {
+            // The refused job may hold the caller's closure: it goes back
+            // to be dropped outside the lock.
             drop(queue);
-            drop(job);
-            return Err(err);
+            return Err(Refused { job, why });
         }
         queue.jobs.push_back(job);
         queue.used += 1;
@@ -156,29 +231,32 @@ impl ThreadPool {
         Ok(())
     }
 
-    /// Refuses new jobs, drops the queued ones (their handles see the pool
-    /// shut down) and tells every thread to exit once its job is done.
-    /// Returns at once; idempotent.
-    pub(super) fn begin_shutdown(&self) {
+    /// Refuses new jobs, drops the queued ones or leaves them to be run
+    /// (as [`AtShutdown`] says), and tells every thread to exit once the
+    /// queue is empty. Returns at once; idempotent.
+    pub(crate) fn begin_shutdown(&self) {
         let discarded = {
             let mut queue = lock(&self.shared.queue);
             queue.shut_down = true;
-            let discarded = mem::take(&mut queue.jobs);
+            let discarded = match self.shared.at_shutdown {
+                AtShutdown::Discard => mem::take(&mut queue.jobs),
+                AtShutdown::RunQueued => VecDeque::new(),
+            };
             queue.used -= discarded.len();
             self.shared.publish(&queue);
             discarded
         };
         self.shared.job_ready.notify_all();
-        // Dropping a job unrun marks its handle abandoned and wakes it.
+        // Dropping a job unrun tells whoever waits on it; outside the lock.
         drop(discarded);
     }
 
     /// After [`begin_shutdown`](Self::begin_shutdown): waits for each
-    /// thread to finish its job and exit, until `deadline`; threads still
+    /// thread to finish its jobs and exit, until `deadline`; threads still
     /// in a job then are detached rather than joined. Returns how many
     /// were left behind. Idle threads are always waited for: they exit as
     /// soon as they run. Idempotent (a second call finds nothing to join).
-    pub(super) fn finish_shutdown(&self, deadline: Instant) -> usize {
+    pub(crate) fn finish_shutdown(&self, deadline: Instant) -> usize {
         let threads = mem::take(&mut *lock(&self.threads));
         // A pool thread cannot wait for itself (the last reference to the
         // pool may be dropped in a job); it exits on its own once back in
@@ -214,15 +292,16 @@ impl ThreadPool {
             // join is brief. Otherwise a thread not yet finished may be
             // the stuck one: dropping its handle detaches it.
             if abandoned == 0 || handle.is_finished() {
-                // Jobs run under catch_unwind, so a pool thread only ends
-                // in a panic if a waker panics; nothing is left to clean up.
+                // Jobs catch their panics, so a pool thread only ends in a
+                // panic if a waker panics; nothing is left to clean up.
                 let _ = handle.join();
             }
         }
         abandoned
     }
 
-    pub(super) fn stats(&self) -> PoolStats {
+    /// The queue's fill level, read without taking its lock.
+    pub(crate) fn stats(&self) -> PoolStats {
         PoolStats {
             used: self.shared.used.load(Ordering::Relaxed),
             capacity: self.shared.capacity,
@@ -232,19 +311,20 @@ impl ThreadPool {
     }
 }
 
-impl Drop for ThreadPool {
+impl<J: Job> Drop for ThreadPool<J> {
     fn drop(&mut self) {
-        // Reached with threads still listed only when the runtime never
-        // shut the pool down (a failed start): idle threads are joined,
-        // a job still running is not waited for.
+        // With threads still listed when the owner never shut the pool
+        // down (a failed start, or the mio disk pool, which stops when its
+        // last driver lets go of it): idle threads are joined, a job still
+        // running is not waited for.
         self.begin_shutdown();
         self.finish_shutdown(Instant::now());
     }
 }
 
-impl Shared {
+impl<J> Shared<J> {
     /// Called with the queue lock held, so the stores never race.
-    fn publish(&self, queue: &Queue) {
+    fn publish(&self, queue: &Queue<J>) {
         self.used.store(queue.used, Ordering::Relaxed);
         self.high_water.store(queue.high_water, Ordering::Relaxed);
         self.exhausted_total
@@ -258,9 +338,10 @@ impl Shared {
     }
 }
 
-/// A pool thread: take the oldest job, run it, repeat; exit at shutdown,
-/// leaving queued jobs to [`ThreadPool::begin_shutdown`].
-fn run_worker(shared: &Shared) {
+/// A pool thread: take the oldest job, run it, repeat; exit at shutdown
+/// once the queue is empty (with [`AtShutdown::Discard`],
+/// [`ThreadPool::begin_shutdown`] has emptied it already).
+fn run_worker<J: Job>(shared: &Shared<J>) {
     let mut ran_a_job = false;
     loop {
         let job = {
@@ -269,15 +350,15 @@ fn run_worker(shared: &Shared) {
                 queue.busy -= 1;
             }
             loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    queue.busy += 1;
+                    break job;
+                }
                 if queue.shut_down {
                     queue.live -= 1;
                     drop(queue);
                     shared.thread_exited.notify_all();
                     return;
-                }
-                if let Some(job) = queue.jobs.pop_front() {
-                    queue.busy += 1;
-                    break job;
                 }
                 queue = shared
                     .job_ready
@@ -292,35 +373,38 @@ fn run_worker(shared: &Shared) {
                 shared.release_one();
             }
         };
-        // The job catches the closure's own panic; this outer catch is for
+        // A job catches its own caller's panic; this outer catch is for
         // what runs after it, such as dropping a detached result whose
         // destructor panics. Either way the thread lives on.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| job(&release)));
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| job.run(&release)));
         release();
     }
 }
 
-/// Locks, ignoring poison: no user code runs under these locks (refused or
+/// Locks, ignoring poison: no job runs under these locks (refused or
 /// discarded jobs are dropped after unlocking), so a poisoned lock still
 /// guards consistent data.
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
-impl ThreadPool {
+impl<J: Job> ThreadPool<J> {
     /// Jobs waiting for a thread.
-    pub(super) fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         lock(&self.shared.queue).jobs.len()
     }
 
     /// Whether shutdown has begun.
-    pub(super) fn is_shut_down(&self) -> bool {
+    pub(crate) fn is_shut_down(&self) -> bool {
         lock(&self.shared.queue).shut_down
     }
 
     /// References to the shared state: 1 once every thread has exited.
-    pub(super) fn shared_refs(&self) -> usize {
+    pub(crate) fn shared_refs(&self) -> usize {
         Arc::strong_count(&self.shared)
     }
 }
+
+#[cfg(test)]
+mod tests;
