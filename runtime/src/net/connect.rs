@@ -20,7 +20,6 @@ use super::PeerAddr;
 use super::accept::{close_fd, set_nodelay};
 use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
-use super::sockaddr;
 use crate::driver::ops::{Hold, OpSlot};
 use crate::driver::sqe::{Sqe, Timespec};
 use crate::error::Error;
@@ -29,12 +28,12 @@ use crate::executor::foreign::{self, Foreign};
 use crate::executor::waker::WorkerHandle;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
+use crate::sys::SockAddr;
 use crate::worker::Worker;
 
 /// What a connect keeps alive for the kernel.
 struct ConnectHold {
-    addr: libc::sockaddr_storage,
-    addr_len: libc::socklen_t,
+    addr: SockAddr,
     timeout: Timespec,
     conn: Key,
     timeout_ms: Option<u64>,
@@ -161,27 +160,11 @@ impl Worker {
         if self.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
-        // SAFETY: all-zero bytes are a valid sockaddr_storage.
-        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let (domain, kind, addr_len) = match target {
-            Target::Tcp(a) => {
-                let (storage, len) = sockaddr::from_socket_addr(&a);
-                addr = storage;
-                let domain = if a.is_ipv4() {
-                    libc::AF_INET
-                } else {
-                    libc::AF_INET6
-                };
-                (domain, SockKind::Tcp, len)
-            }
-            Target::Unix(path) => {
-                let (sun, len) = sockaddr::from_unix_path(path)?;
-                // SAFETY: sockaddr_storage is larger than and aligned for
-                // sockaddr_un; we write one value at its start.
-                unsafe { std::ptr::write((&mut addr as *mut libc::sockaddr_storage).cast(), sun) };
-                (libc::AF_UNIX, SockKind::Unix, len)
-            }
+        let (addr, kind) = match target {
+            Target::Tcp(a) => (SockAddr::from_inet(&a), SockKind::Tcp),
+            Target::Unix(path) => (SockAddr::from_unix_path(path)?, SockKind::Unix),
         };
+        let domain = addr.family();
         // The connection owns the raw fd from here (and closes it).
         let fd = crate::sys::socket(domain, libc::SOCK_STREAM, 0)?.into_raw_fd();
         let conn = {
@@ -212,7 +195,6 @@ impl Worker {
         let timeout = timeout_ms.map(Duration::from_millis);
         let hold = Box::new(ConnectHold {
             addr,
-            addr_len,
             timeout: Timespec::from(timeout.unwrap_or_default()),
             conn,
             timeout_ms,
@@ -237,12 +219,11 @@ impl Worker {
         let hold = any
             .downcast_ref::<ConnectHold>()
             .expect("inserted a ConnectHold");
-        let addr_ptr = (&hold.addr as *const libc::sockaddr_storage).cast::<libc::sockaddr>();
         let ts_ptr: *const Timespec = &hold.timeout;
         let sqe = Sqe::Connect {
             fd,
-            addr: addr_ptr,
-            len: hold.addr_len,
+            addr: hold.addr.as_ptr(),
+            len: hold.addr.len(),
         };
         match timeout {
             None => {
