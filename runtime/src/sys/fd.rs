@@ -50,6 +50,7 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// Runs `f` when the process exits normally (`atexit`). An `extern "C"`
 /// function aborts rather than unwinds on a panic, so C's caller never
 /// sees one.
+#[cfg(feature = "inspect")]
 pub(crate) fn at_exit(f: extern "C" fn()) {
     // SAFETY: `f` is a valid function pointer for the life of the process
     // (a `fn` item, never freed), taking nothing and returning nothing, as

@@ -94,6 +94,7 @@ pub(crate) fn pin_to_core(core: usize) {
 
 /// The uid of the process at the other end of Unix socket `fd`, from
 /// `SO_PEERCRED` (the credentials it had when it connected).
+#[cfg(feature = "inspect")]
 pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
     let mut cred = libc::ucred::zeroed();
     let mut len = size_of::<libc::ucred>() as libc::socklen_t;

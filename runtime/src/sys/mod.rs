@@ -101,14 +101,19 @@ mod posix;
 #[cfg(not(target_os = "linux"))]
 use self::posix as platform;
 
-pub(crate) use self::fd::{at_exit, close, file_mode, set_nonblocking, write};
+pub(crate) use self::fd::{close, file_mode, set_nonblocking, write};
+// What only the inspect server needs.
+#[cfg(feature = "inspect")]
+pub(crate) use self::fd::at_exit;
 #[cfg(test)]
 pub(crate) use self::fd::{mkfifo, read};
 pub(crate) use self::io::{
     connect_raw, fsync, mkdirat, openat, read_at, read_raw, recv, recvmsg, renameat, send, sendmsg,
     unlinkat, write_at,
 };
-pub(crate) use self::platform::{StatBuf, WakeFd, accept, peer_uid, pin_to_core, socket, stat};
+#[cfg(feature = "inspect")]
+pub(crate) use self::platform::peer_uid;
+pub(crate) use self::platform::{StatBuf, WakeFd, accept, pin_to_core, socket, stat};
 pub(crate) use self::sockaddr::SockAddr;
 #[cfg(test)]
 pub(crate) use self::socket::set_v6_only;

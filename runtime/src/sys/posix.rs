@@ -112,6 +112,7 @@ fn set_cloexec(fd: RawFd) -> io::Result<()> {
 
 /// The effective uid of the process at the other end of Unix socket `fd`,
 /// from `getpeereid` (macOS and the BSDs have no `SO_PEERCRED`).
+#[cfg(feature = "inspect")]
 pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
     let (mut uid, mut gid): (libc::uid_t, libc::gid_t) = (0, 0);
     syscall!(getpeereid(fd, &mut uid, &mut gid))?;

@@ -540,6 +540,7 @@ impl Io {
             pool.untake(bid);
             return Step::from_errno(-n);
         }
+        #[allow(clippy::unnecessary_cast, reason = "not the same type on macOS")]
         let header: [u32; 4] = [
             msg.msg_namelen,
             msg.msg_controllen as u32,
