@@ -145,9 +145,10 @@ pub(super) unsafe fn submit(
         (None, Some(fd)) => Target::Fd(fd),
         (None, None) => Target::None,
     };
-    // SAFETY: forwarded from the caller: what the SQE points to is in the
-    // boxed hold, owned by the op slot until the CQE, or kept valid by the
-    // caller until then.
+    // SAFETY: by this fn's contract, what the SQE points to is in the
+    // boxed hold, owned by the op slot until the CQE (parked in the
+    // graveyard if the future is dropped), or kept valid by the caller
+    // until then.
     unsafe { driver.push_to(kind, ud, sqe, target) };
     Ok(Pending {
         op,

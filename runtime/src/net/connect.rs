@@ -233,10 +233,11 @@ impl Worker {
                 unsafe { driver.push(OpKind::Connect, ud, sqe) };
             }
             Some(_) => {
-                // SAFETY: the timespec lives in the boxed hold as above,
-                // until the op's second (timeout) CQE.
                 let link = UserData::new(OpKind::LinkTimeout, op.generation, op.index);
-                // SAFETY: as above, for both ops.
+                // SAFETY: the address and the timespec both live in the
+                // boxed hold, owned by the op slot until the op's last
+                // (timeout) CQE: parked if the future is dropped, leaked if
+                // the driver is.
                 unsafe { driver.push_linked(OpKind::Connect, ud, sqe, link, ts_ptr) };
             }
         }

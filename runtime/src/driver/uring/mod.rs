@@ -127,7 +127,8 @@ impl Io {
     /// completion is reaped.
     pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe) {
         let entry = self.entry(ud, sqe);
-        // SAFETY: forwarded from the caller.
+        // SAFETY: `entry` points where `sqe` does, which the caller keeps
+        // valid and unmoved until the final completion (this fn's contract).
         unsafe { self.ring.push(entry) };
     }
 
@@ -151,7 +152,9 @@ impl Io {
         let link = opcode::LinkTimeout::new(ts.cast::<types::Timespec>())
             .build()
             .user_data(timeout_ud.raw());
-        // SAFETY: forwarded from the caller, for both entries.
+        // SAFETY: `first` points where `sqe` does and `link` at `*ts`; the
+        // caller keeps both valid and unmoved until their completions (this
+        // fn's contract).
         unsafe { self.ring.push_linked(first, link) };
     }
 

@@ -71,7 +71,8 @@ impl Ring {
     /// Every buffer, path or struct the SQE points to must stay valid and
     /// unmoved until its completion is reaped.
     pub(crate) unsafe fn push(&mut self, sqe: squeue::Entry) {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller keeps what `sqe` points to valid and unmoved
+        // until its completion: `push_group`'s contract for a lone entry.
         unsafe { self.push_group(sqe, None) }
     }
 
@@ -81,7 +82,8 @@ impl Ring {
     ///
     /// As [`push`](Self::push), for both entries.
     pub(crate) unsafe fn push_linked(&mut self, first: squeue::Entry, second: squeue::Entry) {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller keeps what both entries point to valid and
+        // unmoved until their completions: `push_group`'s contract.
         unsafe { self.push_group(first, Some(second)) }
     }
 
@@ -107,7 +109,9 @@ impl Ring {
     /// As `push`; the caller checked there is room for the group.
     unsafe fn push_now(&mut self, first: &squeue::Entry, second: Option<&squeue::Entry>) {
         let mut sq = self.uring.submission();
-        // SAFETY: forwarded from the caller (resources outlive the CQE).
+        // SAFETY: what the entries point to outlives their CQEs (this fn's
+        // contract, from `push`'s callers); the caller checked there is
+        // room for both, so neither push is dropped.
         unsafe {
             let _ = sq.push(first);
             if let Some(s) = second {
