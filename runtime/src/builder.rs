@@ -15,12 +15,12 @@ use crate::config::{BackendChoice, Config};
 use crate::error::Error;
 use crate::executor::waker::WorkerHandle;
 use crate::handler::AsyncEventHandler;
-use crate::net::{SockKind, SocketFile, listen_unix, sockaddr};
+use crate::net::{SockKind, SocketFile, listen_unix};
 use crate::signal::Signal;
 use crate::stats::kinds::{SlabKind, SlabUsage};
 use crate::stats::op_registry::RegistryLayout;
 use crate::stats::{RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
-use crate::sys::{self, cfg_not_uring, cfg_uring, syscall};
+use crate::sys::{self, SockAddr, cfg_not_uring, cfg_uring};
 use crate::worker::Worker;
 use crate::{Backend, driver};
 
@@ -558,37 +558,19 @@ fn ip_socket(addr: &SocketAddr, ty: libc::c_int) -> Result<OwnedFd, Error> {
     Ok(sys::socket(domain, ty, 0)?)
 }
 
-/// Turns on the boolean `SOL_SOCKET` option `opt`.
-fn enable(fd: &OwnedFd, opt: libc::c_int) -> Result<(), Error> {
-    let one: libc::c_int = 1;
-    syscall!(setsockopt(
-        fd.as_raw_fd(),
-        libc::SOL_SOCKET,
-        opt,
-        (&one as *const libc::c_int).cast(),
-        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-    ))?;
-    Ok(())
-}
-
 /// Binds `fd` to `addr`, naming the address in the error.
 fn bind_ip(fd: &OwnedFd, addr: &SocketAddr, what: &str) -> Result<(), Error> {
-    let (storage, len) = sockaddr::from_socket_addr(addr);
-    syscall!(bind(
-        fd.as_raw_fd(),
-        (&storage as *const libc::sockaddr_storage).cast(),
-        len
-    ))
-    .map_err(|e| bind_error(e, &format!("{what} {addr}")))?;
+    sys::bind(fd.as_raw_fd(), &SockAddr::from_inet(addr))
+        .map_err(|e| bind_error(e, &format!("{what} {addr}")))?;
     Ok(())
 }
 
 /// A bound, listening TCP socket (`SO_REUSEADDR`, close-on-exec).
 fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<OwnedFd, Error> {
     let fd = ip_socket(&addr, libc::SOCK_STREAM)?;
-    enable(&fd, libc::SO_REUSEADDR)?;
+    sys::set_reuse_addr(fd.as_raw_fd())?;
     bind_ip(&fd, &addr, "tcp")?;
-    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    sys::listen(fd.as_raw_fd(), backlog)?;
     Ok(fd)
 }
 
@@ -611,22 +593,15 @@ fn bind_udp_sockets(addrs: &[SocketAddr], workers: usize) -> Result<Vec<Vec<Owne
 
 fn udp_socket(addr: SocketAddr) -> Result<OwnedFd, Error> {
     let fd = ip_socket(&addr, libc::SOCK_DGRAM)?;
-    enable(&fd, libc::SO_REUSEADDR)?;
-    enable(&fd, libc::SO_REUSEPORT)?;
+    sys::set_reuse_addr(fd.as_raw_fd())?;
+    sys::set_reuse_port(fd.as_raw_fd())?;
     bind_ip(&fd, &addr, "udp")?;
     Ok(fd)
 }
 
 fn local_addr(fd: &OwnedFd) -> Result<SocketAddr, Error> {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    syscall!(getsockname(
-        fd.as_raw_fd(),
-        (&mut storage as *mut libc::sockaddr_storage).cast(),
-        &mut len,
-    ))?;
-    sockaddr::to_socket_addr(&storage)
+    sys::local_addr(fd.as_raw_fd())?
+        .as_inet()
         .ok_or_else(|| Error::Io(io::Error::other("getsockname gave a non-IP address")))
 }
 

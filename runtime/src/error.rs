@@ -19,8 +19,8 @@ pub enum Error {
     /// created or lacks a feature the runtime needs (the message names it).
     #[error("{0}")]
     RingSetup(String),
-    /// Registering a provided-buffer ring or a fixed buffer with the kernel
-    /// failed.
+    /// Registering a provided-buffer ring with the kernel failed (the
+    /// runtime registers no other buffers).
     #[error("buffer registration failed: {0}")]
     BufferRegistration(String),
     /// Every connection slot of the worker is in use.

@@ -6,18 +6,25 @@
 //!
 //! # How it works
 //!
-//! The self-pipe trick: the first call creates a pipe and installs, with
-//! `sigaction(SA_RESTART)`, a handler for both signals that writes the
-//! signal's number as one byte into the pipe. The handler does nothing but an
-//! atomic load and `write(2)`, both async-signal-safe, and restores `errno`
-//! so the interrupted code never sees it change. [`wait`] reads one byte from
-//! the pipe.
+//! The self-pipe trick, on `signal-hook-registry`: the first call creates a
+//! connected pair of Unix sockets and registers, for both signals, an action
+//! that writes the signal's number as one byte into it. The action does
+//! nothing but `write(2)`, which is async-signal-safe, and cannot panic; the
+//! registry's handler is installed with `SA_RESTART` and saves and restores
+//! `errno`, so the interrupted code never sees it change. [`wait`] reads one
+//! byte.
+//!
+//! The registry was chosen over a handler of our own because it is the one
+//! other libraries in the process (a terminal UI restoring the screen, a
+//! metrics flusher) most likely use too: every action registered through it
+//! runs, where two hand-installed handlers would silently replace each other.
 //!
 //! # Delivery rules
 //!
-//! - Installation replaces any handler set earlier for `SIGINT` or `SIGTERM`
-//!   and lasts for the rest of the process; after it, neither signal
-//!   terminates the process on its own.
+//! - Installation takes over `SIGINT` and `SIGTERM` for the rest of the
+//!   process: after it, neither signal terminates the process on its own. A
+//!   handler some other code installed earlier is not removed: the registry
+//!   chains it, so it still runs (before ours).
 //! - Each handled signal wakes exactly one waiter. With several threads in
 //!   [`wait`], each signal goes to one of them (which one is up to the
 //!   kernel) and the others keep waiting.
@@ -30,10 +37,12 @@
 //!   `SIGINT`s in quick succession may be handled, and returned, once.
 
 use std::fmt;
-use std::io;
-use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::sys;
 
 /// A signal [`wait`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,20 +72,30 @@ impl fmt::Display for Signal {
     }
 }
 
-/// Read end of the self-pipe; set once, when both handlers are installed,
-/// so it doubles as the "installed" flag.
-static READ_FD: OnceLock<RawFd> = OnceLock::new();
+/// The signals [`install`] takes over.
+const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 
-/// Write end of the self-pipe, for the handler: a plain atomic load is
-/// async-signal-safe, while reading a `OnceLock` is not promised to be.
-/// -1 until the pipe exists.
-static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+/// The reading end of the socket pair; set once both actions are
+/// registered, so it doubles as the "installed" flag.
+static READER: OnceLock<UnixStream> = OnceLock::new();
 
-/// The pipe once created, kept across a failed installation so a retry
-/// reuses it. Installing under this lock (rather than
-/// `OnceLock::get_or_init`) lets a failure, such as `EMFILE`, be returned
-/// and retried instead of cached forever.
-static PIPE: Mutex<Option<(RawFd, RawFd)>> = Mutex::new(None);
+/// What installation has done so far, kept across a failed attempt so a
+/// retry resumes it: a failure (such as `EMFILE` for the socket pair) is
+/// returned and retried, never cached, and no action is registered twice.
+struct Progress {
+    reader: Option<UnixStream>,
+    /// The writing end the actions write to; kept here, never closed, for
+    /// the life of the process.
+    writer: Option<UnixStream>,
+    /// The signals whose action is registered.
+    registered: Vec<libc::c_int>,
+}
+
+static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
+    reader: None,
+    writer: None,
+    registered: Vec::new(),
+});
 
 /// Blocks the calling thread until `SIGINT` or `SIGTERM` is handled, and
 /// returns which one.
@@ -88,36 +107,32 @@ static PIPE: Mutex<Option<(RawFd, RawFd)>> = Mutex::new(None);
 /// # Panics
 ///
 /// If the handlers cannot be installed (the process is out of file
-/// descriptors), or if reading the pipe fails with anything but `EINTR`.
+/// descriptors), or if reading the socket pair fails with anything but
+/// `EINTR`.
 pub fn wait() -> Signal {
     if let Err(err) = install() {
         panic!("signal::wait: cannot install the SIGINT/SIGTERM handlers: {err}");
     }
-    let read_fd = *READ_FD
+    let mut reader = READER
         .get()
-        .expect("install() returned Ok, so READ_FD is set");
+        .expect("install() returned Ok, so READER is set");
     loop {
-        let mut byte = 0u8;
-        // SAFETY: `read_fd` is the pipe's read end, which is never closed once
-        // installed; the buffer is one live, writable byte.
-        let n = unsafe { libc::read(read_fd, (&raw mut byte).cast(), 1) };
-        match n {
-            // Only the handler writes, and only SIGINT or SIGTERM, so an
+        let mut byte = [0u8];
+        match reader.read(&mut byte) {
+            // Only the actions write, and only SIGINT or SIGTERM, so an
             // unknown byte cannot occur; skipping it keeps waiting correct anyway.
-            1 => {
-                if let Some(signal) = Signal::from_raw(byte.into()) {
+            Ok(1) => {
+                if let Some(signal) = Signal::from_raw(byte[0].into()) {
                     return signal;
                 }
             }
-            0 => panic!("signal::wait: the signal pipe was closed (its write end is never closed)"),
-            _ => {
-                let err = io::Error::last_os_error();
-                // SA_RESTART restarts the read after our handlers; EINTR can
-                // still come from another library's handler installed without it.
-                if err.kind() != io::ErrorKind::Interrupted {
-                    panic!("signal::wait: reading the signal pipe failed: {err}");
-                }
+            Ok(_) => {
+                panic!("signal::wait: the signal pipe was closed (its write end is never closed)")
             }
+            // SA_RESTART restarts the read after our handler; EINTR can
+            // still come from another library's handler installed without it.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => panic!("signal::wait: reading the signal pipe failed: {err}"),
         }
     }
 }
@@ -132,143 +147,51 @@ pub fn wait() -> Signal {
 ///
 /// # Errors
 ///
-/// The self-pipe cannot be created (out of file descriptors) or
-/// `sigaction` fails.
+/// The socket pair cannot be created (out of file descriptors) or a
+/// handler cannot be registered.
 pub fn install() -> io::Result<()> {
-    if READ_FD.get().is_some() {
+    if READER.get().is_some() {
         return Ok(());
     }
-    let mut pipe = PIPE.lock().unwrap_or_else(PoisonError::into_inner);
-    if READ_FD.get().is_some() {
+    let mut progress = PROGRESS.lock().unwrap_or_else(PoisonError::into_inner);
+    if READER.get().is_some() {
         return Ok(());
     }
-    let (read_fd, write_fd) = match *pipe {
-        Some(fds) => fds,
-        None => {
-            let fds = self_pipe()?;
-            // Published before any handler exists, so the first signal
-            // after installation already finds the pipe.
-            WRITE_FD.store(fds.1, Ordering::Release);
-            *pipe = Some(fds);
-            fds
+    if progress.writer.is_none() {
+        // Close-on-exec (std sets it); the writing end is non-blocking so
+        // an action never blocks: if the buffer is full, unread bytes
+        // already guarantee that waiters wake, and dropping one more loses
+        // nothing anyone would see.
+        let (reader, writer) = UnixStream::pair()?;
+        writer.set_nonblocking(true)?;
+        progress.reader = Some(reader);
+        progress.writer = Some(writer);
+    }
+    let write_fd = progress.writer.as_ref().expect("created above").as_raw_fd();
+    for signal in SIGNALS {
+        if progress.registered.contains(&signal) {
+            continue;
         }
-    };
-    debug_assert_eq!(WRITE_FD.load(Ordering::Relaxed), write_fd);
-
-    let previous_sigint = set_handler(libc::SIGINT)?;
-    if let Err(err) = set_handler(libc::SIGTERM) {
-        // Half-installed would turn SIGINT into a no-op until a retry
-        // succeeds; put the old action back so the process stays killable.
-        // SAFETY: `previous_sigint` is the action sigaction just returned, so
-        // it is valid to reinstall; no old action is requested back.
-        unsafe { libc::sigaction(libc::SIGINT, &previous_sigint, std::ptr::null_mut()) };
-        return Err(err);
+        // SAFETY: the action is async-signal-safe, as a signal handler must
+        // be: it calls only write(2) (through `sys::write`, which allocates
+        // nothing and takes no lock) on a descriptor that stays open for the
+        // life of the process (its `UnixStream` lives in `PROGRESS`, never
+        // dropped), touches no other state, and cannot panic.
+        unsafe { signal_hook_registry::register(signal, move || notify(write_fd, signal)) }?;
+        progress.registered.push(signal);
     }
-    READ_FD
-        .set(read_fd)
-        .expect("READ_FD is only set here, under the PIPE lock, after the check above");
+    let reader = progress.reader.take().expect("kept until installed");
+    READER
+        .set(reader)
+        .expect("READER is only set here, under the PROGRESS lock, after the check above");
     Ok(())
 }
 
-/// A close-on-exec pipe whose write end is non-blocking, so the handler can
-/// never block: if the pipe is full, unread bytes already guarantee that
-/// waiters wake, and dropping one more loses nothing anyone would see.
-fn self_pipe() -> io::Result<(RawFd, RawFd)> {
-    let mut fds = [-1; 2];
-    #[cfg(not(target_vendor = "apple"))]
-    // SAFETY: `fds` is a live array of two ints, as pipe2 requires.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    #[cfg(target_vendor = "apple")]
-    // SAFETY: `fds` is a live array of two ints, as pipe requires.
-    cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
-
-    let [read_fd, write_fd] = fds;
-    let configure = || -> io::Result<()> {
-        // No pipe2 on Apple platforms: set close-on-exec right after (racy
-        // against a concurrent fork and exec, the best they offer).
-        #[cfg(target_vendor = "apple")]
-        for fd in fds {
-            // SAFETY: `fd` was just returned by pipe and is open.
-            cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
-        }
-        // SAFETY: `write_fd` was just created above and is open.
-        let flags = cvt(unsafe { libc::fcntl(write_fd, libc::F_GETFL) })?;
-        // SAFETY: as above; only O_NONBLOCK is added to the current flags.
-        cvt(unsafe { libc::fcntl(write_fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
-        Ok(())
-    };
-    if let Err(err) = configure() {
-        for fd in fds {
-            // SAFETY: both ends are open, nothing else has seen them yet,
-            // and each is closed exactly once here.
-            unsafe { libc::close(fd) };
-        }
-        return Err(err);
-    }
-    Ok((read_fd, write_fd))
-}
-
-/// Installs [`on_signal`] for `signal`; returns the action it replaced.
-fn set_handler(signal: libc::c_int) -> io::Result<libc::sigaction> {
-    // SAFETY: `sigaction` is a plain C struct; all-zero is a valid value
-    // (no handler, empty mask, no flags) that the fields below then fill.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // Restart interrupted syscalls in the rest of the program: a Ctrl-C must
-    // not make some unrelated read fail with EINTR.
-    action.sa_flags = libc::SA_RESTART;
-    // SAFETY: `action.sa_mask` is a live, writable sigset_t.
-    cvt(unsafe { libc::sigemptyset(&mut action.sa_mask) })?;
-    // SAFETY: as above, all-zero is a valid sigaction; sigaction overwrites it.
-    let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are to live locals; `on_signal` is an
-    // `extern "C" fn(c_int)` as a handler without SA_SIGINFO must be, and it
-    // is async-signal-safe (see its body).
-    cvt(unsafe { libc::sigaction(signal, &action, &mut previous) })?;
-    Ok(previous)
-}
-
-/// The signal handler. Only async-signal-safe work: an atomic load,
-/// `write(2)`, and saving and restoring `errno`, which `write` may change
-/// under the interrupted code's feet.
-extern "C" fn on_signal(signal: libc::c_int) {
-    // SAFETY: `errno_slot` returns this thread's errno location, valid for
-    // as long as the thread runs.
-    let saved_errno = unsafe { *errno_slot() };
-    let fd = WRITE_FD.load(Ordering::Acquire);
-    if fd >= 0 {
-        // Signal numbers fit in a byte (SIGINT = 2, SIGTERM = 15).
-        let byte = signal as u8;
-        // SAFETY: `fd` is the pipe's write end, never closed once stored;
-        // the buffer is one live byte. A failure (EAGAIN on a full pipe)
-        // is deliberately ignored: see `self_pipe`.
-        unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
-    }
-    // SAFETY: as above.
-    unsafe { *errno_slot() = saved_errno };
-}
-
-/// The calling thread's `errno`, under each libc's name for it.
-fn errno_slot() -> *mut libc::c_int {
-    #[cfg(target_os = "linux")]
-    // SAFETY: no preconditions; returns the calling thread's errno slot.
-    let slot = unsafe { libc::__errno_location() };
-    #[cfg(target_os = "android")]
-    // SAFETY: no preconditions; returns the calling thread's errno slot.
-    let slot = unsafe { libc::__errno() };
-    #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
-    // SAFETY: no preconditions; returns the calling thread's errno slot.
-    let slot = unsafe { libc::__error() };
-    slot
-}
-
-/// Turns a libc `-1` return into the thread's `errno` as an `io::Error`.
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+/// The action: the signal's number as one byte (SIGINT = 2, SIGTERM = 15
+/// fit). A failure (`EAGAIN` on a full buffer) is deliberately ignored:
+/// see [`install`].
+fn notify(write_fd: RawFd, signal: libc::c_int) {
+    let _ = sys::write(write_fd, &[signal as u8]);
 }
 
 #[cfg(test)]
@@ -310,10 +233,12 @@ mod tests {
         for t in threads {
             t.join().expect("install thread").expect("install");
         }
-        let fd = *READ_FD.get().expect("installed");
+        let fd = READER.get().expect("installed").as_raw_fd();
         install().expect("install again");
-        assert_eq!(*READ_FD.get().expect("installed"), fd);
-        assert!(WRITE_FD.load(Ordering::Relaxed) >= 0);
+        assert_eq!(READER.get().expect("installed").as_raw_fd(), fd);
+        let progress = PROGRESS.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(progress.writer.as_ref().expect("kept").as_raw_fd() >= 0);
+        assert_eq!(progress.registered, SIGNALS, "each action registered once");
     }
 
     /// The only test that raises real signals: any other test waiting on

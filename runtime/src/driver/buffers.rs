@@ -35,7 +35,9 @@ impl<B: BufferGroup> Buffers<B> {
     ///
     /// As [`BufferGroup::data`], for a stream receive.
     pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller's `bid` and `len` come from one stream receive
+        // completion, so from this group, not recycled since: `data`'s
+        // contract.
         unsafe { self.stream.data(bid, len) }
     }
 
@@ -52,7 +54,9 @@ impl<B: BufferGroup> Buffers<B> {
     /// As [`BufferGroup::data`], for a UDP receive.
     pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
         match &self.udp {
-            // SAFETY: forwarded from the caller.
+            // SAFETY: the caller's `bid` and `len` come from one UDP
+            // receive completion, so from this group, not recycled since:
+            // `data`'s contract.
             Some(b) => unsafe { b.data(bid, len) },
             None => &[],
         }

@@ -409,9 +409,9 @@ impl Driver {
                 let ud = UserData::from_raw(cqe.user_data);
                 let Some(kind) = ud.kind() else { continue };
                 if matches!(kind, OpKind::Accept | OpKind::FsOpen) && cqe.result >= 0 {
-                    // SAFETY: a freshly accepted or opened fd that nobody
-                    // will ever adopt: the worker is going away.
-                    unsafe { libc::close(cqe.result) };
+                    // A freshly accepted or opened fd that nobody will
+                    // ever adopt: the worker is going away.
+                    let _ = crate::sys::close(cqe.result);
                 }
                 let more = cqe.more();
                 self.counters.completed(kind, more, cqe.result);

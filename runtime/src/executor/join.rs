@@ -147,8 +147,9 @@ type Pinned3<'p, A, B, C> = (
 
 impl<A: Future, B: Future, C: Future> Join3<A, B, C> {
     fn project(self: Pin<&mut Self>) -> Pinned3<'_, A, B, C> {
-        // SAFETY: as for `Join::project`: no `Drop` impl, no `repr(packed)`,
-        // auto `Unpin` only, and no field is ever moved out.
+        // SAFETY: the three fields are structurally pinned: `Join3` has no
+        // `Drop` impl, no `repr(packed)`, only the auto `Unpin`, and no
+        // field is ever moved out of a pinned `Join3`.
         unsafe {
             let this = self.get_unchecked_mut();
             (

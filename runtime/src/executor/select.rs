@@ -148,10 +148,10 @@ type Pinned3<'p, A, B, C> = (
 
 impl<A, B, C> Select3<A, B, C> {
     fn project(self: Pin<&mut Self>) -> Pinned3<'_, A, B, C> {
-        // SAFETY: as for `Select::project`: the three inputs are structurally
-        // pinned, there is no `Drop` impl or `repr(packed)`, `Unpin` is only
-        // the auto impl, and inputs are only ever dropped in place via
-        // `Pin::set`, never moved out.
+        // SAFETY: the three inputs are structurally pinned: `Select3` has no
+        // `Drop` impl or `repr(packed)`, `Unpin` is only the auto impl, and
+        // inputs are only ever dropped in place via `Pin::set`, never moved
+        // out.
         unsafe {
             let this = self.get_unchecked_mut();
             (

@@ -360,24 +360,26 @@ mod tests {
         };
         handle.wake_remote(t(1));
         handle.wake_remote(t(2));
-        let mut counter = 0u64;
-        // SAFETY: reads 8 bytes into a live u64 from our wake fd.
-        let n = unsafe { libc::read(handle.wake_fd(), (&mut counter as *mut u64).cast(), 8) };
-        assert_eq!(n, 8);
+        let mut counter = [0u8; 8];
+        let n = crate::sys::read(handle.wake_fd(), &mut counter);
+        assert_eq!(n.ok(), Some(8));
         assert_eq!(
-            counter, 1,
+            u64::from_ne_bytes(counter),
+            1,
             "two wakes in a burst must write the wake fd once"
         );
-        // SAFETY: as above.
-        let n = unsafe { libc::read(handle.wake_fd(), (&mut counter as *mut u64).cast(), 8) };
-        assert_eq!(n, -1, "nothing more to read after one burst");
+        let n = crate::sys::read(handle.wake_fd(), &mut counter);
+        assert!(n.is_err(), "nothing more to read after one burst");
         let mut out = Vec::new();
         handle.take_remote(&mut out);
         assert_eq!(out, vec![t(1), t(2)]);
         handle.wake_remote(t(3));
-        // SAFETY: as above.
-        let n = unsafe { libc::read(handle.wake_fd(), (&mut counter as *mut u64).cast(), 8) };
-        assert_eq!(n, 8, "after take_remote the next wake must signal again");
+        let n = crate::sys::read(handle.wake_fd(), &mut counter);
+        assert_eq!(
+            n.ok(),
+            Some(8),
+            "after take_remote the next wake must signal again"
+        );
         unregister(handle.gid);
         assert!(lookup(handle.gid).is_none());
     }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::driver::sqe::Sqe;
-use crate::sys::StatBuf;
+use crate::sys::{StatBuf, Zeroed};
 
 use super::op::{FsHold, Pending, check, cstring, submit, with_fs};
 use crate::op::OpKind;
@@ -108,9 +108,7 @@ pub fn stat(path: impl AsRef<Path>) -> io::Result<StatFuture> {
         let c_path = cstring(path)?;
         let mut hold = FsHold::new(&w.fs.borrow(), None)?;
         hold.path = Some(c_path);
-        // SAFETY: all-zero bytes are a valid `statx` or `stat` (plain
-        // integers).
-        hold.statx = Some(Box::new(unsafe { std::mem::zeroed() }));
+        hold.statx = Some(Box::new(StatBuf::zeroed()));
         // SAFETY: the SQE points at the path and the boxed statx buffer,
         // both in the hold, kept until the CQE.
         let pending = unsafe {
@@ -157,8 +155,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn statx_fields_map_to_metadata() {
-        // SAFETY: all-zero bytes are a valid `statx`.
-        let mut stx: StatBuf = unsafe { std::mem::zeroed() };
+        let mut stx = StatBuf::zeroed();
         stx.stx_mode = (libc::S_IFDIR | 0o755) as u16;
         stx.stx_size = 4096;
         stx.stx_mtime.tv_sec = 7;
@@ -175,8 +172,7 @@ mod tests {
     #[cfg(not(target_os = "linux"))]
     #[test]
     fn stat_fields_map_to_metadata() {
-        // SAFETY: all-zero bytes are a valid `stat`.
-        let mut st: StatBuf = unsafe { std::mem::zeroed() };
+        let mut st = StatBuf::zeroed();
         st.st_mode = libc::S_IFDIR | 0o755;
         st.st_size = 4096;
         st.st_mtime = 7;

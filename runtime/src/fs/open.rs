@@ -140,13 +140,9 @@ pub fn close(file: File) -> io::Result<()> {
         let Some(fd) = w.fs.borrow_mut().close(file)? else {
             return Ok(());
         };
-        let raw = fd.into_raw_fd();
-        // SAFETY: `raw` came out of the only `OwnedFd` for it, so nothing
-        // else will close or use it; it is closed exactly once, here.
-        if unsafe { libc::close(raw) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        // Out of the only `OwnedFd` for it, so nothing else closes or uses
+        // it: closed exactly once, here, with the error reported.
+        crate::sys::close(fd.into_raw_fd())
     })
     .unwrap_or_else(|| Err(super::current::outside_error()))
 }

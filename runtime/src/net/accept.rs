@@ -64,21 +64,12 @@ impl Net<'_> {
 }
 
 pub(crate) fn set_nodelay(fd: RawFd) {
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt reads a live c_int of the given size. A failure
-    // (not a TCP socket) leaves Nagle on, which is harmless.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    // A failure (not a TCP socket) leaves Nagle on, which is harmless.
+    let _ = crate::sys::set_nodelay(fd);
 }
 
+/// Closes a descriptor we own and nothing else refers to; an error leaves
+/// it closed all the same, so there is nothing to do about one.
 pub(crate) fn close_fd(fd: RawFd) {
-    // SAFETY: `fd` is a descriptor we own and nothing else refers to.
-    unsafe { libc::close(fd) };
+    let _ = crate::sys::close(fd);
 }

@@ -22,7 +22,6 @@ use super::conn::{Conn, ConnState, SockKind};
 use super::ctx::ConnCtx;
 use super::current;
 use super::current::Net;
-use super::sockaddr;
 use crate::driver::ops::{Completed, OpOwner, OpSlot};
 use crate::driver::sqe::{Link, Sqe, Timespec};
 use crate::error::Error;
@@ -31,12 +30,12 @@ use crate::executor::waker::WorkerHandle;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::stats::op_registry::Target as OpTarget;
+use crate::sys::SockAddr;
 
 /// What a connect keeps alive for the kernel (boxed: the SQE points at
 /// the address and the timespec inside it).
 pub(crate) struct ConnectHold {
-    addr: libc::sockaddr_storage,
-    addr_len: libc::socklen_t,
+    addr: SockAddr,
     timeout: Timespec,
     conn: Key,
     timeout_ms: Option<u64>,
@@ -165,27 +164,11 @@ impl Net<'_> {
         if self.core.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
-        // SAFETY: all-zero bytes are a valid sockaddr_storage.
-        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let (domain, kind, addr_len) = match target {
-            Target::Tcp(a) => {
-                let (storage, len) = sockaddr::from_socket_addr(&a);
-                addr = storage;
-                let domain = if a.is_ipv4() {
-                    libc::AF_INET
-                } else {
-                    libc::AF_INET6
-                };
-                (domain, SockKind::Tcp, len)
-            }
-            Target::Unix(path) => {
-                let (sun, len) = sockaddr::from_unix_path(path)?;
-                // SAFETY: sockaddr_storage is larger than and aligned for
-                // sockaddr_un; we write one value at its start.
-                unsafe { std::ptr::write((&mut addr as *mut libc::sockaddr_storage).cast(), sun) };
-                (libc::AF_UNIX, SockKind::Unix, len)
-            }
+        let (addr, kind) = match target {
+            Target::Tcp(a) => (SockAddr::from_inet(&a), SockKind::Tcp),
+            Target::Unix(path) => (SockAddr::from_unix_path(path)?, SockKind::Unix),
         };
+        let domain = addr.family();
         // The connection owns the raw fd from here (and closes it).
         let fd = crate::sys::socket(domain, libc::SOCK_STREAM, 0)?.into_raw_fd();
         let conn = {
@@ -216,7 +199,6 @@ impl Net<'_> {
         let timeout = timeout_ms.map(Duration::from_millis);
         let hold = Box::new(ConnectHold {
             addr,
-            addr_len,
             timeout: Timespec::from(timeout.unwrap_or_default()),
             conn,
             timeout_ms,
@@ -233,12 +215,11 @@ impl Net<'_> {
         let ud = net.connects.user_data(op);
         let link = net.connects.link_timeout_user_data(op);
         let hold = &net.connects.get_mut(op).expect("just inserted").hold;
-        let addr_ptr = (&hold.addr as *const libc::sockaddr_storage).cast::<libc::sockaddr>();
         let ts_ptr: *const Timespec = &hold.timeout;
         let sqe = Sqe::Connect {
             fd,
-            addr: addr_ptr,
-            len: hold.addr_len,
+            addr: hold.addr.as_ptr(),
+            len: hold.addr.len(),
         };
         drop(net);
         let mut driver = self.core.driver.borrow_mut();
@@ -246,7 +227,7 @@ impl Net<'_> {
             ud: link,
             ts: ts_ptr,
         });
-        // SAFETY: `addr_ptr` and `ts_ptr` point into the boxed hold, whose
+        // SAFETY: the address and `ts_ptr` point into the boxed hold, whose
         // heap address the connects' table keeps until the op's last CQE:
         // the slot was inserted expecting one CQE per SQE (two with the
         // linked timeout), and is parked in the graveyard if the future is

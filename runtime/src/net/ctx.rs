@@ -15,7 +15,7 @@ use super::current;
 use super::current::Net;
 use super::send::stale_connection;
 use super::waiters::Ticket;
-use super::{ParseResult, PeerAddr, sockaddr};
+use super::{ParseResult, PeerAddr};
 use crate::executor::foreign;
 use crate::handler::ConnToken;
 use crate::slab::Key;
@@ -287,31 +287,10 @@ impl ConnCtx {
 }
 
 pub(crate) fn query_peer(fd: i32, kind: SockKind) -> Option<PeerAddr> {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: getpeername writes at most `len` bytes into `storage`.
-    let rc = unsafe {
-        libc::getpeername(
-            fd,
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
+    let peer = crate::sys::peer_addr(fd).ok()?;
     match kind {
-        SockKind::Tcp => sockaddr::to_socket_addr(&storage).map(PeerAddr::Tcp),
-        SockKind::Unix => {
-            // SAFETY: a unix socket's peer is a sockaddr_un, which fits in
-            // (and is aligned for) sockaddr_storage.
-            let sun: &libc::sockaddr_un =
-                unsafe { &*(&storage as *const libc::sockaddr_storage).cast() };
-            Some(PeerAddr::Unix(
-                sockaddr::unix_path(sun, len).unwrap_or_default(),
-            ))
-        }
+        SockKind::Tcp => peer.as_inet().map(PeerAddr::Tcp),
+        SockKind::Unix => Some(PeerAddr::Unix(peer.as_unix_path().unwrap_or_default())),
     }
 }
 

@@ -23,7 +23,6 @@ mod pressure;
 mod recv;
 mod send;
 mod send_pool;
-pub(crate) mod sockaddr;
 mod socket_file;
 mod udp;
 mod udp_reach;

@@ -34,9 +34,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::sockaddr;
 use crate::error::Error;
-use crate::sys::{self, syscall};
+use crate::sys::{self, SockAddr};
 
 /// The socket file a listener of ours is bound at; removed (if still
 /// ours) when dropped.
@@ -75,14 +74,9 @@ impl Drop for SocketFile {
 /// otherwise. The message names the path.
 pub(crate) fn listen_unix(path: &Path, backlog: i32) -> Result<(OwnedFd, SocketFile), Error> {
     clear_stale(path)?;
-    let (storage, len) = sockaddr::from_unix_path(path)?;
+    let addr = SockAddr::from_unix_path(path)?;
     let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)?;
-    syscall!(bind(
-        fd.as_raw_fd(),
-        (&storage as *const libc::sockaddr_un).cast(),
-        len
-    ))
-    .map_err(|e| match e.kind() {
+    sys::bind(fd.as_raw_fd(), &addr).map_err(|e| match e.kind() {
         // Someone bound it between our check and our bind.
         io::ErrorKind::AddrInUse => live(path),
         _ => path_error(e.kind(), path, &format!("cannot bind: {e}")),
@@ -94,7 +88,7 @@ pub(crate) fn listen_unix(path: &Path, backlog: i32) -> Result<(OwnedFd, SocketF
         dev: meta.dev(),
         ino: meta.ino(),
     };
-    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    sys::listen(fd.as_raw_fd(), backlog)?;
     Ok((fd, file))
 }
 
@@ -147,22 +141,12 @@ enum Probe {
 
 fn probe(path: &Path) -> Probe {
     let attempt = || -> io::Result<()> {
-        let (storage, len) = sockaddr::from_unix_path(path)?;
+        let addr = SockAddr::from_unix_path(path)?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0)?;
         // Non-blocking, so a listener with a full backlog cannot hold
         // launch: the connect fails with EAGAIN instead of waiting.
-        let flags = syscall!(fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
-        syscall!(fcntl(
-            fd.as_raw_fd(),
-            libc::F_SETFL,
-            flags | libc::O_NONBLOCK
-        ))?;
-        syscall!(connect(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_un).cast(),
-            len
-        ))?;
-        Ok(())
+        sys::set_nonblocking(fd.as_raw_fd(), true)?;
+        sys::connect(fd.as_raw_fd(), &addr)
     };
     match attempt() {
         Ok(()) => Probe::Live,

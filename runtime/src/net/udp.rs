@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 
 use super::current;
 use super::current::Net;
-use super::sockaddr;
 use super::udp_reach::Reach;
 use super::waiters::{Ticket, Waiters};
 use crate::driver::Cqe;
@@ -27,7 +26,7 @@ use crate::error::UdpSendError;
 use crate::executor::foreign;
 use crate::op::{OpKind, UserData};
 use crate::stats::op_registry::Target;
-use crate::sys::{cfg_not_uring, cfg_uring};
+use crate::sys::{SockAddr, Zeroed, cfg_not_uring, cfg_uring};
 
 /// Datagrams a socket queues for its task before the oldest are dropped.
 const RECV_QUEUE_LIMIT: usize = 4096;
@@ -50,7 +49,7 @@ pub struct UdpCtx {
 
 /// One in-flight `sendmsg`: everything it points to, boxed so it never moves.
 struct SendSlot {
-    addr: libc::sockaddr_storage,
+    addr: SockAddr,
     iov: libc::iovec,
     msg: libc::msghdr,
     data: Vec<u8>,
@@ -86,8 +85,7 @@ impl UdpSocketState {
     }
 
     pub(crate) fn new(fd: OwnedFd, send_slots: u16) -> UdpSocketState {
-        // SAFETY: all-zero bytes are a valid msghdr (null pointers, 0 lens).
-        let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        let mut msghdr = Box::new(libc::msghdr::zeroed());
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         UdpSocketState {
             reach: Reach::of(&fd),
@@ -337,20 +335,19 @@ impl Net<'_> {
                 socket.send_exhausted += 1;
                 return Err(UdpSendError::PoolExhausted);
             };
-            let (addr, addr_len) = sockaddr::from_socket_addr(&peer);
             let mut entry = Box::new(SendSlot {
-                addr,
-                // SAFETY: all-zero bytes are a valid iovec and msghdr; both
-                // are filled in below before use.
-                iov: unsafe { std::mem::zeroed() },
-                // SAFETY: as above.
-                msg: unsafe { std::mem::zeroed() },
+                addr: SockAddr::from_inet(&peer),
+                iov: libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                },
+                msg: libc::msghdr::zeroed(),
                 data: data.to_vec(),
             });
             entry.iov.iov_base = entry.data.as_mut_ptr().cast();
             entry.iov.iov_len = entry.data.len();
-            entry.msg.msg_name = (&mut entry.addr as *mut libc::sockaddr_storage).cast();
-            entry.msg.msg_namelen = addr_len;
+            entry.msg.msg_name = entry.addr.as_mut_ptr().cast();
+            entry.msg.msg_namelen = entry.addr.len();
             entry.msg.msg_iov = &mut entry.iov;
             entry.msg.msg_iovlen = 1;
             let msg: *const libc::msghdr = &entry.msg;
@@ -406,20 +403,7 @@ impl Net<'_> {
 
 /// The sender's address from a `recvmsg` name buffer.
 fn peer_of(name: &[u8]) -> Option<SocketAddr> {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let n = name
-        .len()
-        .min(std::mem::size_of::<libc::sockaddr_storage>());
-    // SAFETY: copies `n` bytes into storage, which is at least `n` long.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            name.as_ptr(),
-            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
-            n,
-        )
-    };
-    sockaddr::to_socket_addr(&storage)
+    SockAddr::from_bytes(name).as_inet()
 }
 
 cfg_uring! {
@@ -509,8 +493,7 @@ mod tests {
     }
 
     fn template(name_field: usize, control_field: usize) -> libc::msghdr {
-        // SAFETY: all-zero bytes are a valid msghdr (null pointers, 0 lens).
-        let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        let mut msghdr = libc::msghdr::zeroed();
         msghdr.msg_namelen = name_field as libc::socklen_t;
         msghdr.msg_controllen = control_field as _;
         msghdr

@@ -20,8 +20,7 @@ use std::io;
 use std::net::{SocketAddr, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::sockaddr;
-use crate::sys::syscall;
+use crate::sys;
 
 /// See the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,32 +39,14 @@ pub(crate) enum Reach {
 impl Reach {
     /// What the bound socket `fd` can reach.
     pub(crate) fn of(fd: &OwnedFd) -> Reach {
-        // SAFETY: all-zero bytes are a valid sockaddr_storage.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        let named = syscall!(getsockname(
-            fd.as_raw_fd(),
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        ));
-        match named.ok().and_then(|_| sockaddr::to_socket_addr(&storage)) {
+        let named = sys::local_addr(fd.as_raw_fd());
+        match named.ok().and_then(|a| a.as_inet()) {
             Some(SocketAddr::V4(_)) => Reach::V4,
-            Some(SocketAddr::V6(_)) => {
-                let mut only: libc::c_int = 0;
-                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-                let asked = syscall!(getsockopt(
-                    fd.as_raw_fd(),
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_V6ONLY,
-                    (&mut only as *mut libc::c_int).cast(),
-                    &mut len,
-                ));
-                match asked {
-                    Ok(_) if only != 0 => Reach::V6Only,
-                    Ok(_) => Reach::DualStack,
-                    Err(_) => Reach::Unknown,
-                }
-            }
+            Some(SocketAddr::V6(_)) => match sys::v6_only(fd.as_raw_fd()) {
+                Ok(true) => Reach::V6Only,
+                Ok(false) => Reach::DualStack,
+                Err(_) => Reach::Unknown,
+            },
             None => Reach::Unknown,
         }
     }
@@ -144,24 +125,12 @@ mod tests {
     #[test]
     fn reach_follows_the_sockets_family_and_v6only() {
         let socket = |domain, v6only: Option<bool>, bind_to: Option<&str>| {
-            let fd = crate::sys::socket(domain, libc::SOCK_DGRAM, 0)?;
+            let fd = sys::socket(domain, libc::SOCK_DGRAM, 0)?;
             if let Some(on) = v6only {
-                let value = libc::c_int::from(on);
-                syscall!(setsockopt(
-                    fd.as_raw_fd(),
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_V6ONLY,
-                    (&value as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                ))?;
+                sys::set_v6_only(fd.as_raw_fd(), on)?;
             }
             if let Some(to) = bind_to {
-                let (storage, len) = sockaddr::from_socket_addr(&addr(to));
-                syscall!(bind(
-                    fd.as_raw_fd(),
-                    (&storage as *const libc::sockaddr_storage).cast(),
-                    len
-                ))?;
+                sys::bind(fd.as_raw_fd(), &sys::SockAddr::from_inet(&addr(to)))?;
             }
             io::Result::Ok(fd)
         };

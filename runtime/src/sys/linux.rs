@@ -1,9 +1,16 @@
 //! The Linux side of [`sys`](super): the calls that set close-on-exec and
-//! non-blocking atomically, an `eventfd` for wakes, `statx`, and CPU
-//! pinning.
+//! non-blocking atomically, an `eventfd` for wakes, `statx`, CPU pinning,
+//! and a Unix peer's uid from `SO_PEERCRED`.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::Zeroed;
+
+// SAFETY: a bit array of integers; all zero is the empty set.
+unsafe impl Zeroed for libc::cpu_set_t {}
+// SAFETY: three integers (pid, uid, gid).
+unsafe impl Zeroed for libc::ucred {}
 
 /// A close-on-exec socket (`SOCK_CLOEXEC`, set atomically).
 pub(crate) fn socket(
@@ -46,17 +53,9 @@ impl WakeFd {
 
     /// Makes [`read_fd`](Self::read_fd) readable.
     pub(crate) fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
         // A failed write (counter saturated) still leaves it readable,
         // which is all we need.
-        unsafe {
-            libc::write(
-                self.eventfd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+        let _ = super::write(self.eventfd.as_raw_fd(), &1u64.to_ne_bytes());
     }
 
     /// The fd the worker reads 8 bytes from (the eventfd itself).
@@ -68,24 +67,21 @@ impl WakeFd {
 /// What [`stat`] fills: the kernel's `struct statx`.
 pub(crate) type StatBuf = libc::statx;
 
-/// `statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, out)`: 0, or -1 with
-/// `errno` set.
+/// `statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, out)`: 0, or `-errno`.
 ///
 /// # Safety
 ///
 /// `path` is NUL-terminated and `out` is valid for writes, both for the
 /// duration of the call.
-pub(crate) unsafe fn stat(path: *const libc::c_char, out: *mut StatBuf) -> libc::c_int {
-    // SAFETY: forwarded from the caller.
-    unsafe { libc::statx(libc::AT_FDCWD, path, 0, libc::STATX_BASIC_STATS, out) }
+pub(crate) unsafe fn stat(path: *const libc::c_char, out: *mut StatBuf) -> i32 {
+    syscall!(-errno statx(libc::AT_FDCWD, path, 0, libc::STATX_BASIC_STATS, out))
 }
 
 /// Pins the calling thread to `core` modulo the CPUs we may run on. A
 /// failure (a restricted cpuset) leaves the thread unpinned.
 pub(crate) fn pin_to_core(core: usize) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: a zeroed cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut set = libc::cpu_set_t::zeroed();
     // SAFETY: CPU_SET writes inside `set`; the index is reduced modulo the
     // CPU count, far below CPU_SETSIZE.
     unsafe { libc::CPU_SET(core % cpus, &mut set) };
@@ -94,4 +90,20 @@ pub(crate) fn pin_to_core(core: usize) {
         std::mem::size_of::<libc::cpu_set_t>(),
         &set
     ));
+}
+
+/// The uid of the process at the other end of Unix socket `fd`, from
+/// `SO_PEERCRED` (the credentials it had when it connected).
+#[cfg(feature = "inspect")]
+pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
+    let mut cred = libc::ucred::zeroed();
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_PEERCRED,
+        (&raw mut cred).cast(),
+        &mut len,
+    ))?;
+    Ok(cred.uid)
 }

@@ -1,6 +1,7 @@
 //! The portable side of [`sys`](super), for the Unixes without Linux's
 //! combined calls (macOS, the BSDs): plain POSIX calls followed by
-//! `fcntl`, a pipe for wakes, `stat`, and no CPU pinning.
+//! `fcntl`, a pipe for wakes, `stat`, no CPU pinning, and a Unix peer's uid
+//! from `getpeereid`.
 //!
 //! Setting close-on-exec after the fd exists leaves a window in which a
 //! `fork` + `exec` on another thread inherits it; macOS has no atomic
@@ -8,6 +9,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use super::set_nonblocking;
 
 /// A close-on-exec socket (`FD_CLOEXEC` set right after it is created).
 pub(crate) fn socket(
@@ -30,7 +33,7 @@ pub(crate) fn accept(listener: RawFd) -> io::Result<RawFd> {
     // it here closes it if the flags below cannot be set.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     set_cloexec(fd.as_raw_fd())?;
-    set_nonblocking(fd.as_raw_fd())?;
+    set_nonblocking(fd.as_raw_fd(), true)?;
     Ok(fd.into_raw_fd())
 }
 
@@ -63,24 +66,16 @@ impl WakeFd {
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         for fd in [&read, &write] {
             set_cloexec(fd.as_raw_fd())?;
-            set_nonblocking(fd.as_raw_fd())?;
+            set_nonblocking(fd.as_raw_fd(), true)?;
         }
         Ok(WakeFd { read, write })
     }
 
     /// Makes [`read_fd`](Self::read_fd) readable.
     pub(crate) fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to a pipe we own. A
-        // failed write (the pipe is full) still leaves the read end
+        // A failed write (the pipe is full) still leaves the read end
         // readable, which is all we need.
-        unsafe {
-            libc::write(
-                self.write.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+        let _ = super::write(self.write.as_raw_fd(), &1u64.to_ne_bytes());
     }
 
     /// The fd the worker reads 8 bytes from (the pipe's read end).
@@ -92,15 +87,14 @@ impl WakeFd {
 /// What [`stat`] fills: the platform's `struct stat`.
 pub(crate) type StatBuf = libc::stat;
 
-/// `stat(path, out)`: 0, or -1 with `errno` set.
+/// `stat(path, out)`: 0, or `-errno`.
 ///
 /// # Safety
 ///
 /// `path` is NUL-terminated and `out` is valid for writes, both for the
 /// duration of the call.
-pub(crate) unsafe fn stat(path: *const libc::c_char, out: *mut StatBuf) -> libc::c_int {
-    // SAFETY: forwarded from the caller.
-    unsafe { libc::stat(path, out) }
+pub(crate) unsafe fn stat(path: *const libc::c_char, out: *mut StatBuf) -> i32 {
+    syscall!(-errno stat(path, out))
 }
 
 /// Does nothing: macOS has no call that binds a thread to a CPU (its
@@ -116,10 +110,11 @@ fn set_cloexec(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
-    if flags & libc::O_NONBLOCK == 0 {
-        syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
-    }
-    Ok(())
+/// The effective uid of the process at the other end of Unix socket `fd`,
+/// from `getpeereid` (macOS and the BSDs have no `SO_PEERCRED`).
+#[cfg(feature = "inspect")]
+pub(crate) fn peer_uid(fd: RawFd) -> io::Result<u32> {
+    let (mut uid, mut gid): (libc::uid_t, libc::gid_t) = (0, 0);
+    syscall!(getpeereid(fd, &mut uid, &mut gid))?;
+    Ok(uid)
 }

@@ -541,9 +541,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ringline-abandon-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let fifo = dir.join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8 temp path")).expect("no NUL");
-        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        crate::sys::mkfifo(&fifo, 0o600).expect("mkfifo");
         *FIFO.lock().unwrap() = Some(fifo);
         // The FIFO's directory goes when the test ends, whatever it asserts.
         struct RemoveDir(std::path::PathBuf);

@@ -25,9 +25,10 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use super::{Io, Parked, last_errno, set_nonblocking};
+use super::{Io, Parked};
 use crate::driver::sqe::Sqe;
 use crate::op::UserData;
+use crate::sys;
 
 /// The first wait for room in a full Unix backlog.
 const BACKLOG_RETRY_FIRST: Duration = Duration::from_millis(1);
@@ -54,7 +55,9 @@ impl Io {
     /// Starts a connect (see the module docs).
     pub(super) fn start_connect(&mut self, op: Parked) {
         if let Sqe::Connect { fd, .. } = op.sqe {
-            set_nonblocking(fd);
+            // A failure leaves the socket blocking: the connect then runs
+            // to its end inside the call, which is correct, only slower.
+            let _ = sys::set_nonblocking(fd, true);
         }
         self.try_connect(op, BACKLOG_RETRY_FIRST);
     }
@@ -66,16 +69,17 @@ impl Io {
             self.complete(op.ud, -libc::EINVAL, 0);
             return;
         };
-        // SAFETY: the address lives in the connect's hold until its
-        // completion is reaped.
-        let res = unsafe { libc::connect(fd, addr, len) };
+        // SAFETY: the address lives in the connect's hold, `len` bytes
+        // (at least a family field: every address starts with one),
+        // unmoved until the connect's completion is reaped (the `push`
+        // contract).
+        let (res, family) = unsafe { (sys::connect_raw(fd, addr, len), (*addr).sa_family) };
         if res == 0 {
             self.connect_done(op.ud, 0);
             return;
         }
-        // SAFETY: as above; every socket address starts with its family.
-        let unix = unsafe { (*addr).sa_family } == libc::AF_UNIX as libc::sa_family_t;
-        match last_errno() {
+        let unix = family == libc::AF_UNIX as libc::sa_family_t;
+        match -res {
             libc::EINPROGRESS | libc::EINTR => self.park(fd, op, false),
             // For other families EAGAIN means no local port: a real error.
             libc::EAGAIN if unix => self.backlog_waits.push(BacklogWait {
@@ -168,21 +172,4 @@ impl Io {
             self.complete(t.timeout, -libc::ETIME, 0);
         }
     }
-}
-
-/// The outcome of a non-blocking connect that became writable.
-pub(super) fn socket_error(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are live locals of the sizes passed.
-    let res = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if res < 0 { -last_errno() } else { -err }
 }

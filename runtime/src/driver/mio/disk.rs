@@ -15,13 +15,13 @@
 //! completion is reaped, even when the future waiting on it was dropped.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::op::UserData;
+use crate::sys;
 use crate::thread_pool::{AtShutdown, Job, ThreadPool};
 
 /// A worker's end of the pool: finished ops, and the waker of its `Poll`.
@@ -146,75 +146,34 @@ impl DiskPool {
 /// paths NUL-terminated) and nothing else touches them meanwhile.
 pub(crate) unsafe fn run_disk_op(sqe: Sqe) -> i32 {
     loop {
-        // SAFETY: forwarded from the caller; each call gets the pointers
-        // and lengths the op was built with.
-        let res: libc::c_long = unsafe {
+        // SAFETY: the caller's contract: each pointer is valid for the op
+        // it was built for (a buffer for `len` bytes, NUL-terminated
+        // paths, a whole `StatBuf`), and nothing else touches it meanwhile.
+        let res = unsafe {
             match sqe {
                 Sqe::Read {
                     fd,
                     buf,
                     len,
                     offset,
-                } => read_at(fd, buf, len, offset) as _,
+                } => sys::read_at(fd, buf, len, offset),
                 Sqe::Write {
                     fd,
                     buf,
                     len,
                     offset,
-                } => write_at(fd, buf, len, offset) as _,
-                Sqe::Fsync { fd } => libc::fsync(fd) as _,
-                Sqe::Statx { path, out } => crate::sys::stat(path, out) as _,
-                Sqe::OpenAt { path, flags, mode } => open_without_waiting(path, flags, mode) as _,
-                Sqe::RenameAt { from, to } => {
-                    libc::renameat(libc::AT_FDCWD, from, libc::AT_FDCWD, to) as _
-                }
-                Sqe::UnlinkAt { path } => libc::unlinkat(libc::AT_FDCWD, path, 0) as _,
-                Sqe::MkdirAt { path, mode } => {
-                    libc::mkdirat(libc::AT_FDCWD, path, mode as libc::mode_t) as _
-                }
+                } => sys::write_at(fd, buf, len, offset),
+                Sqe::Fsync { fd } => sys::fsync(fd),
+                Sqe::Statx { path, out } => sys::stat(path, out),
+                Sqe::OpenAt { path, flags, mode } => open_without_waiting(path, flags, mode),
+                Sqe::RenameAt { from, to } => sys::renameat(from, to),
+                Sqe::UnlinkAt { path } => sys::unlinkat(path),
+                Sqe::MkdirAt { path, mode } => sys::mkdirat(path, mode),
                 _ => return -libc::EINVAL,
             }
         };
-        if res >= 0 {
-            return res.min(i32::MAX as libc::c_long) as i32;
-        }
-        let errno = last_errno();
-        if errno != libc::EINTR {
-            return -errno;
-        }
-    }
-}
-
-/// `pread(2)`, or `read(2)` for a file that cannot seek (a pipe, a FIFO, a
-/// terminal), whose offset io_uring ignores too: the count, or -1 with
-/// `errno` set.
-///
-/// # Safety
-///
-/// `buf` is valid for writes of `len` bytes, and nothing else touches it
-/// meanwhile.
-pub(super) unsafe fn read_at(fd: RawFd, buf: *mut u8, len: u32, offset: u64) -> isize {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match libc::pread(fd, buf.cast(), len as usize, offset as libc::off_t) {
-            -1 if last_errno() == libc::ESPIPE => libc::read(fd, buf.cast(), len as usize),
-            n => n,
-        }
-    }
-}
-
-/// [`read_at`]'s counterpart: `pwrite(2)`, or `write(2)` where the file
-/// cannot seek.
-///
-/// # Safety
-///
-/// `buf` is valid for reads of `len` bytes.
-pub(super) unsafe fn write_at(fd: RawFd, buf: *const u8, len: u32, offset: u64) -> isize {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match libc::pwrite(fd, buf.cast(), len as usize, offset as libc::off_t) {
-            -1 if last_errno() == libc::ESPIPE => libc::write(fd, buf.cast(), len as usize),
-            n => n,
+        if res != -libc::EINTR {
+            return res;
         }
     }
 }
@@ -231,26 +190,16 @@ pub(super) unsafe fn write_at(fd: RawFd, buf: *const u8, len: u32, offset: u64) 
 ///
 /// `path` is a valid NUL-terminated string.
 unsafe fn open_without_waiting(path: *const libc::c_char, flags: i32, mode: u32) -> i32 {
-    // SAFETY: `path` is valid (the caller's contract); the fcntl calls
-    // take no pointers and act on the descriptor just opened.
-    unsafe {
-        let fd = libc::openat(libc::AT_FDCWD, path, flags | libc::O_NONBLOCK, mode);
-        if fd >= 0 && flags & libc::O_NONBLOCK == 0 {
-            // Reads and writes of files readiness can watch set it again;
-            // anything else sees the descriptor as opened.
-            let now = libc::fcntl(fd, libc::F_GETFL);
-            if now >= 0 {
-                libc::fcntl(fd, libc::F_SETFL, now & !libc::O_NONBLOCK);
-            }
-        }
-        fd
+    // SAFETY: `path` is a valid NUL-terminated string (this fn's contract).
+    let fd = unsafe { sys::openat(path, flags | libc::O_NONBLOCK, mode) };
+    if fd >= 0 && flags & libc::O_NONBLOCK == 0 {
+        // Reads and writes of files readiness can watch set it again;
+        // anything else sees the descriptor as opened. Should this fail,
+        // the file stays non-blocking, which only a FIFO or device would
+        // notice, and those are read and written on readiness anyway.
+        let _ = sys::set_nonblocking(fd, false);
     }
-}
-
-fn last_errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    fd
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

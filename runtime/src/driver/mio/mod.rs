@@ -41,9 +41,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use self::bufs::BufPool;
-use self::connect::{BacklogWait, LinkTimeout, socket_error};
+use self::connect::{BacklogWait, LinkTimeout};
 pub(crate) use self::disk::DiskPool;
-use self::disk::{Completions, read_at, run_disk_op, write_at};
+use self::disk::{Completions, run_disk_op};
 use super::Cqe;
 use super::buffers::Buffers;
 use super::sqe::{Link, Sqe};
@@ -51,6 +51,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
 use crate::stats::RingTotals;
+use crate::sys::{self, Zeroed, syscall};
 
 /// The token of the disk pool's waker; sockets use their fd as token.
 const WAKER: Token = Token(usize::MAX);
@@ -280,14 +281,13 @@ impl Io {
             Sqe::Connect { .. } => self.start_connect(op),
             Sqe::Close { fd } => {
                 self.forget_fd(fd);
-                // SAFETY: the connection owned `fd`; closing it is this op.
-                let res = unsafe { libc::close(fd) };
-                self.complete(ud, if res == 0 { 0 } else { -last_errno() }, 0);
+                // The connection owned `fd`; closing it is this op.
+                let result = syscall!(-errno close(fd));
+                self.complete(ud, result, 0);
             }
             Sqe::Shutdown { fd, how } => {
-                // SAFETY: plain syscall on an fd the connection owns.
-                let res = unsafe { libc::shutdown(fd, how) };
-                self.complete(ud, if res == 0 { 0 } else { -last_errno() }, 0);
+                let result = syscall!(-errno shutdown(fd, how));
+                self.complete(ud, result, 0);
             }
             Sqe::Cancel { target } => {
                 let result = self.cancel(target);
@@ -301,7 +301,7 @@ impl Io {
                 // A FIFO, socket or terminal opened as a file: readiness
                 // can watch it, and a read that never completes stays
                 // cancellable instead of holding a disk thread.
-                set_nonblocking(fd);
+                let _ = sys::set_nonblocking(fd, true);
                 if matches!(sqe, Sqe::Read { .. }) {
                     self.start_reader(fd, op);
                 } else if let Some(result) = try_write(sqe) {
@@ -319,7 +319,9 @@ impl Io {
                 }
                 None => {
                     // No pool (`disk_io_threads` is 0): run it here.
-                    // SAFETY: as above; the memory is valid for the op.
+                    // SAFETY: the op's memory is held by its op slot until
+                    // this completion is reaped (the `push` contract), and
+                    // this thread runs it to the end before anything else.
                     let result = unsafe { run_disk_op(sqe) };
                     self.complete(ud, result, 0);
                 }
@@ -334,8 +336,9 @@ impl Io {
         if matches!(op.sqe, Sqe::AcceptMulti { .. }) {
             // The listener is shared and created blocking; accept has no
             // per-call flag. Receives pass MSG_DONTWAIT, the wake fd and
-            // FIFOs are non-blocking already.
-            set_nonblocking(fd);
+            // FIFOs are non-blocking already. A failure shows as the
+            // accept blocking nowhere: it is retried on readiness anyway.
+            let _ = sys::set_nonblocking(fd, true);
         }
         let (keep, hot) = self.run_reader(op);
         if keep {
@@ -359,7 +362,7 @@ impl Io {
             if let Err(e) = registered
                 && e.kind() != io::ErrorKind::AlreadyExists
             {
-                self.complete(op.ud, -e.raw_os_error().unwrap_or(libc::EIO), 0);
+                self.complete(op.ud, -sys::errno_of(&e), 0);
                 return;
             }
         }
@@ -415,13 +418,10 @@ impl Io {
                 Sqe::RecvMulti { fd } => self.recv_one(fd),
                 Sqe::RecvMsgMulti { fd, msghdr } => self.recvmsg_one(fd, msghdr),
                 Sqe::WakeRead { fd, buf } => {
-                    // SAFETY: `buf` is the driver's boxed 8-byte target.
-                    let n = unsafe { libc::read(fd, buf.cast(), 8) };
-                    if n < 0 {
-                        Step::from_errno(last_errno())
-                    } else {
-                        Step::Final(n as i32, 0)
-                    }
+                    // SAFETY: `buf` is the driver's boxed u64 (8 bytes),
+                    // which lives as long as the driver and which only
+                    // this read writes while it is armed.
+                    Step::of(unsafe { sys::read_raw(fd, buf.cast(), 8) })
                 }
                 Sqe::Read {
                     fd,
@@ -430,13 +430,9 @@ impl Io {
                     offset,
                 } => {
                     // SAFETY: the buffer lives in the op's hold, `len`
-                    // bytes, until its completion is reaped.
-                    let n = unsafe { read_at(fd, buf, len, offset) };
-                    if n < 0 {
-                        Step::from_errno(last_errno())
-                    } else {
-                        Step::Final(n as i32, 0)
-                    }
+                    // bytes, until its completion is reaped, and nothing
+                    // else writes it meanwhile.
+                    Step::of(unsafe { sys::read_at(fd, buf, len, offset) })
                 }
                 _ => Step::Final(-libc::EINVAL, 0),
             };
@@ -456,9 +452,9 @@ impl Io {
     }
 
     fn accept_one(&mut self, fd: RawFd) -> Step {
-        match crate::sys::accept(fd) {
+        match sys::accept(fd) {
             Ok(conn) => Step::More(conn, 0),
-            Err(e) => match e.raw_os_error().unwrap_or(libc::EIO) {
+            Err(e) => match sys::errno_of(&e) {
                 // The peer gave up before we accepted: try the next one.
                 libc::ECONNABORTED => Step::Retry,
                 errno => Step::from_errno(errno),
@@ -470,16 +466,15 @@ impl Io {
         let Some((bid, buf)) = self.bufs.stream.take() else {
             return Step::Final(-libc::ENOBUFS, 0);
         };
-        // SAFETY: `buf` is a free buffer of the pool, `buf.len()` bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        let n = sys::recv(fd, buf, libc::MSG_DONTWAIT);
         if n > 0 {
-            return Step::More(n as i32, Cqe::buffer_flags(bid, false));
+            return Step::More(n, Cqe::buffer_flags(bid, false));
         }
         self.bufs.stream.untake(bid);
         if n == 0 {
             Step::Final(0, 0)
         } else {
-            Step::from_errno(last_errno())
+            Step::from_errno(-n)
         }
     }
 
@@ -508,33 +503,33 @@ impl Io {
             pool.untake(bid);
             return Step::Final(-libc::EINVAL, 0);
         }
+        // Name, control and payload fields lie inside `buf`, after the
+        // header (`payload_at <= buf.len()`, checked above), so every
+        // offset below stays in bounds; all pointers come from one base.
         let base = buf.as_mut_ptr();
         let mut iov = libc::iovec {
-            // SAFETY: `payload_at <= buf.len()`, checked above.
-            iov_base: unsafe { base.add(payload_at) }.cast(),
+            iov_base: base.wrapping_add(payload_at).cast(),
             iov_len: buf.len() - payload_at,
         };
-        // SAFETY: all-zero is a valid msghdr.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // SAFETY: the name and control fields lie inside `buf`, after
-        // the header (checked above).
-        unsafe {
-            msg.msg_name = base.add(RECVMSG_HEADER).cast();
-            msg.msg_namelen = name_len as libc::socklen_t;
-            if control_len > 0 {
-                msg.msg_control = base.add(RECVMSG_HEADER + name_len).cast();
-            }
+        let mut msg = libc::msghdr::zeroed();
+        msg.msg_name = base.wrapping_add(RECVMSG_HEADER).cast();
+        msg.msg_namelen = name_len as libc::socklen_t;
+        if control_len > 0 {
+            msg.msg_control = base.wrapping_add(RECVMSG_HEADER + name_len).cast();
         }
         msg.msg_controllen = control_len as _;
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
-        // SAFETY: `msg` points into `buf` and at `iov`, both live here;
-        // MSG_TRUNC makes the result the datagram's real length.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
+        // SAFETY: `msg`'s name, control and iovec point into `buf` (a
+        // pool buffer this receive took, `buf.len()` bytes, within the
+        // lengths set above) and at `iov`, all live for the call. MSG_TRUNC
+        // makes the result the datagram's real length.
+        let n = unsafe { sys::recvmsg(fd, &mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
         if n < 0 {
             pool.untake(bid);
-            return Step::from_errno(last_errno());
+            return Step::from_errno(-n);
         }
+        #[allow(clippy::unnecessary_cast, reason = "not the same type on macOS")]
         let header: [u32; 4] = [
             msg.msg_namelen,
             msg.msg_controllen as u32,
@@ -563,7 +558,7 @@ impl Io {
                 continue;
             }
             let result = match op.sqe {
-                Sqe::Connect { fd, .. } => Some(socket_error(fd)),
+                Sqe::Connect { fd, .. } => Some(sys::take_error(fd)),
                 sqe => try_write(sqe),
             };
             let Some(result) = result else {
@@ -679,6 +674,15 @@ enum Step {
 }
 
 impl Step {
+    /// The step for a one-shot read's result (a count, or `-errno`).
+    fn of(result: i32) -> Step {
+        if result < 0 {
+            Step::from_errno(-result)
+        } else {
+            Step::Final(result, 0)
+        }
+    }
+
     /// The step for a failed syscall: a real error ends the op.
     fn from_errno(errno: i32) -> Step {
         match errno {
@@ -691,36 +695,29 @@ impl Step {
 
 /// Tries a send: its result, or `None` when it would block.
 fn try_write(sqe: Sqe) -> Option<i32> {
+    const FLAGS: libc::c_int = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     loop {
-        // SAFETY: the buffer or msghdr lives in the op's hold (send pool
-        // slot, UDP slot) until its completion is reaped.
+        // SAFETY: the buffer (send-pool slot, fs hold) or the msghdr with
+        // its name, iovec and payload (UDP slot) lives in the op's hold,
+        // unmoved, until its completion is reaped: the `push` contract.
         let n = unsafe {
             match sqe {
-                Sqe::Send { fd, buf, len } => libc::send(
-                    fd,
-                    buf.cast(),
-                    len as usize,
-                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                ),
-                Sqe::SendMsg { fd, msghdr } => {
-                    libc::sendmsg(fd, msghdr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-                }
+                Sqe::Send { fd, buf, len } => sys::send(fd, buf, len, FLAGS),
+                Sqe::SendMsg { fd, msghdr } => sys::sendmsg(fd, msghdr, FLAGS),
                 Sqe::Write {
                     fd,
                     buf,
                     len,
                     offset,
-                } => write_at(fd, buf, len, offset),
+                } => sys::write_at(fd, buf, len, offset),
                 _ => return Some(-libc::EINVAL),
             }
         };
-        if n >= 0 {
-            return Some(n.min(i32::MAX as isize) as i32);
-        }
-        match last_errno() {
-            libc::EAGAIN => return None,
-            libc::EINTR => continue,
-            e => return Some(-e),
+        match n {
+            n if n >= 0 => return Some(n),
+            n if n == -libc::EAGAIN => return None,
+            n if n == -libc::EINTR => continue,
+            n => return Some(n),
         }
     }
 }
@@ -730,30 +727,10 @@ fn try_write(sqe: Sqe) -> Option<i32> {
 /// (a device that cannot be watched, such as `/dev/null`, never makes a
 /// read wait, so it never parks).
 fn is_pollable(fd: RawFd) -> bool {
-    // SAFETY: all-zero is a valid `stat`; fstat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a live local of the right type.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return false;
-    }
-    matches!(
-        st.st_mode & libc::S_IFMT,
-        libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR
-    )
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on an fd the caller owns; no pointers.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-    }
-}
-
-fn last_errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    sys::file_mode(fd).is_ok_and(|mode| {
+        matches!(
+            mode & libc::S_IFMT,
+            libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR
+        )
+    })
 }

@@ -49,7 +49,8 @@ impl BufRing {
         // SAFETY: both layouts have non-zero size (count >= 1, size >= 1,
         // checked by Config::validate).
         let entries = unsafe { alloc_zeroed(entries_layout) }.cast::<BufRingEntry>();
-        // SAFETY: as above.
+        // SAFETY: the buffers' layout has non-zero size too (count >= 1,
+        // buffer_size >= 1, checked by Config::validate).
         let buffers = unsafe { alloc_zeroed(buffers_layout) };
         if entries.is_null() || buffers.is_null() {
             // SAFETY: each non-null pointer came from `alloc_zeroed` with

@@ -1,0 +1,74 @@
+//! The parts of a [`Config`](super::Config): a provided-buffer ring, the
+//! worker threads, and the backend choice.
+
+/// Which I/O backend the workers run on.
+///
+/// The environment variable `RINGLINE_BACKEND` (`io_uring` or `mio`), when
+/// set, overrides this field at launch; launch rejects a value it does not
+/// recognise with [`Error::RingSetup`](crate::Error::RingSetup) (message `invalid config: …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// Let the runtime choose: io_uring when a probe at launch can set up
+    /// a ring with every feature and opcode the driver uses; otherwise mio,
+    /// with one line on stderr naming the cause (seccomp, a disabled or
+    /// too old kernel, `RLIMIT_MEMLOCK`). Off Linux: mio, silently.
+    #[default]
+    Auto,
+    /// io_uring; launch fails with [`Error::RingSetup`](crate::Error::RingSetup),
+    /// naming the cause, if the ring cannot be set up (always off Linux:
+    /// "io_uring is only available on Linux").
+    IoUring,
+    /// The readiness-based mio backend (epoll, kqueue): sockets on
+    /// readiness, file I/O on `disk_io_threads` threads. Cargo feature
+    /// `force-mio` selects it whatever this field or the environment says.
+    Mio,
+}
+
+/// A provided-buffer ring: the kernel picks a free buffer from it for each
+/// multishot receive, and the buffer returns to the ring once the data is
+/// consumed.
+#[derive(Clone, Debug)]
+pub struct RecvBufferConfig {
+    /// Buffers in the ring: a power of two, 1..=32768.
+    pub ring_size: u16,
+    /// Bytes per buffer: the most one receive completion can deliver.
+    /// 1..=2^30.
+    pub buffer_size: u32,
+    /// Buffer group id naming the ring in receive requests; each ring of a
+    /// worker needs its own.
+    pub bgid: u16,
+}
+
+impl Default for RecvBufferConfig {
+    /// 256 buffers × 16 KiB, group id 0.
+    fn default() -> Self {
+        Self {
+            ring_size: 256,
+            buffer_size: 16_384,
+            bgid: 0,
+        }
+    }
+}
+
+/// Worker threads and their placement on CPUs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Worker threads; 0 starts one per available core. At most 1024.
+    pub threads: usize,
+    /// Pin worker `i` to core `core_offset + i`. Linux only: elsewhere
+    /// workers run unpinned whatever this says.
+    pub pin_to_core: bool,
+    /// First core used for pinning.
+    pub core_offset: usize,
+}
+
+impl Default for WorkerConfig {
+    /// One worker per core, pinned, starting at core 0.
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            pin_to_core: true,
+            core_offset: 0,
+        }
+    }
+}
