@@ -193,7 +193,9 @@ impl Driver {
     /// `bid` and `len` come from one receive completion and the buffer has
     /// not been recycled since.
     pub(crate) unsafe fn recv_data(&self, bid: u16, len: usize) -> &[u8] {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: this function's contract is the buffers': `bid` and `len`
+        // come from one receive completion, and the buffer was not handed
+        // back since, so the kernel wrote those bytes and writes no more.
         unsafe { io_ref!(self.bufs.recv_data(bid, len)) }
     }
 
@@ -213,7 +215,8 @@ impl Driver {
     ///
     /// As [`recv_data`](Self::recv_data), for a UDP receive completion.
     pub(crate) unsafe fn udp_data(&self, bid: u16, len: usize) -> &[u8] {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: as for `recv_data`: `bid` and `len` come from one UDP
+        // receive completion and the buffer was not handed back since.
         unsafe { io_ref!(self.bufs.udp_data(bid, len)) }
     }
 
