@@ -5,240 +5,24 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crate::blocking::{BlockingPool, ResolverPool};
+use crate::config::Backend;
 use crate::config::{BackendChoice, Config};
+use crate::driver;
 use crate::error::Error;
-use crate::executor::waker::WorkerHandle;
+use crate::executor::shutdown::ShutdownLatch;
 use crate::handler::AsyncEventHandler;
-use crate::net::{SockKind, SocketFile, listen_unix};
+use crate::net::{SockKind, listen_unix};
+use crate::shared::{ExitGuard, RuntimeShared};
 use crate::signal::Signal;
-use crate::stats::kinds::{SlabKind, SlabUsage};
 use crate::stats::op_registry::RegistryLayout;
-use crate::stats::{RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
+use crate::stats::{RuntimeSnapshot, RuntimeSource, WorkerStats};
 use crate::sys::{self, SockAddr, cfg_not_uring, cfg_uring};
 use crate::worker::Worker;
-use crate::{Backend, driver};
-
-/// State every worker of one runtime shares.
-pub(crate) struct RuntimeShared {
-    shutdown: AtomicBool,
-    /// When shutdown was first requested: the drain deadline's base.
-    shutdown_requested_at: OnceLock<Instant>,
-    /// `Config::shutdown_drain_timeout`: also how long the pools' threads
-    /// get to finish their jobs at exit.
-    drain_timeout: Duration,
-    workers: Mutex<Vec<Arc<WorkerHandle>>>,
-    /// Workers launched.
-    threads: usize,
-    /// Workers that have not exited yet; the last one out releases the
-    /// listeners, the socket files and the pools.
-    alive: AtomicUsize,
-    /// Workers that dropped their tasks at shutdown (and with them every
-    /// pool job handle they held).
-    tasks_dropped: AtomicUsize,
-    /// Pool threads still running a job at the drain deadline, left
-    /// behind by the last worker out.
-    pool_threads_abandoned: AtomicU64,
-    /// Per worker, its UDP sockets (taken by the worker at setup).
-    udp_sockets: Mutex<Vec<Vec<OwnedFd>>>,
-    /// Taken by the last worker; each driver holds its own clone meanwhile.
-    pub(crate) listeners: Mutex<Vec<Arc<OwnedFd>>>,
-    pub(crate) listener_kinds: Vec<SockKind>,
-    /// The Unix listeners' socket files, removed by the last worker out
-    /// (each only if it is still ours).
-    socket_files: Mutex<Vec<SocketFile>>,
-    pub(crate) blocking: Option<Arc<BlockingPool>>,
-    pub(crate) resolver: Option<Arc<ResolverPool>>,
-    /// Process-unique id, for stats.
-    id: u64,
-    /// The backend every worker of this runtime runs.
-    pub(crate) backend: Backend,
-    /// The mio backend's file I/O threads (none on io_uring).
-    pub(crate) disk: Option<Arc<driver::mio::DiskPool>>,
-    started_at_unix_ns: u64,
-    /// One stats block per worker, by index (allocated before the threads
-    /// start so a reader sees every worker from the first snapshot).
-    worker_stats: Vec<Arc<WorkerStats>>,
-    config_summary: std::collections::BTreeMap<String, String>,
-    config_inspect: bool,
-}
-
-impl RuntimeShared {
-    pub(crate) fn add_worker(&self, handle: Arc<WorkerHandle>) {
-        self.workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(handle);
-        // A shutdown requested while this worker was starting must reach it.
-        if self.is_shutdown_requested() {
-            self.notify_all();
-        }
-    }
-
-    /// Flags shutdown and interrupts every worker's wait.
-    pub(crate) fn request_shutdown(&self) {
-        // Only the first request sets it: later ones move no deadline.
-        let _ = self.shutdown_requested_at.set(Instant::now());
-        self.shutdown.store(true, Ordering::Release);
-        self.notify_all();
-    }
-
-    /// A worker dropped every task it had, at shutdown.
-    pub(crate) fn tasks_dropped(&self) {
-        self.tasks_dropped.fetch_add(1, Ordering::Release);
-    }
-
-    /// True once every worker dropped its tasks: a pool job handle still
-    /// alive then is held outside the workers (a plain thread) and may
-    /// never end. Pool job ends that workers posted while dropping their
-    /// tasks are visible to whoever sees this return true.
-    pub(crate) fn every_worker_dropped_its_tasks(&self) -> bool {
-        self.tasks_dropped.load(Ordering::Acquire) >= self.threads
-    }
-
-    fn notify_all(&self) {
-        for handle in self
-            .workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            handle.notify();
-        }
-    }
-
-    /// Worker `id`'s UDP sockets (empty after the first call).
-    pub(crate) fn take_udp_sockets(&self, id: usize) -> Vec<OwnedFd> {
-        let mut all = self.udp_sockets.lock().unwrap_or_else(|e| e.into_inner());
-        all.get_mut(id).map(std::mem::take).unwrap_or_default()
-    }
-
-    pub(crate) fn is_shutdown_requested(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
-    }
-
-    /// Worker `id`'s stats block.
-    pub(crate) fn worker_stats(&self, id: usize) -> Arc<WorkerStats> {
-        self.worker_stats[id].clone()
-    }
-}
-
-impl RuntimeSource for RuntimeShared {
-    fn snapshot(&self, now_ns: u64) -> RuntimeSnapshot {
-        let pool = |kind: SlabKind, usage: Option<SlabUsage>| {
-            let u = usage.unwrap_or_default();
-            SlabStats {
-                slab: kind.as_str().to_owned(),
-                used: u.used,
-                capacity: u.capacity,
-                high_water: u.high_water,
-                exhausted_total: u.exhausted_total,
-            }
-        };
-        RuntimeSnapshot {
-            id: self.id,
-            backend: self.backend.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            started_at_unix_ns: self.started_at_unix_ns,
-            shutting_down: self.is_shutdown_requested(),
-            pool_threads_abandoned: self.pool_threads_abandoned.load(Ordering::Relaxed),
-            config: self.config_summary.clone(),
-            slabs: vec![
-                pool(
-                    SlabKind::BlockingQueue,
-                    self.blocking.as_ref().map(|p| p.stats().into()),
-                ),
-                pool(
-                    SlabKind::ResolverQueue,
-                    self.resolver.as_ref().map(|p| p.stats().into()),
-                ),
-            ],
-            workers: self
-                .worker_stats
-                .iter()
-                .map(|w| w.snapshot(self.id, now_ns))
-                .collect(),
-        }
-    }
-
-    fn is_running(&self) -> bool {
-        self.alive.load(Ordering::Acquire) > 0
-    }
-}
-
-impl RuntimeShared {
-    /// Called by every worker thread as it exits. The last one removes the
-    /// socket files we created that are still ours (while the listeners
-    /// still hold their inodes), closes the listeners (the drivers dropped
-    /// their clones already) and stops the pools, so nothing outlives the
-    /// workers even while the `ShutdownHandle` is still held — but a pool
-    /// thread stuck in a job past the drain deadline (see `stop_pools`).
-    pub(crate) fn worker_exited(&self) {
-        if self.alive.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        self.socket_files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.stop_pools();
-    }
-
-    /// Stops the blocking and resolver pools: their threads get until the
-    /// drain deadline to finish their jobs (shutdown was requested that
-    /// long ago, or is taken as requested now); threads still in a job
-    /// then are left behind, counted and named in one log line, so a
-    /// closure or lookup that never returns cannot hold the exit up.
-    fn stop_pools(&self) {
-        let requested_at = *self.shutdown_requested_at.get_or_init(Instant::now);
-        let deadline = requested_at + self.drain_timeout;
-        // Both stop taking jobs first, so both get the whole wait.
-        if let Some(pool) = &self.blocking {
-            pool.begin_shutdown();
-        }
-        if let Some(pool) = &self.resolver {
-            pool.begin_shutdown();
-        }
-        let blocking = self
-            .blocking
-            .as_ref()
-            .map_or(0, |p| p.finish_shutdown(deadline));
-        let resolver = self
-            .resolver
-            .as_ref()
-            .map_or(0, |p| p.finish_shutdown(deadline));
-        let abandoned = blocking + resolver;
-        if abandoned > 0 {
-            self.pool_threads_abandoned
-                .fetch_add(abandoned as u64, Ordering::Relaxed);
-            eprintln!(
-                "ringline: runtime {} left {abandoned} pool thread(s) running past the drain \
-                 deadline ({blocking} in spawn_blocking closures, {resolver} in name lookups); \
-                 they are detached, not joined, and exit when their call returns",
-                self.id
-            );
-        }
-    }
-}
-
-/// Runs `RuntimeShared::worker_exited` when a worker thread ends, however
-/// it ends (return, error or panic).
-struct ExitGuard(Arc<RuntimeShared>);
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        self.0.worker_exited();
-    }
-}
 
 /// Stops a launched runtime.
 pub struct ShutdownHandle {
@@ -366,10 +150,8 @@ impl RinglineBuilder {
             udp_slots: u32::from(config.udp_send_slots),
         };
         let shared = Arc::new(RuntimeShared {
-            shutdown: AtomicBool::new(false),
-            shutdown_requested_at: OnceLock::new(),
+            shutdown: Arc::new(ShutdownLatch::default()),
             drain_timeout: config.shutdown_drain_timeout,
-            workers: Mutex::new(Vec::new()),
             threads,
             alive: AtomicUsize::new(threads),
             tasks_dropped: AtomicUsize::new(0),

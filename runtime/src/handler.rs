@@ -6,6 +6,7 @@ use std::io;
 use std::pin::Pin;
 
 use crate::net::{ConnCtx, Net, PeerAddr, UdpCtx};
+pub use crate::net::{ConnToken, UdpToken};
 
 /// What a ringline service implements: one value per worker
 /// ([`create_for_worker`](Self::create_for_worker)), one task per accepted
@@ -42,49 +43,15 @@ pub trait AsyncEventHandler: Send + 'static {
         Self: Sized;
 }
 
-/// A connection's identity: its slot index and the generation of that slot,
-/// so a token outliving its connection never reaches the slot's next user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnToken {
-    pub(crate) index: u32,
-    pub(crate) generation: u32,
-    /// The serial of the worker that owns the connection.
-    pub(crate) worker: u32,
-}
-
-impl ConnToken {
-    /// The connection slot index (stable for the connection's life; reused
-    /// after it closes). Useful to index per-connection arrays.
-    pub fn index(&self) -> usize {
-        self.index as usize
-    }
-}
-
-/// A UDP socket of a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UdpToken(pub(crate) u32);
-
-impl UdpToken {
-    /// The socket's index within its worker.
-    pub fn index(&self) -> usize {
-        self.0 as usize
-    }
-}
-
 /// The worker, as seen from [`AsyncEventHandler::on_tick`].
 pub struct DriverCtx<'a> {
     net: Net<'a>,
-    request_shutdown: &'a dyn Fn(),
 }
 
 impl<'a> DriverCtx<'a> {
-    /// The worker's connection layer, and how to ask its runtime to shut
-    /// down.
-    pub(crate) fn new(net: Net<'a>, request_shutdown: &'a dyn Fn()) -> DriverCtx<'a> {
-        DriverCtx {
-            net,
-            request_shutdown,
-        }
+    /// The worker's connection layer (on the worker's reactor).
+    pub(crate) fn new(net: Net<'a>) -> DriverCtx<'a> {
+        DriverCtx { net }
     }
 
     /// The index of this worker (the `worker_id` of `create_for_worker`).
@@ -94,7 +61,7 @@ impl<'a> DriverCtx<'a> {
 
     /// Asks the whole runtime to shut down (see [`crate::request_shutdown`]).
     pub fn request_shutdown(&mut self) {
-        (self.request_shutdown)();
+        self.net.core.shutdown.request();
     }
 
     /// The peer of a connection; `None` once it is closed.

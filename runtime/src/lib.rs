@@ -66,6 +66,7 @@ mod driver;
 mod executor;
 mod op;
 mod reactor;
+mod shared;
 mod slab;
 mod worker;
 
@@ -83,7 +84,7 @@ pub mod stats;
 pub mod metrics;
 
 pub use builder::{RinglineBuilder, ShutdownHandle};
-pub use config::{Config, ConfigBuilder, RecvBufferConfig, WorkerConfig};
+pub use config::{Backend, Config, ConfigBuilder, RecvBufferConfig, WorkerConfig};
 pub use error::{Error, TimerExhausted, UdpSendError};
 pub use handler::{AsyncEventHandler, ConnToken, DriverCtx, UdpToken};
 pub use signal::Signal;
@@ -103,25 +104,7 @@ pub use net::{
     ConnCtx, ConnectFuture, ParseResult, PeerAddr, RecvReadyFuture, SendFuture, UdpCtx,
     UdpRecvFuture, WithBytesFuture, WithDataFuture, connect, connect_unix, connect_with_timeout,
 };
-pub use worker::current::request_shutdown;
-
-/// The I/O backend a ringline process runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// Linux io_uring: completion-based, one ring per worker.
-    IoUring,
-    /// mio: readiness-based (epoll, kqueue), with thread pools for files.
-    Mio,
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::IoUring => "io_uring",
-            Backend::Mio => "mio",
-        })
-    }
-}
+pub use reactor::request_shutdown;
 
 /// The backend this process runs on: the one the most recently launched
 /// runtime chose. Before any launch: io_uring on Linux, mio elsewhere.

@@ -315,6 +315,15 @@ pub(crate) enum OpOwner {
     Fs,
 }
 
+/// How a pool job ended, for the counters of the worker that queued it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolJobEnd {
+    pub(crate) kind: OpKind,
+    /// As a CQE's: 0 ok, `-ECANCELED`, another negative errno for an error.
+    pub(crate) result: i32,
+    pub(crate) submitted_at_ns: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! of connections, files or the runtime around the worker.
 
 use std::cell::{Cell, RefCell};
+use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,9 +16,10 @@ use crate::driver::Driver;
 use crate::driver::ops::{OpSlot, OpTable, Orphaned};
 use crate::executor::foreign::ForeignWait;
 use crate::executor::local::Executor;
+use crate::executor::shutdown::ShutdownLatch;
 use crate::executor::waker::WorkerHandle;
 use crate::slab::Key;
-use crate::stats::{StatsWriter, clock};
+use crate::stats::{RuntimeSource, StatsWriter, clock};
 
 /// See the module docs.
 pub(crate) struct Reactor {
@@ -33,6 +35,10 @@ pub(crate) struct Reactor {
     pub(crate) driver: RefCell<Driver>,
     /// This worker's side of its stats block (the driver holds a clone).
     pub(crate) stats: Rc<StatsWriter>,
+    /// The runtime's shutdown request.
+    pub(crate) shutdown: Arc<ShutdownLatch>,
+    /// The runtime, as the stats see it (`stats::this_runtime`).
+    pub(crate) runtime: Arc<dyn RuntimeSource>,
     /// Set when an op was parked in or reaped from a graveyard, so the
     /// worker republishes the graveyard gauges at the end of its batch.
     graveyard_changed: Cell<bool>,
@@ -46,6 +52,8 @@ impl Reactor {
         config: Arc<Config>,
         driver: Driver,
         stats: Rc<StatsWriter>,
+        shutdown: Arc<ShutdownLatch>,
+        runtime: Arc<dyn RuntimeSource>,
     ) -> Reactor {
         Reactor {
             id,
@@ -61,6 +69,8 @@ impl Reactor {
             config,
             driver: RefCell::new(driver),
             stats,
+            shutdown,
+            runtime,
             graveyard_changed: Cell::new(false),
         }
     }
@@ -129,4 +139,60 @@ impl Reactor {
         self.graveyard_changed();
         slot.notify.take()
     }
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Reactor> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Restores the thread's previous reactor when dropped (including on
+/// unwind).
+pub(crate) struct EnterGuard {
+    previous: *const Reactor,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+/// Makes `reactor` the current one of this thread until the guard drops.
+///
+/// The caller keeps `reactor` alive, at a fixed address, for the guard's
+/// whole life: the worker's run loop borrows it for the loop's duration
+/// and drops the guard before the worker.
+pub(crate) fn enter(reactor: &Reactor) -> EnterGuard {
+    let previous = CURRENT.with(|c| c.replace(reactor as *const Reactor));
+    EnterGuard { previous }
+}
+
+/// Runs `f` with the current reactor, or returns `None` off a worker
+/// thread (for the pools, which need no connection or file state).
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
+    let ptr = CURRENT.with(|c| c.get());
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `enter` set this pointer from a live `&Reactor`, and its
+    // guard resets it before that reactor is dropped or moved; only this
+    // thread reads its own thread-local, and we hand out a shared
+    // reference only.
+    let reactor = unsafe { &*ptr };
+    Some(f(reactor))
+}
+
+/// Asks every worker of the current runtime to shut down gracefully.
+///
+/// Workers stop accepting, drop their tasks, close their connections, wait
+/// (bounded by `Config::shutdown_drain_timeout`) for in-flight kernel
+/// operations, and return `Ok(())` from their threads.
+///
+/// # Errors
+///
+/// Returns an error when called outside a ringline worker.
+pub fn request_shutdown() -> io::Result<()> {
+    try_with(|reactor| reactor.shutdown.request())
+        .ok_or_else(crate::executor::context::outside_error)
 }

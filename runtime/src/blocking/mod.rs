@@ -47,8 +47,41 @@ use std::io;
 
 pub use self::handle::{BlockingJoinHandle, ResolveFuture};
 pub(crate) use self::pool::BlockingPool;
-pub(crate) use self::pool_op::PoolJobEnd;
 pub(crate) use self::resolver::ResolverPool;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// A runtime's blocking and resolver pools (`None`: disabled).
+pub(crate) type Pools = (Option<Arc<BlockingPool>>, Option<Arc<ResolverPool>>);
+
+thread_local! {
+    /// The pools of the runtime whose worker runs on this thread.
+    static POOLS: RefCell<Option<Pools>> = const { RefCell::new(None) };
+}
+
+/// Puts the pools back as they were when dropped (including on unwind).
+pub(crate) struct EnterGuard {
+    previous: Option<Pools>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        POOLS.with(|p| *p.borrow_mut() = previous);
+    }
+}
+
+/// Makes `pools` the current worker thread's pools until the guard drops.
+pub(crate) fn enter(pools: Pools) -> EnterGuard {
+    let previous = POOLS.with(|p| p.borrow_mut().replace(pools));
+    EnterGuard { previous }
+}
+
+/// The current worker's pools; `None` off a worker thread.
+fn pools() -> Option<Pools> {
+    POOLS.with(|p| p.borrow().clone())
+}
 
 /// Runs `f` on the runtime's blocking thread pool and returns a future
 /// resolving to its return value.
@@ -80,7 +113,7 @@ pub(crate) use self::resolver::ResolverPool;
 pub fn spawn_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> io::Result<BlockingJoinHandle<T>> {
-    match crate::worker::current::pools() {
+    match pools() {
         None => Err(io::Error::other(
             "spawn_blocking called outside a ringline worker: call it from a task running on the runtime",
         )),
@@ -110,7 +143,7 @@ pub fn spawn_blocking<T: Send + 'static>(
 ///   [`WouldBlock`](io::ErrorKind::WouldBlock): retry later;
 /// - the runtime is shutting down.
 pub fn resolve(host: &str, port: u16) -> io::Result<ResolveFuture> {
-    match crate::worker::current::pools() {
+    match pools() {
         None => Err(io::Error::other(
             "resolve called outside a ringline worker: call it from a task running on the runtime",
         )),

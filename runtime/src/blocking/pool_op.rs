@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::executor::foreign::Foreign;
 use crate::executor::waker::WorkerHandle;
-use crate::op::OpKind;
-use crate::worker::Worker;
+use crate::op::{OpKind, PoolJobEnd};
+use crate::reactor::Reactor;
 
 /// A pool job counted as an op of the worker that queued it: submitted
 /// when queued, completed when its handle sees the outcome, cancelled when
@@ -30,15 +30,6 @@ struct Counted {
     owner: Arc<WorkerHandle>,
 }
 
-/// How a pool job ended, for the counters of the worker that queued it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PoolJobEnd {
-    kind: OpKind,
-    /// As a CQE's: 0 ok, `-ECANCELED`, another negative errno for an error.
-    result: i32,
-    submitted_at_ns: u64,
-}
-
 impl PoolOp {
     /// Not counted (a handle built off a worker, or before it is queued).
     pub(super) const NONE: PoolOp = PoolOp { counted: None };
@@ -46,13 +37,13 @@ impl PoolOp {
     /// Counts a job of `kind` as submitted by the current worker; not
     /// counted off a worker.
     pub(super) fn start(kind: OpKind) -> PoolOp {
-        crate::worker::current::try_with(|w| {
-            w.core.driver.borrow_mut().counters.submitted(kind);
+        crate::reactor::try_with(|w| {
+            w.driver.borrow_mut().counters.submitted(kind);
             PoolOp {
                 counted: Some(Counted {
                     kind,
                     submitted_at_ns: crate::stats::clock::ns_at(w.now()),
-                    owner: Arc::clone(&w.core.handle),
+                    owner: Arc::clone(&w.handle),
                 }),
             }
         })
@@ -75,8 +66,8 @@ impl PoolOp {
             result,
             submitted_at_ns,
         };
-        let counted_here = crate::worker::current::try_with(|w| {
-            let here = Arc::ptr_eq(&w.core.handle, &owner);
+        let counted_here = crate::reactor::try_with(|w| {
+            let here = Arc::ptr_eq(&w.handle, &owner);
             if here {
                 w.count_pool_job_end(end);
             }
@@ -88,18 +79,16 @@ impl PoolOp {
     }
 }
 
-impl Worker {
+impl Reactor {
     /// Counts the end of a pool job this worker queued.
     pub(crate) fn count_pool_job_end(&self, end: PoolJobEnd) {
-        self.core
-            .driver
+        self.driver
             .borrow_mut()
             .counters
             .completed(end.kind, false, end.result);
         if end.result != -libc::ECANCELED {
             let now = crate::stats::clock::ns_at(self.now());
-            self.core
-                .stats
+            self.stats
                 .op_latency(end.kind, now.saturating_sub(end.submitted_at_ns));
         }
     }

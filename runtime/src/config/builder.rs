@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::FsConfig;
 use super::{BackendChoice, Config};
 use crate::error::Error;
-use crate::fs::FsConfig;
 
 /// Builds a [`Config`] with chainable setters and validates it in
 /// [`build`](Self::build).

@@ -22,8 +22,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 pub use self::builder::ConfigBuilder;
-pub use self::parts::{BackendChoice, RecvBufferConfig, WorkerConfig};
-use crate::fs::FsConfig;
+pub use self::parts::{Backend, BackendChoice, FsConfig, RecvBufferConfig, WorkerConfig};
 
 /// Configuration of a ringline runtime, passed to
 /// [`RinglineBuilder::new`](crate::RinglineBuilder::new). Start from

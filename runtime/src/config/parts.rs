@@ -72,3 +72,45 @@ impl Default for WorkerConfig {
         }
     }
 }
+
+/// Limits of the filesystem layer, per worker.
+///
+/// `Config::fs = None` disables the layer: every `ringline::fs` call then
+/// fails with "filesystem disabled".
+#[derive(Clone, Debug)]
+pub struct FsConfig {
+    /// Files open at once on one worker. [`open`](crate::fs::open) fails (kind `Other`,
+    /// message naming this field) when all are taken; [`close`](crate::fs::close) frees one.
+    pub max_files: u16,
+    /// File operations in flight at once on one worker, counting ops whose
+    /// future was dropped until the kernel has finished them. Calls fail
+    /// (kind `Other`, message naming this field) beyond it.
+    pub max_commands_in_flight: u16,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            max_files: 64,
+            max_commands_in_flight: 256,
+        }
+    }
+}
+
+/// The I/O backend a ringline process runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Linux io_uring: completion-based, one ring per worker.
+    IoUring,
+    /// mio: readiness-based (epoll, kqueue), with thread pools for files.
+    Mio,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::IoUring => "io_uring",
+            Backend::Mio => "mio",
+        })
+    }
+}

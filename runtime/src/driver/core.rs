@@ -16,7 +16,7 @@ use super::Cqe;
 use super::lifecycle::{FORCED_CANCEL_GRACE, Lifecycle};
 use super::mio;
 use super::sqe::{Link, Plain, Sqe};
-use crate::Backend;
+use crate::config::Backend;
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::{OpCounters, OpKind, UserData};

@@ -71,6 +71,8 @@ pub(crate) struct Lifecycle {
     grace: Duration,
     /// A read is armed on the wake fd.
     wake_armed: bool,
+    /// Kernel ops in flight when the worker gave up (leaked, not freed).
+    abandoned_ops: u64,
 }
 
 impl Lifecycle {
@@ -82,6 +84,7 @@ impl Lifecycle {
             forced_at: None,
             grace,
             wake_armed: false,
+            abandoned_ops: 0,
         }
     }
 
@@ -101,6 +104,17 @@ impl Lifecycle {
     /// never be freed.
     pub(crate) fn leaks(&self) -> bool {
         self.phase == Phase::Abandoned
+    }
+
+    /// Records how many kernel ops were in flight when the worker gave up
+    /// (after [`Step::Abandon`]).
+    pub(crate) fn record_abandoned(&mut self, ops: u64) {
+        self.abandoned_ops = ops;
+    }
+
+    /// Kernel ops the worker gave up on (0 unless abandoned).
+    pub(crate) fn abandoned_ops(&self) -> u64 {
+        self.abandoned_ops
     }
 
     /// True when the drain deadline has passed at `now`.

@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::Backend;
+use crate::config::Backend;
 use crate::sys::{cfg_not_uring, cfg_uring};
 
 mod buffers;

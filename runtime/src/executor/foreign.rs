@@ -25,8 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use super::timer::TimerKey;
-use crate::blocking::PoolJobEnd;
-use crate::op::OpOwner;
+use crate::op::{OpOwner, PoolJobEnd};
 use crate::slab::Key;
 
 /// What another thread asks a worker to release.

@@ -15,6 +15,7 @@ pub(crate) mod foreign;
 pub(crate) mod join;
 pub(crate) mod local;
 pub(crate) mod select;
+pub(crate) mod shutdown;
 pub(crate) mod task;
 pub(crate) mod time;
 pub(crate) mod timer;

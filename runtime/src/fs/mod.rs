@@ -43,6 +43,7 @@ mod open;
 mod path;
 mod table;
 
+pub use crate::config::FsConfig;
 pub use handle::{File, OpenFlags};
 pub use io::{ReadFuture, WriteFuture, fsync, read, read_into, write, write_from};
 pub use meta::{Metadata, StatFuture, stat};
@@ -50,30 +51,6 @@ pub use op::DiskIoFuture;
 pub use open::{OpenFuture, close, create, open};
 pub use path::{mkdir, remove, rename};
 
-pub(crate) use current::{Fs, enter};
+pub(crate) use current::{Fs, enter, try_with};
 
 pub(crate) use table::FsState;
-
-/// Limits of the filesystem layer, per worker.
-///
-/// `Config::fs = None` disables the layer: every `ringline::fs` call then
-/// fails with "filesystem disabled".
-#[derive(Clone, Debug)]
-pub struct FsConfig {
-    /// Files open at once on one worker. [`open`] fails (kind `Other`,
-    /// message naming this field) when all are taken; [`close`] frees one.
-    pub max_files: u16,
-    /// File operations in flight at once on one worker, counting ops whose
-    /// future was dropped until the kernel has finished them. Calls fail
-    /// (kind `Other`, message naming this field) beyond it.
-    pub max_commands_in_flight: u16,
-}
-
-impl Default for FsConfig {
-    fn default() -> Self {
-        FsConfig {
-            max_files: 64,
-            max_commands_in_flight: 256,
-        }
-    }
-}

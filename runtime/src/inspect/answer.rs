@@ -134,7 +134,7 @@ fn hello(started_at_unix_ns: u64) -> Hello {
         pid: std::process::id(),
         process: process_name(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        backend: crate::backend().to_string(),
+        backend: crate::driver::current_backend().to_string(),
         workers: runtimes.iter().map(|r| r.workers).sum(),
         start_time_unix_ns: started_at_unix_ns,
         runtimes,

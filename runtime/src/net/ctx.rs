@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::ConnToken;
 use super::conn::{ConnState, SockKind};
 use super::connect::{self, ConnectFuture};
 use super::current;
@@ -17,7 +18,6 @@ use super::send::stale_connection;
 use super::waiters::Ticket;
 use super::{ParseResult, PeerAddr};
 use crate::executor::foreign;
-use crate::handler::ConnToken;
 use crate::slab::Key;
 
 /// A connection, as its task sees it: receive with [`with_data`]
@@ -220,7 +220,7 @@ impl ConnCtx {
 
     /// Asks the whole runtime to shut down (see [`crate::request_shutdown`]).
     pub fn request_shutdown(&self) {
-        let _ = crate::request_shutdown();
+        let _ = crate::reactor::request_shutdown();
     }
 
     /// The peer's address; `None` once the connection is closed (or off a

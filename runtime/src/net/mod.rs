@@ -24,6 +24,7 @@ mod recv;
 mod send;
 mod send_pool;
 mod socket_file;
+mod token;
 mod udp;
 mod udp_reach;
 mod waiters;
@@ -35,8 +36,9 @@ use std::path::PathBuf;
 pub(crate) use conn::{NetState, SockKind};
 pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
 pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
-pub(crate) use current::{Net, enter};
+pub(crate) use current::{Net, enter, try_with};
 pub(crate) use socket_file::{SocketFile, listen_unix};
+pub use token::{ConnToken, UdpToken};
 pub(crate) use udp::UdpSocketState;
 pub use udp::{UdpCtx, UdpRecvFuture};
 

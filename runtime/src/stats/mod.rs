@@ -149,10 +149,7 @@ pub fn snapshot() -> Snapshot {
 /// kernel. Other workers' counts are at most a few hundred microseconds
 /// old (see [`snapshot`]).
 pub fn this_runtime() -> Option<RuntimeSnapshot> {
-    crate::worker::current::try_with(|w| {
-        w.publish_stats_now();
-        w.runtime.snapshot(clock::now_ns())
-    })
+    crate::worker::this_runtime()
 }
 
 /// The current stats clock reading, for snapshots taken elsewhere.

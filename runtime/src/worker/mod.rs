@@ -15,13 +15,13 @@
 //! through the thread-local context. No borrow is ever held across user
 //! code (a poll, a parse closure, a future's drop).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::builder::RuntimeShared;
+use crate::blocking;
 use crate::config::Config;
 use crate::driver::Cqe;
 use crate::driver::Driver;
@@ -36,12 +36,14 @@ use crate::fs::{self, Fs, FsState};
 use crate::handler::{AsyncEventHandler, DriverCtx};
 use crate::net::{self, ConnCtx, Net, NetState, UdpCtx, UdpSocketState};
 use crate::op::{OpKind, UserData};
-use crate::reactor::Reactor;
-use crate::stats::kinds::SlabKind;
+use crate::reactor::{self, Reactor};
+use crate::shared::RuntimeShared;
 use crate::stats::{StatsWriter, clock};
 
-pub(crate) mod current;
 mod one_shot;
+mod publish;
+
+pub(crate) use publish::this_runtime;
 
 /// Polls per turn before the loop goes back to the kernel, so a task that
 /// keeps waking itself cannot starve I/O.
@@ -58,8 +60,6 @@ pub(crate) struct Worker {
     accepted: RefCell<Vec<ConnCtx>>,
     /// The file layer's state (see [`Worker::fs`]).
     fs_state: RefCell<FsState>,
-    /// Kernel ops shutdown gave up on (and leaked), for the graveyard.
-    abandoned: Cell<u64>,
 }
 
 impl Worker {
@@ -93,7 +93,7 @@ impl Worker {
                 return Err(e);
             }
         };
-        runtime.add_worker(handle.clone());
+        runtime.shutdown.add_worker(handle.clone());
         let mut net = NetState::new(&config);
         net.listener_kinds = runtime.listener_kinds.clone();
         net.udp = udp
@@ -102,12 +102,19 @@ impl Worker {
             .collect();
         let fs = FsState::new(config.fs.as_ref(), ops::net_op_slots(&config));
         Ok(Worker {
-            core: Reactor::new(id, handle, config, driver, stats),
+            core: Reactor::new(
+                id,
+                handle,
+                config,
+                driver,
+                stats,
+                runtime.shutdown.clone(),
+                runtime.clone(),
+            ),
             runtime,
             net_state: RefCell::new(net),
             accepted: RefCell::new(Vec::new()),
             fs_state: RefCell::new(fs),
-            abandoned: Cell::new(0),
         })
     }
 
@@ -165,7 +172,8 @@ impl Worker {
         let _executor = context::enter(&self.core.exec);
         let _net = net::enter(self.net());
         let _fs = fs::enter(self.fs());
-        let _worker = current::enter(self);
+        let _reactor = reactor::enter(&self.core);
+        let _pools = blocking::enter(self.runtime.pools());
         // The first turn starts here: `on_start` tasks run before the first
         // wait.
         self.core.stats.turn_started(clock::now_ns());
@@ -238,8 +246,7 @@ impl Worker {
                 self.core.exec.wake(task);
             }
             self.serve_foreign();
-            let request_shutdown = || self.runtime.request_shutdown();
-            let mut ctx = DriverCtx::new(self.net(), &request_shutdown);
+            let mut ctx = DriverCtx::new(self.net());
             handler.on_tick(&mut ctx);
             // `on_tick` may have cancelled a connection's task.
             self.settle_ended_tasks();
@@ -309,7 +316,7 @@ impl Worker {
         self.core.handle.take_requests(|request| match request {
             Foreign::AbandonOp { owner, op, notify } => self.orphan_op_notify(owner, op, notify),
             Foreign::RemoveTimer(key) => self.core.exec.timers.borrow_mut().remove(key),
-            Foreign::PoolJobEnded(end) => self.count_pool_job_end(end),
+            Foreign::PoolJobEnded(end) => self.core.count_pool_job_end(end),
         });
     }
 
@@ -387,8 +394,12 @@ impl Worker {
     /// still write is leaked on purpose, never freed.
     fn abandon_in_flight(&self) {
         let in_flight = self.core.driver.borrow().counters.kernel_in_flight();
-        self.abandoned.set(in_flight);
-        let totals = self.graveyard_totals();
+        self.core
+            .driver
+            .borrow_mut()
+            .lifecycle
+            .record_abandoned(in_flight);
+        let totals = publish::graveyard_totals(&self.net(), &self.fs());
         let (depth, bytes) = (totals.depth, totals.bytes);
         eprintln!(
             "ringline: worker {} gave up waiting for {in_flight} kernel operations at shutdown; \
@@ -416,56 +427,10 @@ impl Worker {
         self.publish_stats(Instant::now(), true);
     }
 
-    /// Publishes this turn's stats (pool occupancy, op counters, ring and
-    /// graveyard totals) right before the wait at `now`. With the `stats`
-    /// feature off, `turn_ended` never calls the closure.
-    /// With `force` (the worker may park indefinitely, or is exiting)
-    /// everything is published; otherwise the counts are published at most
-    /// every `PUBLISH_INTERVAL` of a busy loop (see `StatsWriter`).
+    /// Publishes this turn's stats right before the wait at `now` (see
+    /// `publish::turn`).
     fn publish_stats(&self, now: Instant, force: bool) {
-        self.publish_graveyard();
-        self.core
-            .stats
-            .turn_ended(clock::ns_at(now), force, |p| self.gather_stats(p));
-    }
-
-    /// Publishes this worker's counts now (for `stats::this_runtime`).
-    pub(crate) fn publish_stats_now(&self) {
-        self.publish_graveyard();
-        self.core.stats.publish(|p| self.gather_stats(p));
-    }
-
-    /// Reports what the worker's pools, driver and timers hold.
-    fn gather_stats(&self, p: &crate::stats::Publisher<'_>) {
-        {
-            {
-                let mut driver = self.core.driver.borrow_mut();
-                let driver = &mut *driver;
-                p.ops(&mut driver.counters);
-                p.ring(driver.ring_totals());
-                let (recv, udp_recv) = driver.buffer_usage();
-                p.slab(SlabKind::RecvBuffers, recv);
-                p.slab(SlabKind::UdpRecvBuffers, udp_recv);
-            }
-            {
-                let net = self.net_state.borrow();
-                p.slab(SlabKind::Connections, net.conns.usage());
-                p.slab(SlabKind::SendCopy, net.pool.usage());
-                p.slab(SlabKind::UdpSend, net.udp_send_usage());
-                p.net_pressure(net.pressure());
-            }
-            p.slab(SlabKind::OpSlots, self.op_slot_usage());
-            let (files, commands) = self.fs_state.borrow().usage();
-            p.slab(SlabKind::FsFiles, files);
-            p.slab(SlabKind::FsCommands, commands);
-            p.slab(SlabKind::Tasks, self.core.exec.tasks.usage());
-            let mut timers = self.core.exec.timers.borrow_mut();
-            p.slab(SlabKind::Timers, timers.usage());
-            let (pending, armed, fired, removed) = timers.op_totals();
-            p.op_totals(OpKind::Timer, pending, armed, fired, removed);
-            let next_timer = timers.next_deadline().map(clock::ns_at);
-            p.executor(self.core.exec.tasks.len() as u64, next_timer);
-        }
+        publish::turn(&self.net(), &self.fs(), now, force);
     }
 }
 
