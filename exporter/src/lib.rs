@@ -63,23 +63,41 @@
 //! `ringline-exporter --all` (or `--pid PID`) attaches to processes that
 //! did not embed an exporter, over their inspect sockets, and serves them
 //! on one `/metrics` with `pid` and `process` labels; run it with `--help`.
+//! It is its own package, `ringline-exporter-sidecar` (`exporter/sidecar/`),
+//! built on this crate without the runtime.
+//!
+//! # Features
+//!
+//! - `embedded` (default): [`Builder::serve`] and [`serve`], the endpoint
+//!   for a process that runs ringline, with the application's `metrics`.
+//!   It is the only part that links the `ringline` runtime (and `metrics`).
+//!   Without it the crate renders snapshots it is given ([`text`], read with
+//!   `ringline-schema` types) and serves them with [`Builder::serve_with`].
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "embedded")]
 mod embedded;
+// Without the feature, the same types holding nothing (the sidecar's build).
+#[cfg(not(feature = "embedded"))]
+#[path = "embedded_off.rs"]
+mod embedded;
+mod endpoint;
 mod error;
 mod http;
 mod server;
 pub mod text;
 
-pub use embedded::{Builder, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT, Exporter};
+pub use endpoint::{Builder, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT, Exporter};
 pub use error::Error;
+#[cfg(feature = "embedded")]
 pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use text::{Buckets, RenderOptions, Source};
 
 /// Starts an embedded `/metrics` endpoint on `addr` with the default
 /// options (see [`Builder::new`]): this process's ringline series and its
 /// application `metrics`.
+#[cfg(feature = "embedded")]
 pub fn serve(addr: impl std::net::ToSocketAddrs + std::fmt::Debug) -> Result<Exporter, Error> {
     Builder::new().listen(addr).serve()
 }

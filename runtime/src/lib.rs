@@ -65,6 +65,7 @@ mod blocking;
 mod driver;
 mod executor;
 mod op;
+mod peer;
 mod reactor;
 mod slab;
 mod worker;

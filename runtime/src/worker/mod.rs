@@ -430,7 +430,7 @@ impl Worker {
     }
 
     /// Publishes this worker's counts now (for `stats::this_runtime`).
-    pub(crate) fn publish_stats_now(&self) {
+    fn publish_stats_now(&self) {
         self.publish_graveyard();
         self.core.stats.publish(|p| self.gather_stats(p));
     }
@@ -602,4 +602,15 @@ mod tests {
             w.in_flight
         );
     }
+}
+
+/// What `stats::this_runtime` answers, installed by launch (stats cannot
+/// reach the worker itself): the calling worker's runtime, with this
+/// worker's counts published first; `None` off a worker thread.
+pub(crate) fn this_runtime_snapshot() -> Option<crate::stats::RuntimeSnapshot> {
+    use crate::stats::RuntimeSource;
+    current::try_with(|w| {
+        w.publish_stats_now();
+        w.runtime.snapshot(crate::stats::now_ns())
+    })
 }

@@ -117,11 +117,11 @@ fn main() -> ExitCode {
     // Scripts and tests read the real address (port 0 picks one) here.
     println!("ringline-exporter: serving {}", exporter.url());
     let _ = std::io::stdout().flush();
-    let dir = ringline::inspect::socket_dir();
+    let dir = ringline_schema::inspect::socket_dir();
     match scope {
         Scope::One(pid) => eprintln!(
             "ringline-exporter: serving pid {pid} while {} answers",
-            ringline::inspect::socket_path(pid).display()
+            ringline_schema::inspect::socket_path(pid).display()
         ),
         Scope::All => eprintln!(
             "ringline-exporter: serving every ringline process with a socket in {}",
