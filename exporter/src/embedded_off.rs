@@ -8,7 +8,7 @@ use crate::Error;
 
 /// No embedded options.
 #[derive(Debug, Default)]
-pub(crate) struct Options;
+pub(crate) struct Options {}
 
 impl Options {
     /// Nothing to refuse.
@@ -20,7 +20,7 @@ impl Options {
 
 /// Nothing besides the listener.
 #[derive(Default)]
-pub(crate) struct Running;
+pub(crate) struct Running {}
 
 impl Running {
     /// Nothing to show.

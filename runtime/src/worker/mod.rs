@@ -490,6 +490,17 @@ impl Drop for Worker {
     }
 }
 
+/// What `stats::this_runtime` answers, installed by launch (stats cannot
+/// reach the worker itself): the calling worker's runtime, with this
+/// worker's counts published first; `None` off a worker thread.
+pub(crate) fn this_runtime_snapshot() -> Option<crate::stats::RuntimeSnapshot> {
+    use crate::stats::RuntimeSource;
+    crate::executor::context::try_with(|w| {
+        w.publish_stats_now();
+        w.runtime.snapshot(crate::stats::now_ns())
+    })
+}
+
 #[cfg(test)]
 // `on_accept` must return a `'static` future, which an `async fn` cannot.
 #[allow(clippy::manual_async_fn)]
@@ -602,15 +613,4 @@ mod tests {
             w.in_flight
         );
     }
-}
-
-/// What `stats::this_runtime` answers, installed by launch (stats cannot
-/// reach the worker itself): the calling worker's runtime, with this
-/// worker's counts published first; `None` off a worker thread.
-pub(crate) fn this_runtime_snapshot() -> Option<crate::stats::RuntimeSnapshot> {
-    use crate::stats::RuntimeSource;
-    current::try_with(|w| {
-        w.publish_stats_now();
-        w.runtime.snapshot(crate::stats::now_ns())
-    })
 }
