@@ -29,6 +29,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 /// feature `embedded`) or [`Builder::serve_with`] starts it.
 ///
 /// ```no_run
+/// # #[cfg(feature = "embedded")] {
 /// use std::time::Duration;
 /// let exporter = ringline_exporter::Builder::new()
 ///     .listen("127.0.0.1:9464")
@@ -36,6 +37,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 ///     .max_scrapes(2)
 ///     .serve()?;
 /// println!("metrics at {}", exporter.url());
+/// # }
 /// # Ok::<(), ringline_exporter::Error>(())
 /// ```
 #[derive(Debug)]

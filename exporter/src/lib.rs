@@ -1,13 +1,15 @@
-//! Prometheus metrics for [ringline]: an embedded `/metrics`
-//! endpoint for a process that runs ringline, and (binary
-//! `ringline-exporter`) a sidecar serving every ringline process of the
-//! user over their inspect sockets.
+//! Prometheus metrics for ringline: an embedded `/metrics` endpoint for
+//! a process that runs ringline, and what the sidecar (binary
+//! `ringline-exporter`, serving every ringline process of the user over
+//! their inspect sockets) is built on.
 //!
 //! ```no_run
+//! # #[cfg(feature = "embedded")] {
 //! // At the start of `main`; keep the value alive as long as the process
 //! // should be scraped.
 //! let exporter = ringline_exporter::serve("127.0.0.1:9464")?;
 //! println!("metrics at {}", exporter.url());
+//! # }
 //! # Ok::<(), ringline_exporter::Error>(())
 //! ```
 //!
@@ -75,6 +77,9 @@
 //!   `ringline-schema` types) and serves them with [`Builder::serve_with`].
 
 #![deny(missing_docs)]
+// The docs describe the embedded endpoint, whose items (and the runtime
+// they link to) exist only with its feature, on in the documented build.
+#![cfg_attr(not(feature = "embedded"), allow(rustdoc::broken_intra_doc_links))]
 
 #[cfg(feature = "embedded")]
 mod embedded;

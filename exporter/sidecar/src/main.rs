@@ -12,6 +12,10 @@
 //! next scan (`--rescan`), and the series of one that exits disappear as
 //! soon as its socket closes. The HTTP endpoint is the library's (same
 //! routes, limits and deadlines as the embedded one).
+//!
+//! A package of its own (`ringline-exporter-sidecar`) so that it links no
+//! runtime: it reads snapshots with `ringline-schema`'s client and renders
+//! them with `ringline-exporter` built without its `embedded` feature.
 
 mod targets;
 

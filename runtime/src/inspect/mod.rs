@@ -28,9 +28,7 @@ pub mod fuzzing;
 #[cfg(test)]
 mod structured_fuzz;
 
-// The reader's side (client, protocol, socket directory) lives in the
-// schema crate, so the inspector and the sidecar read it without linking the
-// runtime; re-exported here at the paths it has always had.
+// At the paths these have always had (see the module docs).
 #[doc(inline)]
 pub use ringline_schema::inspect::wire;
 #[doc(inline)]
