@@ -495,7 +495,7 @@ impl Drop for Worker {
 /// worker's counts published first; `None` off a worker thread.
 pub(crate) fn this_runtime_snapshot() -> Option<crate::stats::RuntimeSnapshot> {
     use crate::stats::RuntimeSource;
-    crate::executor::context::try_with(|w| {
+    current::try_with(|w| {
         w.publish_stats_now();
         w.runtime.snapshot(crate::stats::now_ns())
     })
