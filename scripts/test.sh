@@ -26,13 +26,23 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo clippy, stats feature off; metrics feature on"
 cargo clippy -p ringline --no-default-features --all-targets -- -D warnings
 cargo clippy -p ringline --features metrics --all-targets -- -D warnings
+echo "== cargo clippy, the exporter without its embedded endpoint (the sidecar's build)"
+cargo clippy -p ringline-exporter --no-default-features --all-targets -- -D warnings
 echo "== the ringline crate on macOS (checked, not run: mio backend only)"
 if rustup target add x86_64-apple-darwin >/dev/null 2>&1; then
   cargo check -p ringline --target x86_64-apple-darwin --quiet
   cargo check -p ringline --target x86_64-apple-darwin --no-default-features --quiet
+  cargo check -p ringline-schema --target x86_64-apple-darwin --quiet
 else
   echo "SKIPPED: rustup could not add the x86_64-apple-darwin target (offline?)"
 fi
+echo "== the inspector and the sidecar exporter link no runtime (schema crate only)"
+for p in ringline-inspector ringline-exporter-sidecar; do
+  if cargo tree -p "$p" --prefix none | grep -E '^(ringline|io-uring) v'; then
+    echo "$p depends on the runtime (above); it must read ringline-schema only" >&2
+    exit 1
+  fi
+done
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p ringline --features metrics --quiet
 echo "== cargo test"

@@ -1,10 +1,9 @@
-//! The embedded endpoint: [`Builder`] (options) and [`Exporter`] (the
-//! running endpoint), rendering this process's snapshot and the
-//! application's own `metrics`.
+//! What the embedded endpoint serves (feature `embedded`, on by default):
+//! this process's ringline series from a fresh snapshot per scrape, then
+//! the application's own `metrics` from a Prometheus recorder kept drained
+//! by an upkeep thread. The only part of the crate that links the runtime.
 
 use std::fmt;
-use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -12,133 +11,80 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::Error;
-use crate::server::{Limits, RenderFn, Server};
 use crate::text::{self, Buckets, RenderOptions, Source};
+use crate::{Builder, Error, Exporter};
 
-/// How long [`Builder::new`] gives a connection to send its request:
-/// scrapers send it as soon as they connect, so this only ever ends
-/// connections that send nothing, which would otherwise hold a scrape
-/// slot until [`Builder::scrape_timeout`].
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Where [`Builder::new`] listens: loopback only, on the port
-/// OpenTelemetry's Prometheus exporters use. Exposing metrics beyond the
-/// host is a decision to make explicitly, with [`Builder::listen`].
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
-
-/// Options of an [`Exporter`]; [`Builder::serve`] starts it.
-///
-/// ```no_run
-/// use std::time::Duration;
-/// let exporter = ringline_exporter::Builder::new()
-///     .listen("127.0.0.1:9464")
-///     .scrape_timeout(Duration::from_secs(5))
-///     .max_scrapes(2)
-///     .serve()?;
-/// println!("metrics at {}", exporter.url());
-/// # Ok::<(), ringline_exporter::Error>(())
-/// ```
+/// The embedded endpoint's options, kept in the [`Builder`].
 #[derive(Debug)]
-pub struct Builder {
-    listen: String,
-    addrs: io::Result<Vec<SocketAddr>>,
-    limits: Limits,
+pub(crate) struct Options {
     upkeep_interval: Duration,
     render: RenderOptions,
     install_recorder: bool,
     handle: Option<PrometheusHandle>,
 }
 
-impl Default for Builder {
+impl Default for Options {
     fn default() -> Self {
-        Builder::new()
-    }
-}
-
-impl Builder {
-    /// The defaults: [`DEFAULT_LISTEN`], 10 s scrape timeout (Prometheus's
-    /// default), [`DEFAULT_REQUEST_TIMEOUT`] for the request, 4 concurrent
-    /// scrapes, upkeep every 5 s, ops stuck after 1 s, power-of-two
-    /// histogram buckets, and a Prometheus recorder installed for the
-    /// application's `metrics` if none is installed.
-    pub fn new() -> Builder {
-        Builder {
-            listen: String::new(),
-            addrs: Ok(Vec::new()),
-            limits: Limits {
-                scrape_timeout: Duration::from_secs(10),
-                request_timeout: DEFAULT_REQUEST_TIMEOUT,
-                max_scrapes: 4,
-            },
+        Options {
             upkeep_interval: Duration::from_secs(5),
             render: RenderOptions::default(),
             install_recorder: true,
             handle: None,
         }
-        .listen(DEFAULT_LISTEN)
     }
+}
 
-    /// Listens on `addr` (e.g. `"127.0.0.1:9464"`, `"[::1]:9464"`,
-    /// `"0.0.0.0:9464"` to accept scrapes from other hosts; port 0 picks a
-    /// free port, see [`Exporter::local_addr`]).
-    pub fn listen(mut self, addr: impl ToSocketAddrs + fmt::Debug) -> Builder {
-        self.listen = format!("{addr:?}").trim_matches('"').to_owned();
-        self.addrs = addr.to_socket_addrs().map(Iterator::collect);
-        self
+impl Options {
+    /// Refuses options out of range (checked with the endpoint's own).
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.upkeep_interval.is_zero() {
+            return Err(Error::Option(
+                "upkeep_interval must be longer than zero".into(),
+            ));
+        }
+        Ok(())
     }
+}
 
-    /// Listens on `port` of 127.0.0.1 (loopback only).
-    pub fn port(self, port: u16) -> Builder {
-        self.listen(format!("127.0.0.1:{port}"))
+/// What a running embedded endpoint holds besides the listener.
+#[derive(Default)]
+pub(crate) struct Running {
+    handle: Option<PrometheusHandle>,
+    recorder_installed: bool,
+    /// Held only to be dropped with the [`Exporter`], which stops and
+    /// joins it.
+    _upkeep: Option<Upkeep>,
+}
+
+impl Running {
+    /// Adds what the `Debug` of an [`Exporter`] shows of it.
+    pub(crate) fn describe(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("recorder_installed", &self.recorder_installed)
+            .field("renders_recorder", &self.handle.is_some());
     }
+}
 
-    /// How long one scrape may take from connect to the last byte of the
-    /// response: a client that reads the response more slowly is dropped
-    /// there. A timeout past what the clock can represent (such as
-    /// `Duration::MAX`) means no deadline.
-    pub fn scrape_timeout(mut self, timeout: Duration) -> Builder {
-        self.limits.scrape_timeout = timeout;
-        self
-    }
-
-    /// How long a connection may take from connect to the end of its
-    /// request head (default [`DEFAULT_REQUEST_TIMEOUT`]; the scrape
-    /// timeout when that is shorter): one that has not sent it by then is
-    /// answered 408 and closed, giving back its scrape slot, so idle
-    /// connections cannot keep every scraper out for a whole scrape
-    /// timeout.
-    pub fn request_timeout(mut self, timeout: Duration) -> Builder {
-        self.limits.request_timeout = timeout;
-        self
-    }
-
-    /// Scrapes served at once; more concurrent ones get 503.
-    pub fn max_scrapes(mut self, n: usize) -> Builder {
-        self.limits.max_scrapes = n;
-        self
-    }
-
+impl Builder {
     /// How often the recorder's upkeep runs (it drains histogram samples
     /// of the application's `metrics` into their distributions; without
     /// it they pile up in memory between scrapes).
     pub fn upkeep_interval(mut self, interval: Duration) -> Builder {
-        self.upkeep_interval = interval;
+        self.embedded.upkeep_interval = interval;
         self
     }
 
     /// In-flight ops at least this old count in `ringline_ops_stuck`
-    /// (default [`DEFAULT_STUCK_AFTER`](ringline::stats::catalog::DEFAULT_STUCK_AFTER),
+    /// (default [`DEFAULT_STUCK_AFTER`](ringline_schema::stats::catalog::DEFAULT_STUCK_AFTER),
     /// which dashboards and alerts assume).
     pub fn stuck_after(mut self, after: Duration) -> Builder {
-        self.render.stuck_after = after;
+        self.embedded.render.stuck_after = after;
         self
     }
 
     /// Which latency-histogram boundaries become `le` buckets (default
     /// [`Buckets::PowersOfTwo`]).
     pub fn buckets(mut self, buckets: Buckets) -> Builder {
-        self.render.buckets = buckets;
+        self.embedded.render.buckets = buckets;
         self
     }
 
@@ -146,7 +92,7 @@ impl Builder {
     /// recorder (default true; it is installed only if the application has
     /// not installed one, see [`Exporter::recorder_installed`]).
     pub fn install_recorder(mut self, install: bool) -> Builder {
-        self.install_recorder = install;
+        self.embedded.install_recorder = install;
         self
     }
 
@@ -154,7 +100,7 @@ impl Builder {
     /// installing one: for an application that built and installed its
     /// own `PrometheusRecorder` (with its buckets, layers, global labels).
     pub fn prometheus_handle(mut self, handle: PrometheusHandle) -> Builder {
-        self.handle = Some(handle);
+        self.embedded.handle = Some(handle);
         self
     }
 
@@ -163,7 +109,8 @@ impl Builder {
     /// own `metrics`.
     pub fn serve(self) -> Result<Exporter, Error> {
         let listener = self.bind()?;
-        let (handle, installed) = match (self.handle, self.install_recorder) {
+        let options = self.embedded;
+        let (handle, installed) = match (options.handle, options.install_recorder) {
             (Some(handle), _) => (Some(handle), false),
             (None, true) => {
                 let recorder = PrometheusBuilder::new().build_recorder();
@@ -178,70 +125,41 @@ impl Builder {
             (None, false) => (None, false),
         };
         let upkeep = match &handle {
-            Some(h) => Some(Upkeep::start(h.clone(), self.upkeep_interval)?),
+            Some(h) => Some(Upkeep::start(h.clone(), options.upkeep_interval)?),
             None => None,
         };
-        let options = self.render;
+        let render_options = options.render;
         let app = handle.clone();
         let render = move |out: &mut String| {
             let snapshot = ringline::stats::snapshot();
-            text::render(&[Source::new(&snapshot)], &options, out);
+            text::render(&[Source::new(&snapshot)], &render_options, out);
             if let Some(app) = &app {
                 append_application_metrics(&app.render(), out);
             }
         };
         let mut exporter = Exporter::start(listener, self.limits, Arc::new(render))?;
-        (
-            exporter.handle,
-            exporter.recorder_installed,
-            exporter.upkeep,
-        ) = (handle, installed, upkeep);
+        exporter.embedded = Running {
+            handle,
+            recorder_installed: installed,
+            _upkeep: upkeep,
+        };
         Ok(exporter)
     }
+}
 
-    /// Starts the endpoint serving whatever `render` appends to the string
-    /// it is given (the sidecar's many processes, or a custom mix); the
-    /// recorder options are not used.
-    pub fn serve_with<F>(self, render: F) -> Result<Exporter, Error>
-    where
-        F: Fn(&mut String) + Send + Sync + 'static,
-    {
-        let listener = self.bind()?;
-        Exporter::start(listener, self.limits, Arc::new(render))
+impl Exporter {
+    /// True when [`Builder::serve`] installed its Prometheus recorder as
+    /// the global `metrics` recorder; false when the application had
+    /// installed one first (its metrics are then not in this endpoint's
+    /// output, unless given with [`Builder::prometheus_handle`]) or when
+    /// installing was turned off.
+    pub fn recorder_installed(&self) -> bool {
+        self.embedded.recorder_installed
     }
 
-    fn bind(&self) -> Result<TcpListener, Error> {
-        if self.limits.max_scrapes == 0 {
-            return Err(Error::Option("max_scrapes must be at least 1".into()));
-        }
-        if self.limits.scrape_timeout.is_zero()
-            || self.limits.request_timeout.is_zero()
-            || self.upkeep_interval.is_zero()
-        {
-            return Err(Error::Option(
-                "scrape_timeout, request_timeout and upkeep_interval must be longer than zero"
-                    .into(),
-            ));
-        }
-        let addrs = match &self.addrs {
-            Ok(addrs) if !addrs.is_empty() => addrs,
-            Ok(_) => {
-                return Err(Error::Resolve {
-                    addr: self.listen.clone(),
-                    source: io::Error::new(io::ErrorKind::NotFound, "no address found"),
-                });
-            }
-            Err(e) => {
-                return Err(Error::Resolve {
-                    addr: self.listen.clone(),
-                    source: io::Error::new(e.kind(), e.to_string()),
-                });
-            }
-        };
-        TcpListener::bind(&addrs[..]).map_err(|source| Error::Bind {
-            addr: self.listen.clone(),
-            source,
-        })
+    /// The recorder whose metrics follow ringline's, if any.
+    pub fn prometheus_handle(&self) -> Option<&PrometheusHandle> {
+        self.embedded.handle.as_ref()
     }
 }
 
@@ -268,94 +186,10 @@ fn append_application_metrics(rendered: &str, out: &mut String) {
     }
 }
 
-/// A running `/metrics` endpoint. Dropping it (or [`shutdown`]) stops
-/// accepting scrapes; keep it alive as long as the process should be
-/// scraped.
-///
-/// [`shutdown`]: Exporter::shutdown
-#[must_use = "dropping the Exporter stops its endpoint"]
-pub struct Exporter {
-    server: Server,
-    render: Arc<RenderFn>,
-    handle: Option<PrometheusHandle>,
-    recorder_installed: bool,
-    upkeep: Option<Upkeep>,
-}
-
-impl fmt::Debug for Exporter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Exporter")
-            .field("local_addr", &self.local_addr())
-            .field("recorder_installed", &self.recorder_installed)
-            .field("renders_recorder", &self.handle.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Exporter {
-    fn start(
-        listener: TcpListener,
-        limits: Limits,
-        render: Arc<RenderFn>,
-    ) -> Result<Exporter, Error> {
-        let server = Server::start(listener, limits, render.clone())?;
-        Ok(Exporter {
-            server,
-            render,
-            handle: None,
-            recorder_installed: false,
-            upkeep: None,
-        })
-    }
-
-    /// The address it listens on (the real port when asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// `http://<local_addr>/metrics`.
-    pub fn url(&self) -> String {
-        format!("http://{}/metrics", self.local_addr())
-    }
-
-    /// True when [`Builder::serve`] installed its Prometheus recorder as
-    /// the global `metrics` recorder; false when the application had
-    /// installed one first (its metrics are then not in this endpoint's
-    /// output, unless given with [`Builder::prometheus_handle`]) or when
-    /// installing was turned off.
-    pub fn recorder_installed(&self) -> bool {
-        self.recorder_installed
-    }
-
-    /// The recorder whose metrics follow ringline's, if any.
-    pub fn prometheus_handle(&self) -> Option<&PrometheusHandle> {
-        self.handle.as_ref()
-    }
-
-    /// The body a scrape would get now.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        (self.render)(&mut out);
-        out
-    }
-
-    /// Stops accepting scrapes and the upkeep timer (scrapes in progress
-    /// finish by their deadline). The same as dropping it.
-    pub fn shutdown(self) {}
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(upkeep) = self.upkeep.take() {
-            upkeep.stop();
-        }
-    }
-}
-
-/// The timer thread calling `run_upkeep`.
+/// The timer thread calling `run_upkeep`; dropping it stops and joins it.
 struct Upkeep {
-    stop: Sender<()>,
-    thread: JoinHandle<()>,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Upkeep {
@@ -373,18 +207,27 @@ impl Upkeep {
                 what: "upkeep",
                 source,
             })?;
-        Ok(Upkeep { stop, thread })
+        Ok(Upkeep {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
+}
 
-    fn stop(self) {
-        drop(self.stop);
-        let _ = self.thread.join();
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DEFAULT_LISTEN;
+    use std::net::{SocketAddr, ToSocketAddrs};
 
     #[test]
     fn application_metrics_lose_only_ringline_families() {

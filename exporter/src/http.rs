@@ -3,8 +3,10 @@
 //!
 //! Routing: `GET /metrics` (any query string) → 200 with the body;
 //! `HEAD /metrics` → the same headers, no body; another method → 405;
-//! another path → 404; a head that is not HTTP/1.x → 400; a head longer
-//! than [`MAX_HEAD`] → 431; no complete head before the deadline → 408.
+//! another path → 404; a head that is not HTTP/1.0 or 1.1 → 400; a head
+//! longer than [`MAX_HEAD`] or with more than 64 headers → 431; no
+//! complete head before the deadline → 408. The request line and headers
+//! are parsed by httparse; this file only frames, routes and answers.
 //! Every response closes the connection (`Connection: close`): a scraper
 //! reconnects once per scrape interval, so keep-alive buys nothing and
 //! would let idle clients hold a scrape slot.
@@ -68,31 +70,29 @@ pub(crate) enum Route {
     Error(Status),
 }
 
-/// Routes a complete request head (request line and headers, without the
-/// blank line).
+/// Most headers a request may carry; more are answered like an oversized
+/// head (431). Prometheus sends five.
+const MAX_HEADERS: usize = 64;
+
+/// Routes a complete request head, up to and including the blank line that
+/// ends it. httparse checks the request line and the headers (tokens,
+/// `HTTP/1.0` or `HTTP/1.1`, no control bytes in the target); a head it
+/// cannot parse is a 400.
 pub(crate) fn route(head: &[u8]) -> Route {
-    let Ok(head) = std::str::from_utf8(head) else {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::TooManyHeaders) => return Route::Error(Status::HeadTooLarge),
+        // Partial: the head ended before its request line (only empty
+        // lines), which is as malformed as a bad one.
+        Ok(httparse::Status::Partial) | Err(_) => return Route::Error(Status::BadRequest),
+    }
+    let (Some(method), Some(target)) = (request.method, request.path) else {
         return Route::Error(Status::BadRequest);
     };
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Route::Error(Status::BadRequest);
-    };
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    };
-    let version_ok = version
-        .strip_prefix("HTTP/1.")
-        .is_some_and(|minor| minor.len() == 1 && minor.as_bytes()[0].is_ascii_digit());
-    let target_ok = target.starts_with('/') && !target.bytes().any(|b| b.is_ascii_control());
-    let headers_ok = lines.all(|h| h.split_once(':').is_some_and(|(name, _)| token(name)));
-    if !token(method) || !version_ok || !target_ok || !headers_ok {
+    // Origin form only: no `*`, no absolute URI.
+    if !target.starts_with('/') {
         return Route::Error(Status::BadRequest);
     }
     let head_only = match method {
@@ -109,6 +109,8 @@ pub(crate) fn route(head: &[u8]) -> Route {
 
 /// Where the end of a request head (the blank line) is in `buf`: the head's
 /// length, without the blank line. Bare `\n` line ends are accepted too.
+/// Found here rather than by httparse so that a head is read to its end,
+/// under the size cap, before it is judged.
 fn head_end(buf: &[u8]) -> Option<usize> {
     (0..buf.len()).find(|&i| buf[i..].starts_with(b"\r\n\r\n") || buf[i..].starts_with(b"\n\n"))
 }
@@ -120,7 +122,12 @@ pub(crate) fn read_request(stream: &mut TcpStream, deadline: Instant) -> Result<
     let mut filled = 0;
     loop {
         if let Some(end) = head_end(&buf[..filled]) {
-            return Ok(route(&buf[..end]));
+            let blank = if buf[end..].starts_with(b"\r\n\r\n") {
+                4
+            } else {
+                2
+            };
+            return Ok(route(&buf[..end + blank]));
         }
         if filled == buf.len() {
             return Ok(Route::Error(Status::HeadTooLarge));
@@ -216,6 +223,11 @@ mod tests {
 
     const GET: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9464\r\nAccept: text/plain";
 
+    /// [`super::route`] of a head given without its blank line.
+    fn route(head: &[u8]) -> Route {
+        super::route(&[head, b"\r\n\r\n"].concat())
+    }
+
     #[test]
     fn routes() {
         let ok = Route::Metrics { head_only: false };
@@ -268,6 +280,21 @@ mod tests {
         for &(head, want) in cases {
             assert_eq!(route(head), want, "{:?}", String::from_utf8_lossy(head));
         }
+    }
+
+    #[test]
+    fn too_many_headers_are_refused_like_an_oversized_head() {
+        let head = |n: usize| {
+            let mut head = b"GET /metrics HTTP/1.1".to_vec();
+            for i in 0..n {
+                head.extend_from_slice(format!("\r\nX-{i}: y").as_bytes());
+            }
+            head
+        };
+        let ok = Route::Metrics { head_only: false };
+        assert_eq!(route(&head(MAX_HEADERS)), ok);
+        let too_many = route(&head(MAX_HEADERS + 1));
+        assert_eq!(too_many, Route::Error(Status::HeadTooLarge));
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! Prometheus metrics for [ringline]: an embedded `/metrics`
-//! endpoint for a process that runs ringline, and (binary
-//! `ringline-exporter`) a sidecar serving every ringline process of the
-//! user over their inspect sockets.
+//! Prometheus metrics for ringline: an embedded `/metrics` endpoint for
+//! a process that runs ringline, and what the sidecar (binary
+//! `ringline-exporter`, serving every ringline process of the user over
+//! their inspect sockets) is built on.
 //!
 //! ```no_run
+//! # #[cfg(feature = "embedded")] {
 //! // At the start of `main`; keep the value alive as long as the process
 //! // should be scraped.
 //! let exporter = ringline_exporter::serve("127.0.0.1:9464")?;
 //! println!("metrics at {}", exporter.url());
+//! # }
 //! # Ok::<(), ringline_exporter::Error>(())
 //! ```
 //!
@@ -63,23 +65,44 @@
 //! `ringline-exporter --all` (or `--pid PID`) attaches to processes that
 //! did not embed an exporter, over their inspect sockets, and serves them
 //! on one `/metrics` with `pid` and `process` labels; run it with `--help`.
+//! It is its own package, `ringline-exporter-sidecar` (`exporter/sidecar/`),
+//! built on this crate without the runtime.
+//!
+//! # Features
+//!
+//! - `embedded` (default): [`Builder::serve`] and [`serve`], the endpoint
+//!   for a process that runs ringline, with the application's `metrics`.
+//!   It is the only part that links the `ringline` runtime (and `metrics`).
+//!   Without it the crate renders snapshots it is given ([`text`], read with
+//!   `ringline-schema` types) and serves them with [`Builder::serve_with`].
 
 #![deny(missing_docs)]
+// The docs describe the embedded endpoint, whose items (and the runtime
+// they link to) exist only with its feature, on in the documented build.
+#![cfg_attr(not(feature = "embedded"), allow(rustdoc::broken_intra_doc_links))]
 
+#[cfg(feature = "embedded")]
 mod embedded;
+// Without the feature, the same types holding nothing (the sidecar's build).
+#[cfg(not(feature = "embedded"))]
+#[path = "embedded_off.rs"]
+mod embedded;
+mod endpoint;
 mod error;
 mod http;
 mod server;
 pub mod text;
 
-pub use embedded::{Builder, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT, Exporter};
+pub use endpoint::{Builder, DEFAULT_LISTEN, DEFAULT_REQUEST_TIMEOUT, Exporter};
 pub use error::Error;
+#[cfg(feature = "embedded")]
 pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use text::{Buckets, RenderOptions, Source};
 
 /// Starts an embedded `/metrics` endpoint on `addr` with the default
 /// options (see [`Builder::new`]): this process's ringline series and its
 /// application `metrics`.
+#[cfg(feature = "embedded")]
 pub fn serve(addr: impl std::net::ToSocketAddrs + std::fmt::Debug) -> Result<Exporter, Error> {
     Builder::new().listen(addr).serve()
 }

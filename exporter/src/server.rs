@@ -265,7 +265,7 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use crate::Builder;
-    use crate::embedded::DEFAULT_REQUEST_TIMEOUT;
+    use crate::endpoint::DEFAULT_REQUEST_TIMEOUT;
     use std::io::{Read, Write};
 
     /// A response as the client saw it.

@@ -35,9 +35,9 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use ringline::stats::catalog::{self, METRICS, MetricDef, MetricKind, Sample, Value};
-use ringline::stats::histogram::{BUCKETS, SUB_BUCKETS_PER_OCTAVE, bucket_upper_ns};
-use ringline::stats::{Histogram, Snapshot};
+use ringline_schema::stats::catalog::{self, METRICS, MetricDef, MetricKind, Sample, Value};
+use ringline_schema::stats::histogram::{BUCKETS, SUB_BUCKETS_PER_OCTAVE, bucket_upper_ns};
+use ringline_schema::stats::{Histogram, Snapshot};
 
 use crate::Error;
 
@@ -295,8 +295,8 @@ fn write_float(v: f64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringline::stats::histogram::OVERFLOW_NS;
-    use ringline::stats::{OpStats, RuntimeSnapshot, SlabStats, WorkerSnapshot};
+    use ringline_schema::stats::histogram::OVERFLOW_NS;
+    use ringline_schema::stats::{OpStats, RuntimeSnapshot, SlabStats, WorkerSnapshot};
 
     /// The pools of one worker and of the runtime, as the runtime lists
     /// them (`stats/kinds.rs`).

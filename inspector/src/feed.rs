@@ -8,7 +8,7 @@ use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::Duration;
 
-use ringline::inspect::Client;
+use ringline_schema::inspect::Client;
 
 use crate::model::Event;
 

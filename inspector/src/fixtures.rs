@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use ringline::inspect::wire::{Hello, RuntimeInfo};
-use ringline::stats::{
+use ringline_schema::inspect::wire::{Hello, RuntimeInfo};
+use ringline_schema::stats::{
     ExecutorStats, GraveyardStats, Histogram, InFlightOp, Layout, NetStats, OpStats, OpTarget,
     RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
 };

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<ExitCode, String> {
     let mut stdout = std::io::stdout().lock();
     if cli.list {
-        target::print_list(&mut stdout, &ringline::inspect::list())
+        target::print_list(&mut stdout, &ringline_schema::inspect::list())
             .map_err(|e| format!("cannot write the list: {e}"))?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -9,10 +9,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ringline::inspect::Client;
-use ringline::inspect::wire::{Hello, RuntimeInfo};
-use ringline::stats::histogram::{BUCKETS, bucket_lower_ns, bucket_upper_ns};
-use ringline::stats::{ExecutorStats, Histogram, NetStats, OpTarget, RingStats, Snapshot};
+use ringline_schema::inspect::Client;
+use ringline_schema::inspect::wire::{Hello, RuntimeInfo};
+use ringline_schema::stats::histogram::{BUCKETS, bucket_lower_ns, bucket_upper_ns};
+use ringline_schema::stats::{ExecutorStats, Histogram, NetStats, OpTarget, RingStats, Snapshot};
 use serde::Serialize;
 
 use crate::model::alerts::{self, Thresholds};

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ringline::inspect::{self, Client, Endpoint};
+use ringline_schema::inspect::{self, Client, Endpoint};
 
 /// How long `--list` waits for each live process's `hello`. A healthy
 /// server answers in microseconds, but a loaded 2-core box running the
@@ -130,7 +130,7 @@ pub fn print_list(out: &mut impl Write, endpoints: &[Endpoint]) -> io::Result<()
     Ok(())
 }
 
-fn describe(e: &Endpoint) -> io::Result<ringline::inspect::wire::Hello> {
+fn describe(e: &Endpoint) -> io::Result<ringline_schema::inspect::wire::Hello> {
     let mut client = Client::connect_path(&e.path)?;
     client.set_timeout(LIST_TIMEOUT)?;
     client.hello()

@@ -81,26 +81,20 @@ fn with_context(e: io::Error, what: &str) -> io::Error {
 /// instead of dying mid-frame.
 pub mod signals {
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, LazyLock};
 
-    static REQUESTED: AtomicBool = AtomicBool::new(false);
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-    extern "C" fn on_signal(_: libc::c_int) {
-        // Only an atomic store: async-signal-safe.
-        REQUESTED.store(true, Ordering::Relaxed);
-    }
+    /// Set by a termination signal (signal-hook stores to it from the
+    /// handler, which is async-signal-safe), by a hangup, or by [`request`].
+    static REQUESTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 
-    /// Routes SIGTERM, SIGHUP and SIGINT to the flag.
+    /// Routes SIGTERM, SIGHUP and SIGINT to the flag (their default action,
+    /// ending the process, no longer applies).
     pub fn install() {
-        for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-            // SAFETY: `on_signal` is an `extern "C"` function that only
-            // stores to an atomic, which is async-signal-safe; the zeroed
-            // `sigaction` is a valid value for every other field (empty
-            // mask, no flags).
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(sig, &action, std::ptr::null_mut());
+        for sig in [SIGTERM, SIGHUP, SIGINT] {
+            if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&REQUESTED)) {
+                eprintln!("ringline-top: cannot catch signal {sig}: {e}");
             }
         }
     }

@@ -173,6 +173,7 @@ impl RinglineBuilder {
             config_inspect: config.inspect,
         });
         crate::stats::register(Arc::downgrade(&shared) as std::sync::Weak<dyn RuntimeSource>);
+        crate::stats::set_this_runtime(crate::worker::this_runtime);
         start_inspect(shared.config_inspect);
         driver::set_current_backend(backend);
 

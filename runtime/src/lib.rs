@@ -8,6 +8,14 @@
 //! [`AsyncEventHandler`] gets one task per accepted connection; any task can
 //! spawn more, sleep, connect out, and talk over worker-local channels.
 //!
+//! Every worker counts what it holds and waits for; [`stats::snapshot`]
+//! copies it into a plain [`stats::Snapshot`], and the inspect socket
+//! (`ringline::inspect`, feature `inspect`) serves it to other processes. Those read types —
+//! the snapshot, the histogram layout, the metric catalogue, the inspect
+//! protocol and client — are defined in the `ringline-schema` crate, which
+//! tools that only read a process depend on instead of this one, and are
+//! re-exported here under [`stats`] and `inspect`.
+//!
 //! ```no_run
 //! use ringline::{AsyncEventHandler, Config, ConnCtx, ParseResult, RinglineBuilder};
 //!
@@ -65,6 +73,7 @@ mod blocking;
 mod driver;
 mod executor;
 mod op;
+mod peer;
 mod reactor;
 mod shared;
 mod slab;

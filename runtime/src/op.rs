@@ -1,154 +1,14 @@
 //! Op kinds and the `user_data` word every SQE carries back in its CQE.
 //!
 //! Every submission and every completion passes through [`OpKind`]: it keys
-//! the dispatcher (one `match` on the kind) and, later, every per-op counter
-//! and latency histogram, so an op kind added here is accounted everywhere.
+//! the dispatcher (one `match` on the kind) and every per-op counter and
+//! latency histogram, so an op kind added (in the schema crate, see below)
+//! is accounted everywhere.
 
-/// What a submitted operation is. The discriminant is the `user_data` tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub(crate) enum OpKind {
-    /// Multishot accept on a listener.
-    Accept = 0,
-    /// Multishot receive on a connection (provided buffers).
-    Recv,
-    /// Send of queued bytes on a connection.
-    Send,
-    /// Outbound connect.
-    Connect,
-    /// Close of a connection's file descriptor.
-    Close,
-    /// `shutdown(SHUT_WR)` on a connection.
-    Shutdown,
-    /// A timer (sleep/timeout); armed in the worker's timer queue, no SQE.
-    Timer,
-    /// `ASYNC_CANCEL` of another op; its own CQE carries nothing we need.
-    Cancel,
-    /// Linked timeout guarding a connect.
-    LinkTimeout,
-    /// Read of the worker's wake fd (cross-thread wakeups, shutdown).
-    Wake,
-    /// Multishot `recvmsg` on a UDP socket.
-    UdpRecv,
-    /// `sendmsg` on a UDP socket.
-    UdpSend,
-    /// File open (`openat`).
-    FsOpen,
-    /// File read at an offset.
-    FsRead,
-    /// File write at an offset.
-    FsWrite,
-    /// `fsync`.
-    FsFsync,
-    /// `statx`.
-    FsStatx,
-    /// `renameat`.
-    FsRename,
-    /// `unlinkat`.
-    FsUnlink,
-    /// `mkdirat`.
-    FsMkdir,
-    /// A closure on the blocking pool (no SQE).
-    Blocking,
-    /// A name lookup on the resolver pool (no SQE).
-    Resolve,
-}
-
-impl OpKind {
-    /// Every kind, in discriminant order.
-    pub(crate) const ALL: [OpKind; 22] = [
-        OpKind::Accept,
-        OpKind::Recv,
-        OpKind::Send,
-        OpKind::Connect,
-        OpKind::Close,
-        OpKind::Shutdown,
-        OpKind::Timer,
-        OpKind::Cancel,
-        OpKind::LinkTimeout,
-        OpKind::Wake,
-        OpKind::UdpRecv,
-        OpKind::UdpSend,
-        OpKind::FsOpen,
-        OpKind::FsRead,
-        OpKind::FsWrite,
-        OpKind::FsFsync,
-        OpKind::FsStatx,
-        OpKind::FsRename,
-        OpKind::FsUnlink,
-        OpKind::FsMkdir,
-        OpKind::Blocking,
-        OpKind::Resolve,
-    ];
-
-    /// Number of kinds: the length of every `[T; OpKind::COUNT]` table.
-    pub(crate) const COUNT: usize = Self::ALL.len();
-
-    /// The stable name: Prometheus `op` label, TUI column, JSON field.
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            OpKind::Accept => "accept",
-            OpKind::Recv => "recv",
-            OpKind::Send => "send",
-            OpKind::Connect => "connect",
-            OpKind::Close => "close",
-            OpKind::Shutdown => "shutdown",
-            OpKind::Timer => "timer",
-            OpKind::Cancel => "cancel",
-            OpKind::LinkTimeout => "link_timeout",
-            OpKind::Wake => "wake",
-            OpKind::UdpRecv => "udp_recv",
-            OpKind::UdpSend => "udp_send",
-            OpKind::FsOpen => "fs_open",
-            OpKind::FsRead => "fs_read",
-            OpKind::FsWrite => "fs_write",
-            OpKind::FsFsync => "fs_fsync",
-            OpKind::FsStatx => "fs_statx",
-            OpKind::FsRename => "fs_rename",
-            OpKind::FsUnlink => "fs_unlink",
-            OpKind::FsMkdir => "fs_mkdir",
-            OpKind::Blocking => "blocking",
-            OpKind::Resolve => "resolve",
-        }
-    }
-
-    /// True for ops that stay armed over many completions: they count
-    /// completions and armed state, not latency.
-    pub(crate) const fn is_multishot(self) -> bool {
-        matches!(self, OpKind::Accept | OpKind::Recv | OpKind::UdpRecv)
-    }
-
-    /// True for the filesystem ops.
-    pub(crate) const fn is_fs(self) -> bool {
-        matches!(
-            self,
-            OpKind::FsOpen
-                | OpKind::FsRead
-                | OpKind::FsWrite
-                | OpKind::FsFsync
-                | OpKind::FsStatx
-                | OpKind::FsRename
-                | OpKind::FsUnlink
-                | OpKind::FsMkdir
-        )
-    }
-
-    /// True for jobs on the blocking and resolver pools: counted as ops,
-    /// but no kernel (or disk pool) memory is at stake, so shutdown neither
-    /// cancels them nor leaks anything for them.
-    pub(crate) const fn is_pool_job(self) -> bool {
-        matches!(self, OpKind::Blocking | OpKind::Resolve)
-    }
-
-    /// Inverse of `kind as u8`; `None` for a tag no op carries.
-    pub(crate) const fn from_tag(tag: u8) -> Option<OpKind> {
-        if (tag as usize) < Self::COUNT {
-            Some(Self::ALL[tag as usize])
-        } else {
-            None
-        }
-    }
-}
+// What a submitted operation is; its discriminant is the `user_data` tag.
+// Defined in the schema crate because its names are the `op` label and
+// JSON field of every per-op count that readers of a process see.
+pub(crate) use ringline_schema::stats::kinds::OpKind;
 
 /// Per-kind op accounting, kept by the driver: every submission is counted
 /// when pushed and every final completion when reaped, so `in_flight` is
@@ -327,22 +187,6 @@ pub(crate) struct PoolJobEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kinds_round_trip_through_their_tag_and_name() {
-        let mut names = std::collections::HashSet::new();
-        for (i, kind) in OpKind::ALL.iter().enumerate() {
-            assert_eq!(*kind as usize, i, "ALL must be in discriminant order");
-            assert_eq!(OpKind::from_tag(*kind as u8), Some(*kind));
-            assert!(
-                names.insert(kind.as_str()),
-                "duplicate name {}",
-                kind.as_str()
-            );
-        }
-        assert_eq!(OpKind::from_tag(OpKind::COUNT as u8), None);
-        assert_eq!(OpKind::from_tag(u8::MAX), None);
-    }
 
     #[test]
     fn user_data_round_trips_every_tag_at_the_field_edges() {

@@ -633,36 +633,51 @@ impl Drop for Proc {
     }
 }
 
-/// `target/<profile>/inspect-target` of the ringline-tests package, built
-/// (or found up to date) by cargo: that binary exists only inside its own
-/// package's tests, so this crate builds it by name.
-pub fn inspect_target_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ringline-exporter"))
+/// `target/<profile>/<bin>` of workspace package `package`, built (or found
+/// up to date) by cargo in this test's profile: a binary of another package
+/// has no `CARGO_BIN_EXE_*` here, so this crate builds it by name.
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    // target/<profile>/deps/e2e-<hash>
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
         .parent()
-        .expect("the binary's directory")
+        .and_then(Path::parent)
+        .expect("the profile directory")
         .to_path_buf();
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "-q",
-        "-p",
-        "ringline-tests",
-        "--bin",
-        "inspect-target",
-    ])
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     if dir.ends_with("release") {
         cmd.arg("--release");
     }
-    let out = cmd.output().expect("run cargo build for inspect-target");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run cargo build for {bin}: {e}"));
     assert!(
         out.status.success(),
-        "cargo build -p ringline-tests --bin inspect-target failed:\n{}",
+        "cargo build -p {package} --bin {bin} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bin = dir.join("inspect-target");
-    assert!(bin.exists(), "{} missing after building it", bin.display());
-    bin
+    let path = dir.join(bin);
+    assert!(
+        path.exists(),
+        "{} missing after building it",
+        path.display()
+    );
+    path
+}
+
+/// `inspect-target` of the ringline-tests package: a process with a
+/// runtime, an fs load and a stuck read, serving its inspect socket.
+pub fn inspect_target_bin() -> PathBuf {
+    workspace_bin("ringline-tests", "inspect-target")
+}
+
+/// The sidecar `ringline-exporter` (package `ringline-exporter-sidecar`).
+fn sidecar_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("ringline-exporter-sidecar", "ringline-exporter"))
+        .clone()
 }
 
 /// Starts `inspect-target` with its inspect socket in `dir`: the process
@@ -681,7 +696,7 @@ pub fn spawn_target(bin: &Path, dir: &Path) -> Proc {
 /// Starts the real `ringline-exporter` with `args` and inspect directory
 /// `dir` on a free loopback port: the process and its address.
 pub fn spawn_sidecar(dir: &Path, args: &[&str]) -> (Proc, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringline-exporter"));
+    let mut cmd = Command::new(sidecar_bin());
     cmd.args(args)
         .args(["--listen", "127.0.0.1:0"])
         .env("RINGLINE_INSPECT_DIR", dir);

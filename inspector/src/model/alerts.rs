@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use ringline::stats::Snapshot;
+use ringline_schema::stats::Snapshot;
 
 use super::rows::{WorkerId, find_worker, slab_rows, target_text, worker_label};
 use super::units;
@@ -75,10 +75,10 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            // One second: the same as `ringline::stats::catalog::DEFAULT_STUCK_AFTER`,
+            // One second: the same as `ringline_schema::stats::catalog::DEFAULT_STUCK_AFTER`,
             // far above any healthy loop iteration.
             stall_after: Duration::from_secs(1),
-            stuck_after: ringline::stats::catalog::DEFAULT_STUCK_AFTER,
+            stuck_after: ringline_schema::stats::catalog::DEFAULT_STUCK_AFTER,
             // Five snapshots (5 s at the default interval): long enough that
             // a burst of drops followed by reaping does not fire.
             graveyard_window: 5,

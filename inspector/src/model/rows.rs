@@ -5,7 +5,7 @@
 //! With a single snapshot (`--once`, or the first one after attaching)
 //! rates are unknown and latencies cover the whole process lifetime.
 
-use ringline::stats::{Histogram, InFlightOp, OpStats, OpTarget, Snapshot, WorkerSnapshot};
+use ringline_schema::stats::{Histogram, InFlightOp, OpStats, OpTarget, Snapshot, WorkerSnapshot};
 
 /// The snapshots rows are derived from.
 #[derive(Debug, Clone, Copy)]
@@ -457,7 +457,7 @@ pub struct Octave {
 /// the lowest to the highest non-empty octave, empty ones between kept so
 /// the chart's scale stays logarithmic. Empty histogram: no octaves.
 pub fn octaves(h: &Histogram) -> Vec<Octave> {
-    use ringline::stats::histogram::{BUCKETS, SUB_BUCKETS_PER_OCTAVE, bucket_lower_ns};
+    use ringline_schema::stats::histogram::{BUCKETS, SUB_BUCKETS_PER_OCTAVE, bucket_lower_ns};
     // Group 0 is bucket 0 (below the first octave), the last group the
     // overflow bucket; the rest are 8 sub-buckets each.
     let group_of = |i: usize| -> usize {

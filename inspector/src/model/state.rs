@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use ringline::inspect::wire::Hello;
-use ringline::stats::{InFlightOp, Snapshot};
+use ringline_schema::inspect::wire::Hello;
+use ringline_schema::stats::{InFlightOp, Snapshot};
 
 use super::alerts::{self, Alert, Thresholds};
 use super::rows::{self, OpRow, OpScope, SlabRow, Window, WorkerId, WorkerRow};

@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use ringline::stats::InFlightOp;
+use ringline_schema::stats::InFlightOp;
 
 use super::rows::{OpRow, SlabRow, WorkerRow, target_text};
 

@@ -10,7 +10,7 @@ use super::state::HISTORY;
 use super::table::SortBy;
 use super::*;
 use crate::fixtures::{self, SEC, snapshot, w};
-use ringline::stats::Snapshot;
+use ringline_schema::stats::Snapshot;
 
 fn model_with(snaps: impl IntoIterator<Item = Snapshot>) -> Model {
     let mut m = Model::new("pid 4242", Duration::from_secs(1), Duration::from_secs(1));

@@ -14,7 +14,7 @@ use crate::model::{Action, Event, Model, View};
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 30;
 
-fn model(snaps: impl IntoIterator<Item = ringline::stats::Snapshot>) -> Model {
+fn model(snaps: impl IntoIterator<Item = ringline_schema::stats::Snapshot>) -> Model {
     let mut m = Model::new("pid 4242", Duration::from_secs(1), Duration::from_secs(1));
     m.apply(Event::Attached(Box::new(fixtures::hello())));
     for s in snaps {

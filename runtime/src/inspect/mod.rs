@@ -11,13 +11,16 @@
 //! ```text
 //! $ echo '{"cmd":"ops","min_age_ms":1000}' | socat - UNIX-CONNECT:/run/user/1000/ringline/4242.sock | jq .
 //! ```
+//!
+//! The server and its socket's safety checks are here; the client, the
+//! protocol types and the socket directory are in the `ringline-schema`
+//! crate (what tools that only read a process depend on) and re-exported
+//! below.
 
 mod answer;
-mod client;
 mod lines;
 pub(crate) mod server;
 mod socket_dir;
-pub mod wire;
 
 // Not API: what the `cargo fuzz` target in `fuzz/` calls (see its docs).
 #[doc(hidden)]
@@ -25,6 +28,11 @@ pub mod fuzzing;
 #[cfg(test)]
 mod structured_fuzz;
 
-pub use client::{Client, DEFAULT_TIMEOUT, Subscription};
+// At the paths these have always had (see the module docs).
+#[doc(inline)]
+pub use ringline_schema::inspect::wire;
+#[doc(inline)]
+pub use ringline_schema::inspect::{
+    Client, DEFAULT_TIMEOUT, Endpoint, Subscription, list, socket_dir, socket_path,
+};
 pub use server::{IDLE, MAX_CLIENTS, STALL};
-pub use socket_dir::{Endpoint, list, socket_dir, socket_path};

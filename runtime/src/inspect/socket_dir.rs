@@ -1,116 +1,24 @@
-//! Where inspect sockets live and how they are made safe: a private
-//! directory (0700, ours, not a symlink), one socket per process named by
-//! its pid (0600, created under a temporary name and renamed into place),
-//! and stale sockets of dead processes cleaned away.
+//! How the server makes its socket safe: a private directory (0700, ours,
+//! not a symlink), one socket per process named by its pid (0600, created
+//! under a temporary name and renamed into place), and stale sockets of
+//! dead processes cleaned away.
 //!
-//! Directory, in order: `$RINGLINE_INSPECT_DIR`, `$XDG_RUNTIME_DIR/ringline`,
-//! `/tmp/ringline-<uid>`.
-//!
-//! One uid throughout, [`own_uid`]: the effective one. It owns what this
-//! process creates (the directory, the socket), it is what `SO_PEERCRED`
-//! reports for peers, and it is what the directory must belong to. In a
-//! setuid program the real uid differs; naming the fallback directory by
-//! it (as `getuid` did) put a root-owned `/tmp/ringline-<user>` where the
-//! user's own processes then refuse to serve.
+//! Where the directory is, and the one uid everything is checked against
+//! ([`own_uid`], the effective uid), are the readers' side too and live in
+//! the schema crate (`ringline_schema::inspect`).
 
-use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+
+pub(crate) use ringline_schema::inspect::{list_in, own_uid};
 
 /// Longest socket path the kernel accepts: `sun_path` less its
 /// terminating NUL (107 bytes on Linux, 103 on macOS).
 const MAX_SOCKET_PATH: usize = std::mem::size_of::<libc::sockaddr_un>()
     - std::mem::offset_of!(libc::sockaddr_un, sun_path)
     - 1;
-
-/// The uid whose inspect sockets these are: the effective uid (see the
-/// module docs).
-pub(crate) fn own_uid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
-}
-
-/// The directory inspect sockets of this user live in.
-pub fn socket_dir() -> PathBuf {
-    choose_dir(
-        std::env::var_os("RINGLINE_INSPECT_DIR"),
-        std::env::var_os("XDG_RUNTIME_DIR"),
-        own_uid(),
-    )
-}
-
-/// [`socket_dir`] from its inputs: the two variables (empty counts as
-/// unset) and the uid.
-fn choose_dir(inspect_dir: Option<OsString>, runtime_dir: Option<OsString>, uid: u32) -> PathBuf {
-    if let Some(dir) = inspect_dir.filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = runtime_dir.filter(|d| !d.is_empty()) {
-        return Path::new(&dir).join("ringline");
-    }
-    PathBuf::from(format!("/tmp/ringline-{uid}"))
-}
-
-/// The inspect socket of process `pid`.
-pub fn socket_path(pid: u32) -> PathBuf {
-    socket_dir().join(format!("{pid}.sock"))
-}
-
-/// An inspect socket found in [`socket_dir`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// The process it belongs to.
-    pub pid: u32,
-    /// The socket.
-    pub path: PathBuf,
-    /// False when no process with that pid exists any more (a stale socket
-    /// its process could not remove, e.g. after `SIGKILL`).
-    pub alive: bool,
-}
-
-/// Every inspect socket of this user, by pid.
-pub fn list() -> Vec<Endpoint> {
-    list_in(&socket_dir())
-}
-
-fn list_in(dir: &Path) -> Vec<Endpoint> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<Endpoint> = entries
-        .flatten()
-        .filter_map(|e| {
-            let pid = pid_of(&e.file_name())?;
-            let meta = std::fs::symlink_metadata(e.path()).ok()?;
-            meta.file_type().is_socket().then(|| Endpoint {
-                pid,
-                path: e.path(),
-                alive: pid_alive(pid),
-            })
-        })
-        .collect();
-    found.sort_by_key(|e| e.pid);
-    found
-}
-
-/// The pid of a `<pid>.sock` name.
-fn pid_of(name: &OsStr) -> Option<u32> {
-    name.to_str()?.strip_suffix(".sock")?.parse().ok()
-}
-
-/// True when a process with `pid` exists (even one we may not signal).
-pub(crate) fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
 
 /// Creates `dir` (0700) if missing, then checks it is safe to put a socket
 /// in: a real directory (not a symlink), owned by us, with no access for
@@ -229,6 +137,8 @@ pub(crate) fn socket_inode(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringline_schema::inspect::choose_dir;
+    use std::ffi::OsString;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ringline-sockdir-{}-{tag}", std::process::id()));
@@ -368,13 +278,5 @@ mod tests {
     fn unsafe_geteuid() -> u32 {
         // SAFETY: geteuid cannot fail and touches no memory.
         unsafe { libc::geteuid() }
-    }
-
-    #[test]
-    fn pid_names() {
-        assert_eq!(pid_of(OsStr::new("4242.sock")), Some(4242));
-        assert_eq!(pid_of(OsStr::new(".4242.sock.123")), None);
-        assert_eq!(pid_of(OsStr::new("x.sock")), None);
-        assert!(pid_alive(std::process::id()));
     }
 }

@@ -29,12 +29,10 @@ mod udp;
 mod udp_reach;
 mod waiters;
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 pub(crate) use conn::{NetState, SockKind};
 pub use connect::{ConnectFuture, connect, connect_unix, connect_with_timeout};
+// Defined below the stats layer, which records peers for the op registry.
+pub use crate::peer::PeerAddr;
 pub use ctx::{ConnCtx, RecvReadyFuture, SendFuture, WithBytesFuture, WithDataFuture};
 pub(crate) use current::{Net, enter, try_with};
 pub(crate) use socket_file::{SocketFile, listen_unix};
@@ -51,23 +49,4 @@ pub enum ParseResult {
     Consumed(usize),
     /// Not enough bytes for a complete message; call again when more arrive.
     NeedMore,
-}
-
-/// The address of a connection's peer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PeerAddr {
-    /// A TCP peer.
-    Tcp(SocketAddr),
-    /// A Unix-socket peer (its bound path; often empty for clients).
-    Unix(PathBuf),
-}
-
-impl fmt::Display for PeerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PeerAddr::Tcp(addr) => write!(f, "{addr}"),
-            PeerAddr::Unix(path) if path.as_os_str().is_empty() => f.write_str("unix:(unnamed)"),
-            PeerAddr::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
 }

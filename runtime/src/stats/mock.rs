@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{RegistryLayout, Target};
-use super::snapshot::{OpStats, SlabStats, WorkerSnapshot};
 use super::{GraveyardTotals, RingTotals};
-use crate::net::PeerAddr;
+use super::{OpStats, SlabStats, WorkerSnapshot};
 use crate::op::{OpCounters, OpKind, UserData};
+use crate::peer::PeerAddr;
 
 /// Stands in for the shared block: remembers only the worker index.
 pub(crate) struct WorkerStats {

@@ -8,6 +8,14 @@
 //! [`Snapshot`]: the one schema the exporter, the inspector, tests and
 //! benchmarks read.
 //!
+//! The read model — [`Snapshot`] and its parts, the [`histogram`] layout,
+//! the metric [`catalog`], the op and pool names — is defined in the
+//! `ringline-schema` crate, which tools that only read a process (the
+//! inspector, the sidecar exporter) depend on instead of the runtime; it
+//! is re-exported here at the paths it has always had. This module is the
+//! writing side, and imports nothing above it but the op kinds
+//! (`crate::op`) and the peer address type (`crate::peer`).
+//!
 //! With the `stats` feature off (it is on by default) the worker-side hooks
 //! are empty inline functions of a mock with the same API, so measuring
 //! their overhead is a rebuild away; snapshots then list the runtimes and
@@ -32,37 +40,36 @@ macro_rules! cfg_stats {
         $( #[cfg(feature = "stats")] $item )*
     };
 }
-pub(crate) use cfg_stats;
 
-pub mod catalog;
 pub(crate) mod clock;
-pub mod histogram;
 pub(crate) mod kinds;
 // Without the `stats` feature only the layout and target types are used.
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
 pub(crate) mod op_registry;
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
 mod seqlock;
-mod snapshot;
 
-#[cfg(feature = "stats")]
-mod worker;
-#[cfg(feature = "stats")]
-pub(crate) use worker::{Publisher, StatsWriter, WorkerStats};
+cfg_stats! {
+    mod atomic_histogram;
+    mod worker;
+    pub(crate) use worker::{Publisher, StatsWriter, WorkerStats};
+}
 
 #[cfg(not(feature = "stats"))]
 mod mock;
 #[cfg(not(feature = "stats"))]
 pub(crate) use mock::{Publisher, StatsWriter, WorkerStats};
 
-pub use histogram::{Histogram, Layout};
-pub use snapshot::{
-    ExecutorStats, GraveyardStats, InFlightOp, NetStats, OpStats, OpTarget, RingStats,
-    RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
+#[doc(inline)]
+pub use ringline_schema::stats::{
+    ExecutorStats, GraveyardStats, Histogram, InFlightOp, Layout, NetStats, OpStats, OpTarget,
+    RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
 };
+#[doc(inline)]
+pub use ringline_schema::stats::{catalog, histogram};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Weak};
+use std::sync::{Mutex, OnceLock, Weak};
 
 /// The ring's own totals, published once per iteration.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +156,21 @@ pub fn snapshot() -> Snapshot {
 /// kernel. Other workers' counts are at most a few hundred microseconds
 /// old (see [`snapshot`]).
 pub fn this_runtime() -> Option<RuntimeSnapshot> {
-    crate::worker::this_runtime()
+    THIS_RUNTIME
+        .get()
+        .and_then(|of_this_thread| of_this_thread())
+}
+
+/// How [`this_runtime`] finds the calling thread's worker: stats sits below
+/// the worker and cannot look it up, so launch installs the worker layer's
+/// lookup here. Unset until the first launch, when no thread is a worker.
+static THIS_RUNTIME: OnceLock<fn() -> Option<RuntimeSnapshot>> = OnceLock::new();
+
+/// Installs the lookup behind [`this_runtime`]: publishes the calling
+/// worker's counts and snapshots its runtime, `None` off a worker thread.
+/// Every launch installs the same function; the first call wins.
+pub(crate) fn set_this_runtime(of_this_thread: fn() -> Option<RuntimeSnapshot>) {
+    let _ = THIS_RUNTIME.set(of_this_thread);
 }
 
 /// The current stats clock reading, for snapshots taken elsewhere.

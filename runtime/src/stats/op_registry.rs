@@ -24,9 +24,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::seqlock::{SeqRecord, zeroed_table};
-use super::snapshot::{InFlightOp, OpTarget};
-use crate::net::PeerAddr;
+use super::{InFlightOp, OpTarget};
 use crate::op::{OpKind, UserData};
+use crate::peer::PeerAddr;
 
 /// Record words: tag, submitted_at_ns, task, target value, path bytes ×3:
 /// with the sequence word, one 64-byte cache line per record.

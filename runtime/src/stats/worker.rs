@@ -17,14 +17,14 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::histogram::AtomicHistogram;
+use super::atomic_histogram::AtomicHistogram;
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
-use super::snapshot::{
-    ExecutorStats, GraveyardStats, NetStats, OpStats, RingStats, SlabStats, WorkerSnapshot,
+use super::{
+    ExecutorStats, GraveyardStats, GraveyardTotals, NetStats, OpStats, RingStats, RingTotals,
+    SlabStats, WorkerSnapshot,
 };
-use super::{GraveyardTotals, RingTotals};
-use crate::net::PeerAddr;
+use crate::peer::PeerAddr;
 use crate::op::{OpCounters, OpKind, UserData};
 
 #[inline]

@@ -24,8 +24,9 @@ pub(super) fn turn(net: &Net<'_>, fs: &Fs<'_>, now: Instant, force: bool) {
         .turn_ended(clock::ns_at(now), force, |p| gather(net, fs, p));
 }
 
-/// The runtime the calling thread works for, with this worker's counts
-/// published first (`stats::this_runtime`); `None` off a worker thread.
+/// What `stats::this_runtime` answers, installed by launch (stats cannot
+/// reach the worker itself): the runtime the calling thread works for,
+/// with this worker's counts published first; `None` off a worker thread.
 pub(crate) fn this_runtime() -> Option<RuntimeSnapshot> {
     net::try_with(|net| {
         fs::try_with(|fs| {

@@ -58,9 +58,9 @@ use mio::{Events, Interest, Poll, Token};
 use self::client::Client;
 pub(crate) use self::socket::Socket;
 use super::answer::snapshot_response;
-use super::socket_dir::socket_dir;
 use super::wire::{MAX_REQUEST_LINE, Response};
 use crate::stats;
+use ringline_schema::inspect::socket_dir;
 
 /// Clients served at once.
 pub const MAX_CLIENTS: usize = 16;

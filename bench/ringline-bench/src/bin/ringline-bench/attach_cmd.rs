@@ -65,7 +65,7 @@ pub(crate) fn attach_overhead(args: &AttachArgs) -> io::Result<()> {
     let exporter = if watchers.contains(&attach::Watcher::Exporter) {
         Some(
             build_workspace_bins(
-                &[("ringline-exporter", "ringline-exporter")],
+                &[("ringline-exporter-sidecar", "ringline-exporter")],
                 &target_dir("exporter"),
             )?
             .remove(0),

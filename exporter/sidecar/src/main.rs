@@ -12,6 +12,10 @@
 //! next scan (`--rescan`), and the series of one that exits disappear as
 //! soon as its socket closes. The HTTP endpoint is the library's (same
 //! routes, limits and deadlines as the embedded one).
+//!
+//! A package of its own (`ringline-exporter-sidecar`) so that it links no
+//! runtime: it reads snapshots with `ringline-schema`'s client and renders
+//! them with `ringline-exporter` built without its `embedded` feature.
 
 mod targets;
 
@@ -117,11 +121,11 @@ fn main() -> ExitCode {
     // Scripts and tests read the real address (port 0 picks one) here.
     println!("ringline-exporter: serving {}", exporter.url());
     let _ = std::io::stdout().flush();
-    let dir = ringline::inspect::socket_dir();
+    let dir = ringline_schema::inspect::socket_dir();
     match scope {
         Scope::One(pid) => eprintln!(
             "ringline-exporter: serving pid {pid} while {} answers",
-            ringline::inspect::socket_path(pid).display()
+            ringline_schema::inspect::socket_path(pid).display()
         ),
         Scope::All => eprintln!(
             "ringline-exporter: serving every ringline process with a socket in {}",

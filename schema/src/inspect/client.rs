@@ -16,7 +16,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection to one process's inspect socket.
 ///
 /// ```no_run
-/// let mut client = ringline::inspect::Client::connect(4242)?;
+/// let mut client = ringline_schema::inspect::Client::connect(4242)?;
 /// let hello = client.hello()?;
 /// println!("{} ({}): {} workers", hello.process, hello.pid, hello.workers);
 /// for op in client.ops(std::time::Duration::from_secs(1), 10)? {

@@ -1,6 +1,6 @@
 //! The one read model: a plain, serializable copy of every runtime's stats
 //! at one instant. The exporter, the inspector, tests and benchmarks all
-//! read these types; nothing outside `stats/` reads an atomic.
+//! read these types; only the runtime's `stats/` module reads an atomic.
 //!
 //! Field names are stable: they are the inspect protocol's JSON fields and
 //! map one-to-one onto the Prometheus metrics. Counters end in `_total`;

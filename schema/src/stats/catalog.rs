@@ -1,6 +1,6 @@
 //! The one list of ringline's metric names, and the series a [`Snapshot`]
-//! gives for each: what the `metrics` publisher (feature `metrics`) pushes
-//! and what a Prometheus exporter renders, so they (and dashboards and
+//! gives for each: what the runtime's `metrics` publisher (its feature
+//! `metrics`) pushes and what a Prometheus exporter renders, so they (and dashboards and
 //! alert rules) name things alike.
 //!
 //! Names follow Prometheus conventions: prefix `ringline_`, base units
@@ -469,8 +469,7 @@ impl<'a> Out<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::OpKind;
-    use crate::stats::kinds::SlabKind;
+    use crate::stats::kinds::{OpKind, SlabKind};
     use crate::stats::snapshot::{InFlightOp, OpStats, RuntimeSnapshot};
     use std::collections::HashSet;
 

@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ringline::inspect::{self, Client};
-use ringline::stats::Snapshot;
 use ringline_exporter::{RenderOptions, Source, text};
+use ringline_schema::inspect::{self, Client};
+use ringline_schema::stats::Snapshot;
 
 /// Which processes to serve.
 #[derive(Debug, Clone, Copy)]
