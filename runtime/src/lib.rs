@@ -16,6 +16,31 @@
 //! tools that only read a process depend on instead of this one, and are
 //! re-exported here under [`stats`] and `inspect`.
 //!
+//! # Layers
+//!
+//! Each module imports only from the layers below it (a module folder may
+//! import itself in a circle; no circle spans two). The table is checked
+//! against the code by the `layers` test of the `ringline-tests` crate, so
+//! it stays true:
+//!
+//! ```text
+//! layer  modules                        what it is
+//!  10    builder                        launching a runtime, its ShutdownHandle
+//!   9    worker                         one thread's loop: composes the layers, routes CQEs
+//!   8    handler shared                 the service's trait; what a runtime's workers share
+//!   7    net fs blocking                connections, files, pools: state machines on a Reactor
+//!   6    reactor inspect                one worker's core (executor + driver + stats); inspect socket
+//!   5    driver                         io_uring / mio backends, op tables, the lifecycle
+//!   4    executor                       tasks, wakers, timers, channels: no I/O
+//!   3    slab metrics                   fixed-capacity slabs; the `metrics` publisher
+//!   2    config stats signal            settings; counters and the op registry; signals
+//!   1    sys error op peer thread_pool  syscalls, errors, op kinds, peer addresses, threads
+//! ```
+//!
+//! The thread-locals follow the layers: the executor's (`executor::context`)
+//! holds the executor only, the reactor's the worker's core, and `net`'s
+//! and `fs`'s their own state with the reactor; none holds the worker.
+//!
 //! ```no_run
 //! use ringline::{AsyncEventHandler, Config, ConnCtx, ParseResult, RinglineBuilder};
 //!

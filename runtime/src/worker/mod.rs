@@ -1,4 +1,11 @@
-//! One worker thread: its executor, its I/O driver and its event loop.
+//! One worker thread: the event loop that composes its layers.
+//!
+//! A `Worker` is a [`Reactor`] (identity, executor, driver, stats), the
+//! connection layer's state and the file layer's state, and the runtime it
+//! belongs to. It owns nothing else: connections and files complete, orphan
+//! and reap their own ops (`net::Net`, `fs::Fs`); the shutdown sequence is
+//! the driver's lifecycle; the worker routes each CQE to its layer and
+//! drives the turn.
 //!
 //! ```text
 //!   ┌──────────────────────────── loop ───────────────────────────────┐
@@ -11,9 +18,10 @@
 //!   └─────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! All state is interior-mutable behind `&Worker` so futures can reach it
-//! through the thread-local context. No borrow is ever held across user
-//! code (a poll, a parse closure, a future's drop).
+//! All state is interior-mutable behind shared references, so futures can
+//! reach their layer through its thread-local (which holds that layer and
+//! the reactor, never the worker). No borrow is ever held across user code
+//! (a poll, a parse closure, a future's drop).
 
 use std::cell::RefCell;
 use std::io;
