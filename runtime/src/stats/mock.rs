@@ -131,7 +131,7 @@ impl Publisher<'_> {
     #[inline]
     pub(crate) fn slab(&self, _kind: SlabKind, _usage: SlabUsage) {}
     #[inline]
-    pub(crate) fn ring(&self, _t: &RingTotals) {}
+    pub(crate) fn ring(&self, _t: &RingTotals, _unknown_cqes: u64) {}
     #[inline]
     pub(crate) fn executor(&self, _tasks: u64, _next_timer_ns: Option<u64>) {}
 }

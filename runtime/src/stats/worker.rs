@@ -95,7 +95,7 @@ struct OpCells {
 pub(crate) struct WorkerStats {
     worker: usize,
     executor: ExecutorCells,
-    ring: [AtomicU64; 5],
+    ring: [AtomicU64; 6],
     net: NetCells,
     graveyard: [AtomicU64; 6],
     slabs: [SlabCells; SlabKind::COUNT],
@@ -151,6 +151,7 @@ impl WorkerStats {
             cqes_reaped_total: get(&r[2]),
             cq_overflow_total: get(&r[3]),
             sq_full_total: get(&r[4]),
+            unknown_cqes_total: get(&r[5]),
         };
         let n = &self.net;
         let (accepted, connected, closed) = (get(&n.accepted), get(&n.connected), get(&n.closed));
@@ -535,8 +536,9 @@ impl Publisher<'_> {
     }
 
     #[inline]
-    pub(crate) fn ring(&self, t: &RingTotals) {
+    pub(crate) fn ring(&self, t: &RingTotals, unknown_cqes: u64) {
         let r = &self.stats.ring;
+        set(&r[5], unknown_cqes);
         set(&r[0], t.sqes_submitted);
         set(&r[1], t.enter_calls);
         set(&r[2], t.cqes_reaped);
@@ -666,5 +668,21 @@ mod tests {
         );
         assert_eq!(s.op("fs_open").unwrap().completed_cancelled_total, 1);
         assert_eq!(c.take_dirty(), 0, "publishing clears the dirty set");
+    }
+
+    #[test]
+    fn ring_totals_and_unknown_completions_are_published() {
+        let w = writer();
+        let t = RingTotals {
+            sqes_submitted: 5,
+            sq_full: 2,
+            ..Default::default()
+        };
+        w.turn_ended(1, true, |p| p.ring(&t, 3));
+        let r = w.shared.snapshot(1, 1).ring;
+        assert_eq!(
+            (r.sqes_submitted_total, r.sq_full_total, r.unknown_cqes_total),
+            (5, 2, 3)
+        );
     }
 }

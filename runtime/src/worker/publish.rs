@@ -83,7 +83,7 @@ fn gather(net: &Net<'_>, fs: &Fs<'_>, p: &Publisher<'_>) {
         let mut driver = core.driver.borrow_mut();
         let driver = &mut *driver;
         p.ops(&mut driver.counters);
-        p.ring(driver.ring_totals());
+        p.ring(driver.ring_totals(), driver.counters.unknown_cqes);
         let (recv, udp_recv) = driver.buffer_usage();
         p.slab(SlabKind::RecvBuffers, recv);
         p.slab(SlabKind::UdpRecvBuffers, udp_recv);

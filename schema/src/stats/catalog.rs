@@ -29,12 +29,12 @@
 //!   `oldest_age`) are 0 when there is nothing to measure, never missing.
 //!
 //! Series count: per runtime `3 + 4 × runtime-wide pools`; per worker
-//! `33 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
+//! `34 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
 //! kinds`. A 2-worker echo server (accept and recv multishot; send, close
 //! and timer one-shot; 10 pools per worker, 2 runtime-wide) has
-//! `11 + 2 × 106 = 223` series; an idle one (accept and the wake read
-//! armed) `11 + 2 × 86 = 183`; with all 22 op kinds active,
-//! `11 + 2 × 224 = 459`. The publisher turns each latency series into 6
+//! `11 + 2 × 107 = 225` series; an idle one (accept and the wake read
+//! armed) `11 + 2 × 87 = 185`; with all 22 op kinds active,
+//! `11 + 2 × 225 = 461`. The publisher turns each latency series into 6
 //! (`_count`, `_sum`, 4 quantiles).
 
 use std::time::Duration;
@@ -203,6 +203,8 @@ pub const METRICS: &[MetricDef] = &[
         "Loop iterations that found the completion queue overflowed. Any increase means the ring is too small for the load."),
     m("ringline_ring_sq_full_total", C, Count, W,
         "Submissions that found the submission queue full. A high rate means the ring is too small for the batches."),
+    m("ringline_ring_unknown_cqes_total", C, Count, W,
+        "Completions whose user_data named no op kind (dropped). Always 0 in a correct runtime: any increase is a ringline bug."),
     // ── Network ──
     m("ringline_connections_active", G, Count, W,
         "Connections open now. Growing without bound means connections are never closed; near the connections pool's capacity, new ones are refused."),
@@ -355,6 +357,7 @@ impl<'a> Out<'a> {
             ("ringline_ring_cqes_reaped_total", r.cqes_reaped_total),
             ("ringline_ring_cq_overflow_total", r.cq_overflow_total),
             ("ringline_ring_sq_full_total", r.sq_full_total),
+            ("ringline_ring_unknown_cqes_total", r.unknown_cqes_total),
             (
                 "ringline_connections_accepted_total",
                 n.connections_accepted_total,
@@ -767,18 +770,18 @@ mod tests {
     fn series_count_is_bounded_as_documented() {
         let snap = fixture();
         let s = samples(&snap, DEFAULT_STUCK_AFTER);
-        // Per runtime 3 + 4 × 2 shared pools; per worker 33 + 4 × 10
+        // Per runtime 3 + 4 × 2 shared pools; per worker 34 + 4 × 10
         // pools + 7 × 3 one-shot kinds + 6 × 2 multishot kinds.
-        assert_eq!(s.len(), 11 + 2 * (33 + 40 + 21 + 12));
-        assert_eq!(s.len(), 223, "the number the module docs state");
+        assert_eq!(s.len(), 11 + 2 * (34 + 40 + 21 + 12));
+        assert_eq!(s.len(), 225, "the number the module docs state");
         let keys: HashSet<_> = s.iter().map(|x| (x.name, x.labels.clone())).collect();
         assert_eq!(keys.len(), s.len(), "no duplicate series");
         let mut all = fixture();
         let ops = all.runtimes[0].workers.iter_mut().flat_map(|w| &mut w.ops);
         ops.for_each(|o| o.submitted_total = 1);
         let every_kind = samples(&all, DEFAULT_STUCK_AFTER).len();
-        assert_eq!(every_kind, 11 + 2 * (73 + 3 * 6 + 19 * 7));
-        assert_eq!(every_kind, 459);
+        assert_eq!(every_kind, 11 + 2 * (74 + 3 * 6 + 19 * 7));
+        assert_eq!(every_kind, 461);
         assert_eq!(samples(&Snapshot::default(), DEFAULT_STUCK_AFTER), []);
     }
 }

@@ -132,6 +132,11 @@ pub struct RingStats {
     pub cq_overflow_total: u64,
     /// Submissions that found the submission queue full.
     pub sq_full_total: u64,
+    /// Completions whose `user_data` named no op kind and were dropped.
+    /// Always 0 in a correct runtime: any is a bug worth a report.
+    /// (Absent from older snapshots, read as 0.)
+    #[serde(default)]
+    pub unknown_cqes_total: u64,
 }
 
 /// A worker's connections and traffic.
@@ -394,6 +399,7 @@ impl WorkerSnapshot {
         r.cqes_reaped_total = r.cqes_reaped_total.saturating_sub(pr.cqes_reaped_total);
         r.cq_overflow_total = r.cq_overflow_total.saturating_sub(pr.cq_overflow_total);
         r.sq_full_total = r.sq_full_total.saturating_sub(pr.sq_full_total);
+        r.unknown_cqes_total = r.unknown_cqes_total.saturating_sub(pr.unknown_cqes_total);
         let n = &mut self.net;
         let pn = &p.net;
         n.connections_accepted_total = n
