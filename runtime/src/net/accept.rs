@@ -12,7 +12,7 @@ use crate::driver::Cqe;
 use crate::op::UserData;
 
 impl Net<'_> {
-    pub(crate) fn on_accept_cqe(&self, ud: UserData, cqe: Cqe) {
+    pub(crate) fn on_accept_cqe(self, ud: UserData, cqe: Cqe) {
         let index = ud.index() as usize;
         if cqe.result >= 0 {
             self.adopt_accepted(cqe.result, index);
@@ -25,7 +25,7 @@ impl Net<'_> {
         }
     }
 
-    fn adopt_accepted(&self, fd: RawFd, listener: usize) {
+    fn adopt_accepted(self, fd: RawFd, listener: usize) {
         let kind = self.net.borrow().listener_kind(listener);
         if self.core.is_shutting_down() {
             close_fd(fd);
@@ -59,7 +59,7 @@ impl Net<'_> {
             }
         };
         self.arm_recv(key);
-        self.accepted.borrow_mut().push(ConnCtx::new(self, key));
+        self.accepted.borrow_mut().push(ConnCtx::new(&self, key));
     }
 }
 

@@ -22,7 +22,7 @@ use crate::slab::Key;
 
 impl Net<'_> {
     /// Starts closing connection `key` (idempotent; a stale key is a no-op).
-    pub(crate) fn close_conn(&self, key: Key) {
+    pub(crate) fn close_conn(self, key: Key) {
         {
             let mut net = self.net.borrow_mut();
             let Some(conn) = net.conns.get_mut(key) else {
@@ -46,7 +46,7 @@ impl Net<'_> {
 
     /// Moves a closing connection on once its queued bytes are sent (or
     /// sending failed): cancels the receive and closes the descriptor.
-    pub(crate) fn progress_close(&self, key: Key) {
+    pub(crate) fn progress_close(self, key: Key) {
         let (fd, recv_armed) = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
@@ -81,7 +81,7 @@ impl Net<'_> {
 
     /// Resets the closing connections whose peers did not take their queued
     /// bytes within `close_linger_timeout`.
-    pub(crate) fn expire_lingering(&self, now: Instant) {
+    pub(crate) fn expire_lingering(self, now: Instant) {
         let mut expired = Vec::new();
         {
             let mut net = self.net.borrow_mut();
@@ -98,7 +98,7 @@ impl Net<'_> {
     /// Gives up on a closing connection's queued bytes: the close becomes a
     /// reset (`SO_LINGER` 0) and the send in flight is cancelled; its
     /// completion frees the send slots and closes the descriptor.
-    fn reset_lingering(&self, key: Key) {
+    fn reset_lingering(self, key: Key) {
         let in_flight = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
@@ -123,7 +123,7 @@ impl Net<'_> {
     }
 
     /// Half-closes connection `key` once the bytes queued before it are out.
-    pub(crate) fn shutdown_write(&self, key: Key) {
+    pub(crate) fn shutdown_write(self, key: Key) {
         let now = {
             let mut net = self.net.borrow_mut();
             let Some(conn) = net.conns.get_mut(key) else {
@@ -140,7 +140,7 @@ impl Net<'_> {
         }
     }
 
-    pub(crate) fn submit_shutdown(&self, key: Key) {
+    pub(crate) fn submit_shutdown(self, key: Key) {
         let fd = {
             let mut net = self.net.borrow_mut();
             let Some(conn) = net.conns.get_mut(key) else {
@@ -162,7 +162,7 @@ impl Net<'_> {
     }
 
     /// A close or shutdown completed.
-    pub(crate) fn on_conn_op_cqe(&self, ud: UserData, _cqe: Cqe) {
+    pub(crate) fn on_conn_op_cqe(self, ud: UserData, _cqe: Cqe) {
         let Some(key) = self.conn_key(ud) else {
             return;
         };
@@ -174,7 +174,7 @@ impl Net<'_> {
 
     /// Frees a closed connection's slot once the kernel owes it no CQE, and
     /// drops its task if that is still running.
-    pub(crate) fn maybe_release(&self, key: Key) {
+    pub(crate) fn maybe_release(self, key: Key) {
         let conn = {
             let mut net = self.net.borrow_mut();
             match net.conns.get(key) {
@@ -191,14 +191,14 @@ impl Net<'_> {
     }
 
     /// Records the `on_accept` task of an accepted connection.
-    pub(crate) fn set_conn_task(&self, key: Key, task: TaskRef) {
+    pub(crate) fn set_conn_task(self, key: Key, task: TaskRef) {
         if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
             conn.task = Some(task);
         }
     }
 
     /// A connection's `on_accept` task ended: close the connection.
-    pub(crate) fn conn_task_ended(&self, key: Key) {
+    pub(crate) fn conn_task_ended(self, key: Key) {
         if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
             conn.task = None;
         }
@@ -206,7 +206,7 @@ impl Net<'_> {
     }
 
     /// Starts closing every connection (shutdown).
-    pub(crate) fn close_all_conns(&self) {
+    pub(crate) fn close_all_conns(self) {
         let keys = self.net.borrow().conns.keys();
         for key in keys {
             self.close_conn(key);

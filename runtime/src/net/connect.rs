@@ -241,7 +241,7 @@ impl Net<'_> {
     }
 
     /// Turns a finished connect into a connection or an error.
-    fn finish_connect(&self, slot: OpSlot<Box<ConnectHold>>, result: i32) -> io::Result<ConnCtx> {
+    fn finish_connect(self, slot: OpSlot<Box<ConnectHold>>, result: i32) -> io::Result<ConnCtx> {
         let timed_out = slot.timed_out;
         let hold = slot.hold;
         let conn = hold.conn;
@@ -256,7 +256,7 @@ impl Net<'_> {
                 c.state = ConnState::Open;
             }
             self.arm_recv(conn);
-            return Ok(ConnCtx::new(self, conn));
+            return Ok(ConnCtx::new(&self, conn));
         }
         self.discard_conn(conn);
         Err(if result == 0 {
@@ -275,7 +275,7 @@ impl Net<'_> {
     }
 
     /// Closes and frees a connection slot on which nothing is armed.
-    fn discard_conn(&self, conn: Key) {
+    fn discard_conn(self, conn: Key) {
         if let Some(c) = self.net.borrow_mut().remove_conn(conn) {
             self.core.stats.conn_closed();
             close_fd(c.fd);
@@ -283,7 +283,7 @@ impl Net<'_> {
     }
 
     /// A connect's CQE, or (`link_timeout`) its linked timeout's.
-    pub(crate) fn on_connect_cqe(&self, ud: UserData, result: i32, link_timeout: bool) {
+    pub(crate) fn on_connect_cqe(self, ud: UserData, result: i32, link_timeout: bool) {
         let done = {
             let mut net = self.net.borrow_mut();
             if link_timeout {
@@ -299,7 +299,7 @@ impl Net<'_> {
 
     /// The future waiting on connect `op` was dropped, or polled on another
     /// thread, which waits on `notify` (see `Reactor::orphan_op`).
-    pub(crate) fn orphan_connect(&self, op: Key, notify: Option<Arc<ForeignWait>>) {
+    pub(crate) fn orphan_connect(self, op: Key, notify: Option<Arc<ForeignWait>>) {
         let finished = {
             let mut net = self.net.borrow_mut();
             self.core.orphan_op(&mut net.connects, op, notify)
@@ -311,7 +311,7 @@ impl Net<'_> {
 
     /// A dropped `ConnectFuture`'s connect finished: a socket that did
     /// connect is closed gracefully; one that did not is just released.
-    fn reap_connect_orphan(&self, mut slot: OpSlot<Box<ConnectHold>>, result: i32) {
+    fn reap_connect_orphan(self, mut slot: OpSlot<Box<ConnectHold>>, result: i32) {
         let notify = self.core.reaped(&mut slot);
         if let Ok(conn) = self.finish_connect(slot, result) {
             self.close_conn(conn.key());

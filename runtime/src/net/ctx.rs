@@ -297,7 +297,7 @@ pub(crate) fn query_peer(fd: i32, kind: SockKind) -> Option<PeerAddr> {
 impl Net<'_> {
     /// Takes a connection's receive buffer out (so user code can run with
     /// no borrow held), with its EOF flag; `None` for a stale key.
-    pub(crate) fn take_acc(&self, key: Key) -> Option<(BytesMut, bool)> {
+    pub(crate) fn take_acc(self, key: Key) -> Option<(BytesMut, bool)> {
         let mut net = self.net.borrow_mut();
         let conn = net.conns.get_mut(key)?;
         Some((std::mem::take(&mut conn.acc), conn.eof))
@@ -341,7 +341,7 @@ impl Net<'_> {
     }
 
     /// A receive future that waited is dropped: it leaves the waiters.
-    fn leave_recv(&self, key: Key, ticket: Ticket) {
+    fn leave_recv(self, key: Key, ticket: Ticket) {
         // Futures are never dropped with the net state borrowed (see the
         // worker docs); were one, its entry would only cost spurious wakes
         // until the connection closes.

@@ -19,14 +19,14 @@ use crate::slab::Key;
 
 impl Net<'_> {
     /// Finds the connection a CQE belongs to.
-    pub(crate) fn conn_key(&self, ud: UserData) -> Option<Key> {
+    pub(crate) fn conn_key(self, ud: UserData) -> Option<Key> {
         let net = self.net.borrow();
         let (key, _) = net.conns.get_by_index(ud.index())?;
         ud.matches(key.generation).then_some(key)
     }
 
     /// Arms the multishot receive of an open connection (idempotent).
-    pub(crate) fn arm_recv(&self, key: Key) {
+    pub(crate) fn arm_recv(self, key: Key) {
         let fd = {
             let mut net = self.net.borrow_mut();
             let Some(conn) = net.conns.get_mut(key) else {
@@ -45,7 +45,8 @@ impl Net<'_> {
         driver.push(OpKind::Recv, ud, Plain::RecvMulti { fd });
     }
 
-    pub(crate) fn on_recv_cqe(&self, ud: UserData, cqe: Cqe) {
+    #[inline]
+    pub(crate) fn on_recv_cqe(self, ud: UserData, cqe: Cqe) {
         let more = cqe.more();
         let bid = cqe.buffer();
         let key = self.conn_key(ud);
@@ -114,7 +115,7 @@ impl Net<'_> {
 
     /// Re-arms receives that ended during the batch (after the recycled
     /// buffers were published).
-    pub(crate) fn rearm_receives(&self) {
+    pub(crate) fn rearm_receives(self) {
         let keys = std::mem::take(&mut self.net.borrow_mut().rearm);
         for key in keys {
             self.arm_recv(key);

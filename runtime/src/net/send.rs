@@ -36,7 +36,7 @@ impl Net<'_> {
     /// Queues a copy of `data` on connection `key`, all or nothing. Returns
     /// the connection's queued-byte total after it (what a `SendFuture`
     /// waits for the sent total to reach).
-    pub(crate) fn send_copy(&self, key: Key, data: &[u8]) -> io::Result<u64> {
+    pub(crate) fn send_copy(self, key: Key, data: &[u8]) -> io::Result<u64> {
         let submit = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
@@ -92,7 +92,8 @@ impl Net<'_> {
     }
 
     /// Starts the next send of connection `key` if none is in flight.
-    pub(crate) fn submit_send(&self, key: Key) {
+    #[inline]
+    pub(crate) fn submit_send(self, key: Key) {
         let (fd, ptr, len) = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
@@ -125,7 +126,8 @@ impl Net<'_> {
         };
     }
 
-    pub(crate) fn on_send_cqe(&self, ud: UserData, cqe: Cqe) {
+    #[inline]
+    pub(crate) fn on_send_cqe(self, ud: UserData, cqe: Cqe) {
         let Some(key) = self.conn_key(ud) else {
             return;
         };

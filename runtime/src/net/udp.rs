@@ -235,7 +235,7 @@ impl Drop for UdpRecvFuture {
 
 impl Net<'_> {
     /// Arms the multishot `recvmsg` of UDP socket `index` (idempotent).
-    pub(crate) fn arm_udp_recv(&self, index: usize) {
+    pub(crate) fn arm_udp_recv(self, index: usize) {
         let (fd, msghdr) = {
             let mut net = self.net.borrow_mut();
             let Some(socket) = net.udp.get_mut(index) else {
@@ -260,7 +260,7 @@ impl Net<'_> {
         };
     }
 
-    pub(crate) fn on_udp_recv_cqe(&self, ud: UserData, cqe: Cqe) {
+    pub(crate) fn on_udp_recv_cqe(self, ud: UserData, cqe: Cqe) {
         let index = ud.index() as usize;
         let more = cqe.more();
         let bid = cqe.buffer();
@@ -308,14 +308,14 @@ impl Net<'_> {
     }
 
     /// Re-arms UDP receives that ended during the batch.
-    pub(crate) fn rearm_udp(&self) {
+    pub(crate) fn rearm_udp(self) {
         let indices = std::mem::take(&mut self.net.borrow_mut().udp_rearm);
         for index in indices {
             self.arm_udp_recv(index);
         }
     }
 
-    fn udp_send(&self, index: usize, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
+    fn udp_send(self, index: usize, peer: SocketAddr, data: &[u8]) -> Result<(), UdpSendError> {
         if data.len() > MAX_DATAGRAM {
             return Err(UdpSendError::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -370,7 +370,7 @@ impl Net<'_> {
         Ok(())
     }
 
-    pub(crate) fn on_udp_send_cqe(&self, ud: UserData, result: i32) {
+    pub(crate) fn on_udp_send_cqe(self, ud: UserData, result: i32) {
         if result >= 0 {
             self.core.stats.datagram_sent();
         } else if result != -libc::ECANCELED {
@@ -389,7 +389,7 @@ impl Net<'_> {
     }
 
     /// Cancels every armed UDP receive (shutdown).
-    pub(crate) fn cancel_udp(&self) {
+    pub(crate) fn cancel_udp(self) {
         let armed: Vec<usize> = {
             let net = self.net.borrow();
             (0..net.udp.len()).filter(|i| net.udp[*i].armed).collect()
