@@ -118,6 +118,21 @@ pub(crate) struct Io {
     totals: RingTotals,
 }
 
+impl Drop for Io {
+    /// Reached only with nothing in flight (the driver leaks the backend
+    /// otherwise). A pool thread lets go of its handle on the completion
+    /// queue just after posting, so the last completion reaped may still
+    /// have one in hand: wait (briefly) for it, so the queue's wake fd is
+    /// closed here, on the worker, and not moments after the runtime's
+    /// threads were joined.
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Arc::strong_count(&self.completions) > 1 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    }
+}
+
 impl Io {
     pub(crate) fn new(
         config: &Config,
