@@ -350,10 +350,10 @@ fn attach(
 
 /// `hello`, then `subscribe` (retrying the connect while the server's
 /// inspect socket comes up).
-fn subscribe(pid: u32, interval: Duration) -> io::Result<ringline::inspect::Subscription> {
+fn subscribe(pid: u32, interval: Duration) -> io::Result<ringline_schema::inspect::Subscription> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match ringline::inspect::Client::connect(pid) {
+        match ringline_schema::inspect::Client::connect(pid) {
             Ok(mut c) => {
                 c.hello()?;
                 return c.subscribe(interval);

@@ -27,7 +27,7 @@
 use serde::Serialize;
 use std::time::Duration;
 
-use ringline::stats::Histogram;
+use ringline_schema::stats::Histogram;
 
 use super::loadgen::Outcome;
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ringline::stats::Histogram;
+use ringline_schema::stats::Histogram;
 
 /// What to offer.
 #[derive(Debug, Clone)]
