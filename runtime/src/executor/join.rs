@@ -10,66 +10,66 @@
 //! ```
 
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
+
 const JOIN_DONE: &str = "join future polled after completion";
 
-/// One input of a join: still running, finished with its output held, or emptied.
-enum MaybeDone<F: Future> {
-    Running(F),
-    Done(F::Output),
-    Taken,
+pin_project! {
+    /// One input of a join: still running, finished with its output held,
+    /// or emptied.
+    #[project = MaybeDoneProj]
+    #[project_replace = MaybeDoneReplace]
+    enum MaybeDone<F: Future> {
+        Running { #[pin] future: F },
+        Done { output: F::Output },
+        Taken,
+    }
 }
 
 impl<F: Future> MaybeDone<F> {
+    fn new(future: F) -> MaybeDone<F> {
+        MaybeDone::Running { future }
+    }
+
     /// Polls the input if it is still running; true once its output is held.
-    fn poll_done(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        // SAFETY: the future in `Running` is structurally pinned: it is only
-        // polled through `Pin::new_unchecked` below and leaves that variant by
-        // being overwritten in place, which drops it where it lies. Nothing
-        // else moves out of `Running`.
-        let this = unsafe { self.get_unchecked_mut() };
-        let out = match this {
-            MaybeDone::Running(f) => {
-                // SAFETY: `f` lives inside pinned `self` and is never moved
-                // (see above), so it may be pinned too.
-                match unsafe { Pin::new_unchecked(f) }.poll(cx) {
-                    Poll::Ready(out) => out,
-                    Poll::Pending => return false,
-                }
-            }
-            MaybeDone::Done(_) => return true,
-            MaybeDone::Taken => panic!("{JOIN_DONE}"),
+    fn poll_done(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let output = match self.as_mut().project() {
+            MaybeDoneProj::Running { future } => match future.poll(cx) {
+                Poll::Ready(output) => output,
+                Poll::Pending => return false,
+            },
+            MaybeDoneProj::Done { .. } => return true,
+            MaybeDoneProj::Taken => panic!("{JOIN_DONE}"),
         };
-        *this = MaybeDone::Done(out);
+        // Drops the finished future where it lies.
+        self.set(MaybeDone::Done { output });
         true
     }
 
     /// Moves the output out once the input is done.
     fn take_output(self: Pin<&mut Self>) -> F::Output {
-        // SAFETY: we only move out of `self` in the `Done` state, whose output
-        // is not structurally pinned; a running future is never moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        match this {
-            MaybeDone::Done(_) => match mem::replace(this, MaybeDone::Taken) {
-                MaybeDone::Done(out) => out,
-                _ => unreachable!("state checked just above"),
-            },
+        match self.project_replace(MaybeDone::Taken) {
+            MaybeDoneReplace::Done { output } => output,
             _ => panic!("{JOIN_DONE}"),
         }
     }
 }
 
-/// Future returned by [`join`].
-///
-/// The inputs are polled in place, so they may be `!Unpin`. Polling it again
-/// after it has resolved panics.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Join<A: Future, B: Future> {
-    a: MaybeDone<A>,
-    b: MaybeDone<B>,
+pin_project! {
+    /// Future returned by [`join`].
+    ///
+    /// The inputs are polled in place, so they may be `!Unpin`. Polling it again
+    /// after it has resolved panics.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Join<A: Future, B: Future> {
+        #[pin]
+        a: MaybeDone<A>,
+        #[pin]
+        b: MaybeDone<B>,
+    }
 }
 
 /// Runs two futures concurrently on the current task and returns both
@@ -81,23 +81,8 @@ pub struct Join<A: Future, B: Future> {
 /// error, race against a cancellation with [`select`](crate::select) instead.
 pub fn join<A: Future, B: Future>(a: A, b: B) -> Join<A, B> {
     Join {
-        a: MaybeDone::Running(a),
-        b: MaybeDone::Running(b),
-    }
-}
-
-impl<A: Future, B: Future> Join<A, B> {
-    fn project(self: Pin<&mut Self>) -> (Pin<&mut MaybeDone<A>>, Pin<&mut MaybeDone<B>>) {
-        // SAFETY: both fields are structurally pinned: `Join` has no `Drop`
-        // impl, is not `repr(packed)`, is `Unpin` only via the auto impl, and
-        // never moves a field; `MaybeDone` upholds the same inside.
-        unsafe {
-            let this = self.get_unchecked_mut();
-            (
-                Pin::new_unchecked(&mut this.a),
-                Pin::new_unchecked(&mut this.b),
-            )
-        }
+        a: MaybeDone::new(a),
+        b: MaybeDone::new(b),
     }
 }
 
@@ -105,7 +90,8 @@ impl<A: Future, B: Future> Future for Join<A, B> {
     type Output = (A::Output, B::Output);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut a, mut b) = self.project();
+        let this = self.project();
+        let (mut a, mut b) = (this.a, this.b);
         // Non-short-circuiting `&`: both sides get their poll this round.
         if a.as_mut().poll_done(cx) & b.as_mut().poll_done(cx) {
             Poll::Ready((a.take_output(), b.take_output()))
@@ -115,15 +101,20 @@ impl<A: Future, B: Future> Future for Join<A, B> {
     }
 }
 
-/// Future returned by [`join3`].
-///
-/// The inputs are polled in place, so they may be `!Unpin`. Polling it again
-/// after it has resolved panics.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Join3<A: Future, B: Future, C: Future> {
-    a: MaybeDone<A>,
-    b: MaybeDone<B>,
-    c: MaybeDone<C>,
+pin_project! {
+    /// Future returned by [`join3`].
+    ///
+    /// The inputs are polled in place, so they may be `!Unpin`. Polling it again
+    /// after it has resolved panics.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Join3<A: Future, B: Future, C: Future> {
+        #[pin]
+        a: MaybeDone<A>,
+        #[pin]
+        b: MaybeDone<B>,
+        #[pin]
+        c: MaybeDone<C>,
+    }
 }
 
 /// Runs three futures concurrently on the current task and returns all
@@ -133,31 +124,9 @@ pub struct Join3<A: Future, B: Future, C: Future> {
 /// argument order, each finished input dropped as soon as it is done.
 pub fn join3<A: Future, B: Future, C: Future>(a: A, b: B, c: C) -> Join3<A, B, C> {
     Join3 {
-        a: MaybeDone::Running(a),
-        b: MaybeDone::Running(b),
-        c: MaybeDone::Running(c),
-    }
-}
-
-type Pinned3<'p, A, B, C> = (
-    Pin<&'p mut MaybeDone<A>>,
-    Pin<&'p mut MaybeDone<B>>,
-    Pin<&'p mut MaybeDone<C>>,
-);
-
-impl<A: Future, B: Future, C: Future> Join3<A, B, C> {
-    fn project(self: Pin<&mut Self>) -> Pinned3<'_, A, B, C> {
-        // SAFETY: the three fields are structurally pinned: `Join3` has no
-        // `Drop` impl, no `repr(packed)`, only the auto `Unpin`, and no
-        // field is ever moved out of a pinned `Join3`.
-        unsafe {
-            let this = self.get_unchecked_mut();
-            (
-                Pin::new_unchecked(&mut this.a),
-                Pin::new_unchecked(&mut this.b),
-                Pin::new_unchecked(&mut this.c),
-            )
-        }
+        a: MaybeDone::new(a),
+        b: MaybeDone::new(b),
+        c: MaybeDone::new(c),
     }
 }
 
@@ -165,7 +134,8 @@ impl<A: Future, B: Future, C: Future> Future for Join3<A, B, C> {
     type Output = (A::Output, B::Output, C::Output);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut a, mut b, mut c) = self.project();
+        let this = self.project();
+        let (mut a, mut b, mut c) = (this.a, this.b, this.c);
         if a.as_mut().poll_done(cx) & b.as_mut().poll_done(cx) & c.as_mut().poll_done(cx) {
             Poll::Ready((a.take_output(), b.take_output(), c.take_output()))
         } else {

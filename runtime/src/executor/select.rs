@@ -14,6 +14,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
+
 /// The output of [`select`]: which of two futures finished first, and its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Either<A, B> {
@@ -52,15 +54,19 @@ impl<T> Either3<T, T, T> {
     }
 }
 
-/// Future returned by [`select`].
-///
-/// The inputs are polled in place, so they may be `!Unpin`. Polling it again
-/// after it has resolved panics.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Select<A, B> {
-    // `None` once the race is decided: both inputs are dropped right then.
-    a: Option<A>,
-    b: Option<B>,
+pin_project! {
+    /// Future returned by [`select`].
+    ///
+    /// The inputs are polled in place, so they may be `!Unpin`. Polling it again
+    /// after it has resolved panics.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Select<A, B> {
+        // `None` once the race is decided: both inputs are dropped right then.
+        #[pin]
+        a: Option<A>,
+        #[pin]
+        b: Option<B>,
+    }
 }
 
 /// Waits for the first of two futures to finish and returns its output.
@@ -79,30 +85,14 @@ pub fn select<A: Future, B: Future>(a: A, b: B) -> Select<A, B> {
     }
 }
 
-impl<A, B> Select<A, B> {
-    fn project(self: Pin<&mut Self>) -> (Pin<&mut Option<A>>, Pin<&mut Option<B>>) {
-        // SAFETY: `a` and `b` are structurally pinned. `Select` has no `Drop`
-        // impl and is not `repr(packed)`, it is `Unpin` only when both inputs
-        // are (the auto impl), and nothing moves an input out: they are only
-        // replaced through `Pin::set`, which drops them in place. The
-        // `&mut Self` is used for nothing but these two field borrows.
-        unsafe {
-            let this = self.get_unchecked_mut();
-            (
-                Pin::new_unchecked(&mut this.a),
-                Pin::new_unchecked(&mut this.b),
-            )
-        }
-    }
-}
-
 const SELECT_DONE: &str = "`Select` polled after completion";
 
 impl<A: Future, B: Future> Future for Select<A, B> {
     type Output = Either<A::Output, B::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut a, mut b) = self.project();
+        let this = self.project();
+        let (mut a, mut b) = (this.a, this.b);
         let out = if let Poll::Ready(v) = a.as_mut().as_pin_mut().expect(SELECT_DONE).poll(cx) {
             Either::Left(v)
         } else if let Poll::Ready(v) = b.as_mut().as_pin_mut().expect(SELECT_DONE).poll(cx) {
@@ -116,15 +106,20 @@ impl<A: Future, B: Future> Future for Select<A, B> {
     }
 }
 
-/// Future returned by [`select3`].
-///
-/// The inputs are polled in place, so they may be `!Unpin`. Polling it again
-/// after it has resolved panics.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Select3<A, B, C> {
-    a: Option<A>,
-    b: Option<B>,
-    c: Option<C>,
+pin_project! {
+    /// Future returned by [`select3`].
+    ///
+    /// The inputs are polled in place, so they may be `!Unpin`. Polling it again
+    /// after it has resolved panics.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Select3<A, B, C> {
+        #[pin]
+        a: Option<A>,
+        #[pin]
+        b: Option<B>,
+        #[pin]
+        c: Option<C>,
+    }
 }
 
 /// Waits for the first of three futures to finish and returns its output.
@@ -140,36 +135,14 @@ pub fn select3<A: Future, B: Future, C: Future>(a: A, b: B, c: C) -> Select3<A, 
     }
 }
 
-type Pinned3<'p, A, B, C> = (
-    Pin<&'p mut Option<A>>,
-    Pin<&'p mut Option<B>>,
-    Pin<&'p mut Option<C>>,
-);
-
-impl<A, B, C> Select3<A, B, C> {
-    fn project(self: Pin<&mut Self>) -> Pinned3<'_, A, B, C> {
-        // SAFETY: the three inputs are structurally pinned: `Select3` has no
-        // `Drop` impl or `repr(packed)`, `Unpin` is only the auto impl, and
-        // inputs are only ever dropped in place via `Pin::set`, never moved
-        // out.
-        unsafe {
-            let this = self.get_unchecked_mut();
-            (
-                Pin::new_unchecked(&mut this.a),
-                Pin::new_unchecked(&mut this.b),
-                Pin::new_unchecked(&mut this.c),
-            )
-        }
-    }
-}
-
 const SELECT3_DONE: &str = "`Select3` polled after completion";
 
 impl<A: Future, B: Future, C: Future> Future for Select3<A, B, C> {
     type Output = Either3<A::Output, B::Output, C::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut a, mut b, mut c) = self.project();
+        let this = self.project();
+        let (mut a, mut b, mut c) = (this.a, this.b, this.c);
         let out = if let Poll::Ready(v) = a.as_mut().as_pin_mut().expect(SELECT3_DONE).poll(cx) {
             Either3::First(v)
         } else if let Poll::Ready(v) = b.as_mut().as_pin_mut().expect(SELECT3_DONE).poll(cx) {

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use pin_project_lite::pin_project;
+
 use super::context;
 use super::foreign::Foreign;
 use super::timer::TimerKey;
@@ -196,29 +198,26 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
-/// Future of [`timeout`] and [`timeout_at`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct TimeoutFuture<F> {
-    future: F,
-    sleep: SleepFuture,
+pin_project! {
+    /// Future of [`timeout`] and [`timeout_at`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        future: F,
+        sleep: SleepFuture,
+    }
 }
 
 impl<F: Future> Future for TimeoutFuture<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of `future`: it is never moved out of
-        // `self` (no method hands out `&mut F` or moves it), and
-        // `TimeoutFuture` has no `Drop` impl that could move it. `sleep` is
-        // `Unpin` and is treated as not structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `this.future` stays where it is for as long as
-        // `self` is pinned.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let this = self.project();
+        let future = this.future;
         if let Poll::Ready(v) = future.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
+        match Pin::new(this.sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
             Poll::Pending => Poll::Pending,
         }
