@@ -24,6 +24,8 @@ mod limits;
 mod outbound;
 #[path = "core/pressure.rs"]
 mod pressure;
+#[path = "core/recv_buffers.rs"]
+mod recv_buffers;
 #[path = "core/shared_receivers.rs"]
 mod shared_receivers;
 #[path = "core/tasks.rs"]

@@ -177,11 +177,17 @@ impl Net<'_> {
     pub(crate) fn maybe_release(self, key: Key) {
         let conn = {
             let mut net = self.net.borrow_mut();
+            let net = &mut *net;
             match net.conns.get(key) {
                 Some(c) if c.state == ConnState::Closed && c.pending_cqes == 0 => {}
                 _ => return,
             }
-            net.remove_conn(key).expect("checked above")
+            let conn = net.remove_conn(key).expect("checked above");
+            if let Some(held) = conn.held {
+                let mut driver = self.core.driver.borrow_mut();
+                super::recv::give_back(&mut driver, &mut net.held_bufs, held);
+            }
+            conn
         };
         self.core.stats.conn_closed();
         if let Some(task) = conn.task {

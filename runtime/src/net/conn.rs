@@ -62,6 +62,24 @@ pub(crate) struct SendQueue {
     pub(crate) error: Option<i32>,
 }
 
+/// Bytes `start..end` of stream buffer `bid`, received and not consumed
+/// yet, which the connection keeps instead of copying them (zero-copy
+/// receive). The buffer goes back to the kernel once they are consumed or
+/// copied into the accumulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeldBuf {
+    pub(crate) bid: u16,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl HeldBuf {
+    /// Unconsumed bytes.
+    pub(crate) fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
 /// One connection.
 pub(crate) struct Conn {
     pub(crate) fd: RawFd,
@@ -69,10 +87,14 @@ pub(crate) struct Conn {
     pub(crate) outbound: bool,
     pub(crate) state: ConnState,
     pub(crate) peer: Option<PeerAddr>,
-    /// Received bytes not yet consumed by a parse closure.
+    /// Received bytes not yet consumed by a parse closure (copied out of
+    /// the provided buffers).
     pub(crate) acc: BytesMut,
-    /// `acc.len()` as last counted in `NetState::recv_buffered` (the
-    /// accumulator is out of the slot while a parse closure runs).
+    /// Received bytes still in their provided buffer, lent to the handler
+    /// without a copy; only while `acc` is empty (they follow it).
+    pub(crate) held: Option<HeldBuf>,
+    /// `unconsumed()` as last counted in `NetState::recv_buffered` (the
+    /// bytes are out of the slot while a parse closure runs).
     pub(crate) acc_counted: usize,
     /// Receiving stopped: the accumulator reached `recv_buffer_limit`.
     pub(crate) recv_paused: bool,
@@ -111,6 +133,7 @@ impl Conn {
             },
             peer: None,
             acc: BytesMut::with_capacity(acc_capacity),
+            held: None,
             acc_counted: 0,
             recv_paused: false,
             eof: false,
@@ -124,6 +147,11 @@ impl Conn {
             pending_cqes: 0,
             task: None,
         }
+    }
+
+    /// Received bytes the handler has not consumed yet.
+    pub(crate) fn unconsumed(&self) -> usize {
+        self.acc.len() + self.held.map_or(0, |h| h.len())
     }
 
     /// True while user sends are accepted.
@@ -164,6 +192,10 @@ pub(crate) struct NetState {
     pub(crate) connects: OpTable<Box<ConnectHold>>,
     /// Receive backpressure: what connections hold unconsumed.
     pub(crate) recv: RecvPressure,
+    /// Stream buffers connections hold (`Conn::held`), and at most how
+    /// many: half the ring, so the kernel always has buffers to fill.
+    pub(crate) held_bufs: usize,
+    pub(crate) held_limit: usize,
     /// Closing connections reset at their linger deadline.
     pub(crate) linger_resets_total: u64,
     /// Most send-pool slots one connection may hold.
@@ -186,6 +218,8 @@ impl NetState {
             listener_kinds: Vec::new(),
             connects: OpTable::new(ops::net_op_slots(config), 0),
             recv: RecvPressure::new(config.recv_buffer_limit),
+            held_bufs: 0,
+            held_limit: usize::from(config.recv_buffer.ring_size / 2),
             linger_resets_total: 0,
             send_slots_per_conn: config.send_slots_per_connection().into(),
             linger: Linger::new(config.close_linger_timeout),

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::ConnToken;
-use super::conn::{ConnState, SockKind};
+use super::conn::{ConnState, HeldBuf, SockKind};
 use super::connect::{self, ConnectFuture};
 use super::current;
 use super::current::Net;
@@ -299,8 +299,95 @@ impl Net<'_> {
     /// no borrow held), with its EOF flag; `None` for a stale key.
     pub(crate) fn take_acc(self, key: Key) -> Option<(BytesMut, bool)> {
         let mut net = self.net.borrow_mut();
+        let net = &mut *net;
         let conn = net.conns.get_mut(key)?;
+        if conn.held.is_some() {
+            let mut driver = self.core.driver.borrow_mut();
+            super::recv::spill(&mut driver, &mut net.held_bufs, conn);
+        }
         Some((std::mem::take(&mut conn.acc), conn.eof))
+    }
+
+    /// Takes a connection's unconsumed bytes for a parse closure: its held
+    /// buffer when it has one (no copy), else its accumulator. With nothing
+    /// buffered nothing is taken: the future joins the waiters in the same
+    /// lookup (`wait` is its waker), unless the stream ended.
+    fn take_input(
+        self,
+        key: Key,
+        waiting: &mut Option<Ticket>,
+        wait: &Waker,
+    ) -> Option<(Input, bool)> {
+        let mut net = self.net.borrow_mut();
+        let conn = net.conns.get_mut(key)?;
+        let input = if let Some(held) = conn.held.take() {
+            Input::Held(held)
+        } else if !conn.acc.is_empty() {
+            Input::Acc(std::mem::take(&mut conn.acc))
+        } else {
+            if !conn.eof {
+                conn.recv_waiters.wait(waiting, self.core.handle.gid, wait);
+            } else if let Some(ticket) = waiting.take() {
+                conn.recv_waiters.leave(ticket, self.core.handle.gid);
+            }
+            Input::Empty
+        };
+        Some((input, conn.eof))
+    }
+
+    /// The bytes of a held buffer taken by [`take_input`](Self::take_input).
+    ///
+    /// # Safety
+    ///
+    /// `held` was taken out of its connection and is neither recycled nor
+    /// put back while the slice is in use.
+    unsafe fn held_bytes<'a>(self, held: HeldBuf) -> &'a [u8] {
+        let driver = self.core.driver.borrow();
+        // SAFETY: `held` came from a receive CQE that filled `held.end`
+        // bytes of buffer `held.bid`, not recycled since (the caller's
+        // contract).
+        let data = unsafe { driver.recv_data(held.bid, held.end as usize) };
+        let data = &data[held.start as usize..];
+        // SAFETY: the buffer's memory belongs to the driver's ring, which
+        // lives (or is leaked) past every task of the worker; nothing
+        // rewrites it until it is recycled and published again, which the
+        // caller's contract rules out while the slice is in use. The
+        // driver borrow ends here so the parse closure may use the driver.
+        unsafe { std::slice::from_raw_parts(data.as_ptr(), data.len()) }
+    }
+
+    /// Puts a held buffer back after a parse closure (see
+    /// [`put_acc`](Self::put_acc)): kept while bytes are left in it, handed
+    /// back to the ring once all were consumed or the connection is gone.
+    fn put_held(self, key: Key, held: HeldBuf, waiting: &mut Option<Ticket>, wait: Option<&Waker>) {
+        let resume = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let Some(conn) = net.conns.get_mut(key) else {
+                let mut driver = self.core.driver.borrow_mut();
+                super::recv::give_back(&mut driver, &mut net.held_bufs, held);
+                return;
+            };
+            debug_assert!(conn.acc.is_empty() && conn.held.is_none());
+            if held.len() == 0 {
+                let mut driver = self.core.driver.borrow_mut();
+                super::recv::give_back(&mut driver, &mut net.held_bufs, held);
+            } else {
+                conn.held = Some(held);
+            }
+            match wait {
+                Some(waker) => conn.recv_waiters.wait(waiting, self.core.handle.gid, waker),
+                None => {
+                    if let Some(ticket) = waiting.take() {
+                        conn.recv_waiters.leave(ticket, self.core.handle.gid);
+                    }
+                }
+            }
+            net.recv.consumed(conn)
+        };
+        if resume {
+            self.arm_recv(key);
+        }
     }
 
     /// Puts a receive buffer back. Nothing can have arrived meanwhile:
@@ -358,6 +445,15 @@ impl Net<'_> {
     }
 }
 
+/// What a parse closure reads: a held receive buffer (no copy) or the
+/// accumulator.
+enum Input {
+    Held(HeldBuf),
+    Acc(BytesMut),
+    /// Nothing buffered (the future now waits, unless the stream ended).
+    Empty,
+}
+
 /// Takes a dropped receive future of `conn` off its waiters, if it waited.
 fn stop_waiting(conn: ConnCtx, ticket: Option<Ticket>) {
     if let Some(ticket) = ticket {
@@ -396,17 +492,37 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
         let out = current::with("ConnCtx::with_data", |w| {
             // Another worker's connection reads as closed.
             let key = conn.key();
-            let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
+            let taken = conn
+                .key_on(w)
+                .ok()
+                .and_then(|_| w.take_input(key, &mut this.waiting, cx.waker()));
+            let Some((input, eof)) = taken else {
                 return Poll::Ready(eof_count(f(&[])));
             };
-            if acc.is_empty() {
-                if eof {
-                    w.put_acc(key, acc, &mut this.waiting, None);
-                    return Poll::Ready(eof_count(f(&[])));
+            let mut acc = match input {
+                Input::Empty if eof => return Poll::Ready(eof_count(f(&[]))),
+                Input::Empty => return Poll::Pending,
+                Input::Acc(acc) => acc,
+                Input::Held(mut held) => {
+                    // SAFETY: `held` is out of its connection until
+                    // `put_held` below, after the closure's last use.
+                    let data = unsafe { w.held_bytes(held) };
+                    let out = match f(data) {
+                        ParseResult::Consumed(n) if n > 0 => {
+                            let n = n.min(held.len());
+                            held.start += n as u32;
+                            Poll::Ready(n)
+                        }
+                        _ if eof => Poll::Ready(0),
+                        _ => {
+                            w.put_held(key, held, &mut this.waiting, Some(cx.waker()));
+                            return Poll::Pending;
+                        }
+                    };
+                    w.put_held(key, held, &mut this.waiting, None);
+                    return out;
                 }
-                w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
-                return Poll::Pending;
-            }
+            };
             let result = f(&acc);
             let out = match result {
                 ParseResult::Consumed(n) if n > 0 => {
@@ -537,7 +653,7 @@ impl Future for RecvReadyFuture {
             let Some(conn) = net.conns.get_mut(key) else {
                 return Poll::Ready(());
             };
-            if !conn.acc.is_empty() || conn.eof {
+            if conn.unconsumed() > 0 || conn.eof {
                 return Poll::Ready(());
             }
             conn.recv_waiters

@@ -50,10 +50,10 @@ impl RecvPressure {
         true
     }
 
-    /// `conn`'s handler ran and left `conn.acc`; true when it was paused
+    /// `conn`'s handler ran and left what it did not consume; true when it was paused
     /// and has consumed enough to receive again.
     pub(crate) fn consumed(&mut self, conn: &mut Conn) -> bool {
-        let len = conn.acc.len();
+        let len = conn.unconsumed();
         self.buffered = self.buffered - conn.acc_counted as u64 + len as u64;
         conn.acc_counted = len;
         if !conn.recv_paused || len > self.resume {

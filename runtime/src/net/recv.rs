@@ -1,19 +1,23 @@
 //! Receiving: one multishot receive per connection over the worker's
-//! provided-buffer ring. Each CQE's bytes are copied into the connection's
-//! accumulator and the buffer goes straight back to the kernel, so the
-//! ring refills within the batch. When the ring runs dry the multishot ends
-//! with `ENOBUFS` and no bytes taken; it is re-armed after the batch
-//! publishes its recycled buffers, so nothing is lost or reordered.
+//! provided-buffer ring. A CQE whose connection has nothing buffered keeps
+//! its buffer (`Conn::held`): the handler reads the bytes where the kernel
+//! wrote them, and the buffer goes back once they are consumed (zero-copy
+//! receive). Otherwise — bytes already waiting, or half the ring already
+//! held — they are copied into the connection's accumulator and the buffer
+//! goes straight back, so the ring refills within the batch. When the ring
+//! runs dry the multishot ends with `ENOBUFS` and no bytes taken; it is
+//! re-armed after the batch publishes its recycled buffers, so nothing is
+//! lost or reordered.
 //!
 //! Backpressure: once a connection's accumulator holds `recv_buffer_limit`
 //! unconsumed bytes, its receive is cancelled and not re-armed, so the
 //! kernel's socket buffer fills and TCP's window stops the peer. Consuming
 //! down to half the limit (`Worker::put_acc`) arms it again.
 
-use super::conn::ConnState;
+use super::conn::{Conn, ConnState, HeldBuf};
 use super::current::Net;
-use crate::driver::Cqe;
 use crate::driver::sqe::Plain;
+use crate::driver::{Cqe, Driver};
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 
@@ -50,6 +54,9 @@ impl Net<'_> {
         let more = cqe.more();
         let bid = cqe.buffer();
         let key = self.conn_key(ud);
+        // The buffer stays with the connection (zero-copy) instead of going
+        // back at once.
+        let mut kept = false;
         if let Some(key) = key {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
@@ -62,12 +69,26 @@ impl Net<'_> {
                         if let Some(bid) = bid
                             && conn.state == ConnState::Open
                         {
-                            let driver = self.core.driver.borrow();
-                            // SAFETY: `bid` comes from this CQE and is
-                            // recycled only below, after the copy; `n` is
-                            // the byte count the kernel wrote.
-                            let data = unsafe { driver.recv_data(bid, n as usize) };
-                            conn.acc.extend_from_slice(data);
+                            if conn.acc.is_empty()
+                                && conn.held.is_none()
+                                && net.held_bufs < net.held_limit
+                            {
+                                conn.held = Some(HeldBuf {
+                                    bid,
+                                    start: 0,
+                                    end: n as u32,
+                                });
+                                net.held_bufs += 1;
+                                kept = true;
+                            } else {
+                                let mut driver = self.core.driver.borrow_mut();
+                                spill(&mut driver, &mut net.held_bufs, conn);
+                                // SAFETY: `bid` comes from this CQE and is
+                                // recycled only below, after the copy; `n`
+                                // is the byte count the kernel wrote.
+                                let data = unsafe { driver.recv_data(bid, n as usize) };
+                                conn.acc.extend_from_slice(data);
+                            }
                             self.core.stats.bytes_received(n as u64);
                             taken = n as usize;
                         }
@@ -103,7 +124,9 @@ impl Net<'_> {
                 self.core.driver.borrow_mut().cancel(ud);
             }
         }
-        if let Some(bid) = bid {
+        if let Some(bid) = bid
+            && !kept
+        {
             self.core.driver.borrow_mut().recycle_recv(bid);
         }
         if let Some(key) = key
@@ -121,4 +144,25 @@ impl Net<'_> {
             self.arm_recv(key);
         }
     }
+}
+
+/// Moves `conn`'s held bytes, if any, to the end of its (empty)
+/// accumulator and hands their buffer back to the ring.
+pub(crate) fn spill(driver: &mut Driver, held_bufs: &mut usize, conn: &mut Conn) {
+    if let Some(h) = conn.held.take() {
+        // SAFETY: a held buffer was filled by the receive CQE that set it
+        // (`h.end` bytes) and is recycled only here or by its consumer,
+        // which took it out of the connection first.
+        let data = unsafe { driver.recv_data(h.bid, h.end as usize) };
+        conn.acc.extend_from_slice(&data[h.start as usize..]);
+        driver.recycle_recv(h.bid);
+        *held_bufs -= 1;
+    }
+}
+
+/// Hands a held buffer back to the ring (its bytes consumed, or its
+/// connection gone).
+pub(crate) fn give_back(driver: &mut Driver, held_bufs: &mut usize, h: HeldBuf) {
+    driver.recycle_recv(h.bid);
+    *held_bufs -= 1;
 }
