@@ -98,6 +98,14 @@ impl<T> Slab<T> {
         ))
     }
 
+    /// As [`get_by_index`](Self::get_by_index), mutably.
+    pub(crate) fn get_mut_by_index(&mut self, index: u32) -> Option<(Key, &mut T)> {
+        let entry = self.entries.get_mut(index as usize)?;
+        let generation = entry.generation;
+        let value = entry.value.as_mut()?;
+        Some((Key { index, generation }, value))
+    }
+
     /// Frees the slot under `key` and returns its value; the slot's
     /// generation moves on, so `key` (and every copy) goes stale.
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {

@@ -128,13 +128,15 @@ impl Net<'_> {
 
     #[inline]
     pub(crate) fn on_send_cqe(self, ud: UserData, cqe: Cqe) {
-        let Some(key) = self.conn_key(ud) else {
-            return;
-        };
-        let (resubmit, drained, shut_wr) = {
+        let (key, resubmit, drained, shut_wr, closing, release) = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
-            let conn = net.conns.get_mut(key).expect("found above");
+            let Some((key, conn)) = net.conns.get_mut_by_index(ud.index()) else {
+                return;
+            };
+            if !ud.matches(key.generation) {
+                return;
+            }
             conn.pending_cqes -= 1;
             let in_flight = std::mem::take(&mut conn.send.in_flight);
             match cqe.result {
@@ -168,9 +170,12 @@ impl Net<'_> {
             }
             let drained = conn.send.chunks.is_empty();
             (
+                key,
                 !drained && conn.send.error.is_none(),
                 drained,
                 drained && conn.shut_wr_pending && conn.state == ConnState::Open,
+                conn.state == ConnState::Closing,
+                conn.state == ConnState::Closed && conn.pending_cqes == 0,
             )
         };
         if resubmit {
@@ -179,8 +184,14 @@ impl Net<'_> {
             if shut_wr {
                 self.submit_shutdown(key);
             }
-            self.progress_close(key);
+            if closing {
+                self.progress_close(key);
+            }
         }
-        self.maybe_release(key);
+        // Only a closed connection can be released (closing moves it there
+        // in `progress_close`, which checks again).
+        if release || closing {
+            self.maybe_release(key);
+        }
     }
 }

@@ -248,11 +248,11 @@ impl Worker {
                 .borrow_mut()
                 .fire_expired(now, |w| w.wake());
             self.net().expire_lingering(now);
-            remote.clear();
             self.core.handle.drain_remote(&mut remote);
-            for task in remote.drain(..) {
+            for &task in &remote {
                 self.core.exec.wake(task);
             }
+            remote.clear();
             self.serve_foreign();
             let mut ctx = DriverCtx::new(self.net());
             handler.on_tick(&mut ctx);
