@@ -53,16 +53,17 @@ impl Net<'_> {
     pub(crate) fn on_recv_cqe(self, ud: UserData, cqe: Cqe) {
         let more = cqe.more();
         let bid = cqe.buffer();
-        let key = self.conn_key(ud);
         // The buffer stays with the connection (zero-copy) instead of going
         // back at once.
         let mut kept = false;
-        if let Some(key) = key {
+        let mut found = None;
+        {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
-            let mut pause = false;
-            let rearm = {
-                let conn = net.conns.get_mut(key).expect("found above");
+            if let Some((key, conn)) = net.conns.get_mut_by_index(ud.index())
+                && ud.matches(key.generation)
+            {
+                found = Some(key);
                 let mut taken = 0;
                 match cqe.result {
                     n if n > 0 => {
@@ -110,18 +111,16 @@ impl Net<'_> {
                     conn.recv_armed = false;
                     conn.pending_cqes -= 1;
                 }
-                if taken > 0 && net.recv.received(conn, taken) {
-                    // Still armed: stop it; its last CQE will not re-arm.
-                    pause = more;
+                // Still armed when the limit is reached: stop it; its last
+                // CQE will not re-arm.
+                let pause = taken > 0 && net.recv.received(conn, taken) && more;
+                if !more && !conn.eof && !conn.recv_paused && conn.state == ConnState::Open {
+                    net.rearm.push(key);
                 }
-                !more && !conn.eof && !conn.recv_paused && conn.state == ConnState::Open
-            };
-            if rearm {
-                net.rearm.push(key);
-            }
-            if pause {
-                let ud = UserData::new(OpKind::Recv, key.generation, key.index);
-                self.core.driver.borrow_mut().cancel(ud);
+                if pause {
+                    let ud = UserData::new(OpKind::Recv, key.generation, key.index);
+                    self.core.driver.borrow_mut().cancel(ud);
+                }
             }
         }
         if let Some(bid) = bid
@@ -129,7 +128,7 @@ impl Net<'_> {
         {
             self.core.driver.borrow_mut().recycle_recv(bid);
         }
-        if let Some(key) = key
+        if let Some(key) = found
             && !more
         {
             self.maybe_release(key);
