@@ -165,6 +165,10 @@ impl Conn {
     }
 
     pub(crate) fn wake_senders(&mut self) {
+        // Usually nobody waits: skip the drain's setup and teardown.
+        if self.send.waiters.is_empty() {
+            return;
+        }
         for w in self.send.waiters.drain(..) {
             w.wake();
         }
