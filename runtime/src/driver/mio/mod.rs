@@ -31,13 +31,14 @@ mod bufs;
 mod connect;
 mod disk;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
+use rustc_hash::{FxHashMap, FxHashSet};
 use mio::{Events, Interest, Poll, Token};
 
 use self::bufs::BufPool;
@@ -98,9 +99,9 @@ pub(crate) struct Io {
     poll: Poll,
     events: Events,
     queued: VecDeque<Parked>,
-    fds: HashMap<RawFd, Waiters>,
+    fds: FxHashMap<RawFd, Waiters>,
     /// Where each parked op waits: `user_data` → (fd, parking).
-    parked: HashMap<u64, (RawFd, u64)>,
+    parked: FxHashMap<u64, (RawFd, u64)>,
     next_seq: u64,
     /// Fds whose readers stopped on their budget, not on `EAGAIN`.
     hot: Vec<RawFd>,
@@ -113,7 +114,7 @@ pub(crate) struct Io {
     disk: Option<Arc<DiskPool>>,
     completions: Arc<Completions>,
     /// Ops running on the disk pool.
-    on_pool: std::collections::HashSet<u64>,
+    on_pool: FxHashSet<u64>,
     pub(crate) bufs: Buffers<BufPool>,
     totals: RingTotals,
 }
@@ -147,8 +148,8 @@ impl Io {
             poll,
             events: Events::with_capacity(1024),
             queued: VecDeque::new(),
-            fds: HashMap::new(),
-            parked: HashMap::new(),
+            fds: FxHashMap::default(),
+            parked: FxHashMap::default(),
             next_seq: 0,
             hot: Vec::new(),
             ready: Vec::with_capacity(1024),
@@ -157,7 +158,7 @@ impl Io {
             done: Vec::with_capacity(256),
             disk,
             completions: Arc::new(Completions::new(waker)),
-            on_pool: std::collections::HashSet::new(),
+            on_pool: FxHashSet::default(),
             bufs: Buffers {
                 stream: BufPool::new(config.recv_buffer.ring_size, config.recv_buffer.buffer_size),
                 udp: with_udp.then(|| {
@@ -391,7 +392,7 @@ impl Io {
         self.parked.insert(op.ud.raw(), (fd, op.seq));
     }
 
-    fn is_live(parked: &HashMap<u64, (RawFd, u64)>, fd: RawFd, op: &Parked) -> bool {
+    fn is_live(parked: &FxHashMap<u64, (RawFd, u64)>, fd: RawFd, op: &Parked) -> bool {
         parked.get(&op.ud.raw()) == Some(&(fd, op.seq))
     }
 
