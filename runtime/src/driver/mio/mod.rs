@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use rustc_hash::{FxHashMap, FxHashSet};
 use mio::{Events, Interest, Poll, Token};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use self::bufs::BufPool;
 use self::connect::{BacklogWait, LinkTimeout};
