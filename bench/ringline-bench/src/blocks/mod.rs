@@ -52,15 +52,18 @@ pub enum BlocksServer {
     TokioFs,
     /// `blocks-tokio --api pread`: `spawn_blocking` of `pread`.
     TokioPread,
-    /// `ringline-012-blocks`: the published ringline 0.1.2.
+    /// `ringline-012-blocks`: the published ringline 0.1.2. Its fs
+    /// releases an op's slot when the completion arrives and keys the
+    /// result by that slot, so a read submitted before the first one's
+    /// task ran can take the first one's result: under concurrent reads
+    /// some answers are the wrong block (the client's check fails the
+    /// pair) or never come (the client times out).
     Ringline012,
 }
 
 impl BlocksServer {
-    /// Every opponent of ringline, in report order. The command's default
-    /// leaves out `Ringline012`: its `fs` answers concurrent reads with
-    /// each other's results (see BENCHMARKS.md), which the client's check
-    /// turns into a failed comparison.
+    /// Every opponent of ringline, in report order (the command's
+    /// default).
     pub const OPPONENTS: [BlocksServer; 4] = [
         BlocksServer::RinglineMio,
         BlocksServer::TokioFs,

@@ -92,6 +92,9 @@ struct Launch<'a> {
     env: Vec<(&'static str, &'static str)>,
 }
 
+/// Failed pairs after which a comparison is given up.
+const MAX_FAILED_PAIRS: usize = 2;
+
 /// Runs `plan` on `file`, printing a line per pair and the verdict lines
 /// per cell, appending each finished cell to `report` (then calling
 /// `save`, so an interrupted run keeps what it measured).
@@ -149,11 +152,13 @@ pub fn run(
             .map(|o| Comparison::new(BlocksServer::Ringline.as_str(), o.as_str()))
             .collect();
         // A pair that fails (a server that will not start, stalls, or
-        // answers with the wrong block) ends its comparison, not the run.
-        let mut failed = vec![false; opponents.len()];
+        // answers with the wrong block) is reported and left out; after
+        // `MAX_FAILED_PAIRS` of them its comparison ends (a stall costs the
+        // client's 10 s timeout each time), never the run.
+        let mut failed = vec![0usize; opponents.len()];
         for pair in 0..plan.pairs {
             for (i, &other) in opponents.iter().enumerate() {
-                if failed[i] {
+                if failed[i] == MAX_FAILED_PAIRS {
                     continue;
                 }
                 let subject_first = (pair + i) % 2 == 0;
@@ -166,12 +171,15 @@ pub fn run(
                     match run_pair(bins, kinds, io, file, plan, &server_cpus, &client_cpus) {
                         Ok(done) => done,
                         Err(e) => {
-                            let line = format!(
-                                "{other}: pair {pair} failed ({e}); its other pairs are skipped"
-                            );
+                            failed[i] += 1;
+                            let then = if failed[i] == MAX_FAILED_PAIRS {
+                                "; its other pairs are skipped"
+                            } else {
+                                ""
+                            };
+                            let line = format!("{other}: pair {pair} failed ({e}){then}");
                             println!("{label} {line}");
                             skipped.push(line);
-                            failed[i] = true;
                             continue;
                         }
                     };
