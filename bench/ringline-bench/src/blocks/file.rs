@@ -132,8 +132,10 @@ fn write_blocks(path: &Path, size: u64) -> io::Result<()> {
     f.sync_all()
 }
 
-/// Why `O_DIRECT` reads of `path` fail here (tmpfs, some overlay
-/// filesystems), or `None` when an aligned one-block read works.
+/// Why `O_DIRECT` reads of `path` fail here (tmpfs before Linux 6.6, some
+/// FUSE and overlay filesystems), or `None` when an aligned one-block read
+/// works. (A tmpfs that accepts `O_DIRECT` still has no device behind it:
+/// the command warns about tmpfs separately.)
 pub fn direct_io_refusal(path: &Path) -> Option<String> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
@@ -151,7 +153,7 @@ pub fn direct_io_refusal(path: &Path) -> Option<String> {
 }
 
 /// Where the file goes by default: the temp dir, or `/var/tmp` when the
-/// temp dir is tmpfs (no device behind it, and no `O_DIRECT`).
+/// temp dir is tmpfs (no device behind it).
 pub fn default_dir() -> PathBuf {
     let tmp = std::env::temp_dir();
     let var_tmp = PathBuf::from("/var/tmp");

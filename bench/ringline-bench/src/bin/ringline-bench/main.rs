@@ -65,7 +65,7 @@ enum Cmd {
     /// tokio::fs, tokio spawn_blocking(pread) and ringline 0.1.2,
     /// page-cached and O_DIRECT, in concurrent pairs.
     Blocks(BlocksArgs),
-    /// Everything above in one run (~14.5 min here): the echo matrix with
+    /// Everything above in one run (~14 min here): the echo matrix with
     /// 2.5 s windows, fs buffered, blocks page-cached (3 pairs × 2 s),
     /// stats overhead and attach overhead, each
     /// with its verdict lines and, with `--json-dir`, its JSON file.
