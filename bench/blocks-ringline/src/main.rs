@@ -74,6 +74,19 @@ thread_local! {
     static FILE: Cell<FileState> = const { Cell::new(FileState::Closed) };
 }
 
+/// Puts the worker's file state back to `Closed` if the task opening the
+/// file is dropped before it finished (its connection went away), so the
+/// next connection opens it instead of everyone waiting forever.
+struct ResetIfStillOpening;
+
+impl Drop for ResetIfStillOpening {
+    fn drop(&mut self) {
+        if let FileState::Opening = FILE.get() {
+            FILE.set(FileState::Closed);
+        }
+    }
+}
+
 /// How often a connection accepted while its worker is still opening the
 /// file looks again (only the first connections of a run ever wait).
 const OPEN_POLL: Duration = Duration::from_millis(1);
@@ -147,6 +160,7 @@ async fn worker_file(served: &Served) -> io::Result<fs::File> {
             FileState::Opening => ringline::sleep(OPEN_POLL).await,
             FileState::Closed => {
                 FILE.set(FileState::Opening);
+                let _reset = ResetIfStillOpening;
                 let mut flags = OpenFlags::READ;
                 if served.direct {
                     flags = flags | OpenFlags::DIRECT;

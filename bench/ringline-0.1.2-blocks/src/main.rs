@@ -56,14 +56,30 @@ enum Handle {
 /// Where a worker is with opening the file.
 #[derive(Clone, Copy)]
 enum FileState {
+    /// Nobody asked yet.
     Closed,
+    /// A connection's task is opening it; the others wait.
     Opening,
+    /// Open for every connection of the worker.
     Open(Handle),
 }
 
 thread_local! {
     /// This worker's file.
     static FILE: Cell<FileState> = const { Cell::new(FileState::Closed) };
+}
+
+/// Puts the worker's file state back to `Closed` if the task opening the
+/// file is dropped before it finished (its connection went away), so the
+/// next connection opens it instead of everyone waiting forever.
+struct ResetIfStillOpening;
+
+impl Drop for ResetIfStillOpening {
+    fn drop(&mut self) {
+        if let FileState::Opening = FILE.get() {
+            FILE.set(FileState::Closed);
+        }
+    }
 }
 
 /// How often a connection accepted while its worker is still opening the
@@ -184,6 +200,7 @@ async fn worker_file(served: &Served) -> io::Result<Handle> {
             FileState::Opening => ringline::sleep(OPEN_POLL).await,
             FileState::Closed => {
                 FILE.set(FileState::Opening);
+                let _reset = ResetIfStillOpening;
                 let opened = open(served).await;
                 FILE.set(match opened {
                     Ok(handle) => FileState::Open(handle),
