@@ -1,6 +1,10 @@
 //! What the filesystem benchmark programs (`fs-ringline`, `fs-tokio`)
 //! share, so both sides of a comparison parse the same command line, pick
-//! offsets the same way and report the same result line.
+//! offsets the same way and report the same result line; and, in
+//! [`blocks`], the protocol and file layout of `ringline-bench blocks`
+//! (its servers and its client).
+
+pub mod blocks;
 
 use std::path::PathBuf;
 use std::time::Duration;

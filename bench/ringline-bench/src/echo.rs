@@ -273,19 +273,19 @@ fn print_pair(cell: &Cell, p: &PairReport) {
 }
 
 /// CPU counters of a server at one instant.
-struct CpuSample {
+pub(crate) struct CpuSample {
     total: Duration,
     user_system: (Duration, Duration),
 }
 
-fn sample(server: &Server) -> io::Result<CpuSample> {
+pub(crate) fn sample(server: &Server) -> io::Result<CpuSample> {
     Ok(CpuSample {
         total: cpu::process_cpu(server.pid())?,
         user_system: cpu::user_system(server.pid())?,
     })
 }
 
-fn used(before: &CpuSample, after: &CpuSample) -> ServerCpu {
+pub(crate) fn used(before: &CpuSample, after: &CpuSample) -> ServerCpu {
     ServerCpu {
         total: after.total.saturating_sub(before.total),
         user: after.user_system.0.saturating_sub(before.user_system.0),

@@ -10,16 +10,20 @@
 //! `/proc/<pid>/task/*/schedstat`, which is steadier than ops/s when the
 //! load generator shares the machine).
 //!
-//! - `loadgen`: closed- and open-loop echo clients on std sockets.
+//! - `loadgen`: closed- and open-loop echo clients (and the block
+//!   client) on std sockets.
 //! - `server`: server processes (start, pin, stop) and their builds.
 //! - `cpu`: CPU time and pinning.
 //! - `matrix`: the echo matrix and its command-line selection.
 //! - `echo`: the `echo` subcommand's concurrent pairs.
 //! - `fs`: the `fs` subcommand: ringline fs against fio and tokio::fs.
+//! - `blocks`: the `blocks` subcommand: random 4 KiB blocks of a file,
+//!   read by the server and sent back, ringline against tokio and 0.1.2.
 //! - `attach`: the `attach-overhead` subcommand: inspector/exporter at 10 Hz.
 //! - `report`: per-run numbers, ratios, verdict lines and the JSON.
 
 pub mod attach;
+pub mod blocks;
 pub mod cpu;
 pub mod echo;
 pub mod fs;

@@ -247,6 +247,12 @@ impl Comparison {
     /// `echo 64B/128c ops-per-core-s ratio vs tokio: 1.34 (min 1.21, max 1.40, 5 pairs)`
     /// (with `raw-uring vs tokio` when the subject is not ringline).
     pub fn summary_line(&self, label: &str) -> String {
+        self.summary_line_in("echo", label)
+    }
+
+    /// [`summary_line`](Self::summary_line) for benchmark `bench`
+    /// (`blocks cached/64c ops-per-core-s ratio vs tokio-fs: …`).
+    pub fn summary_line_in(&self, bench: &str, label: &str) -> String {
         let who = if self.subject == "ringline" {
             format!("vs {}", self.vs)
         } else {
@@ -254,10 +260,10 @@ impl Comparison {
         };
         match self.ops_per_core_sec_ratio {
             Some(s) => format!(
-                "echo {label} ops-per-core-s ratio {who}: {:.2} (min {:.2}, max {:.2}, {} pairs)",
+                "{bench} {label} ops-per-core-s ratio {who}: {:.2} (min {:.2}, max {:.2}, {} pairs)",
                 s.median, s.min, s.max, s.n
             ),
-            None => format!("echo {label} ops-per-core-s ratio {who}: no valid pairs"),
+            None => format!("{bench} {label} ops-per-core-s ratio {who}: no valid pairs"),
         }
     }
 }

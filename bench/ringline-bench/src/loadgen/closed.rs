@@ -46,7 +46,7 @@ pub(super) fn client(load: &Load, n: usize, flags: &Flags) -> io::Result<Outcome
 
 /// `write_all` on a non-blocking socket, yielding the CPU while the socket
 /// is full instead of sleeping in the kernel.
-fn spin_write_all(c: &mut TcpStream, mut buf: &[u8]) -> io::Result<()> {
+pub(super) fn spin_write_all(c: &mut TcpStream, mut buf: &[u8]) -> io::Result<()> {
     let deadline = Instant::now() + SPIN_LIMIT;
     while !buf.is_empty() {
         match c.write(buf) {
@@ -62,7 +62,7 @@ fn spin_write_all(c: &mut TcpStream, mut buf: &[u8]) -> io::Result<()> {
 /// has arrived: the server's send then finds no sleeping reader to wake,
 /// so the wake-up (which on loopback runs on the sender's CPU) is not
 /// billed to the server.
-fn spin_read_exact(c: &mut TcpStream, mut buf: &mut [u8]) -> io::Result<()> {
+pub(super) fn spin_read_exact(c: &mut TcpStream, mut buf: &mut [u8]) -> io::Result<()> {
     let deadline = Instant::now() + SPIN_LIMIT;
     while !buf.is_empty() {
         match c.read(buf) {
@@ -75,7 +75,7 @@ fn spin_read_exact(c: &mut TcpStream, mut buf: &mut [u8]) -> io::Result<()> {
 }
 
 /// A stalled server fails the run rather than hanging it.
-const SPIN_LIMIT: Duration = Duration::from_secs(10);
+pub(super) const SPIN_LIMIT: Duration = Duration::from_secs(10);
 
 fn spin_or_fail(e: io::Error, deadline: Instant) -> io::Result<()> {
     match e.kind() {

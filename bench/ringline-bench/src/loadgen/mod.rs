@@ -14,8 +14,12 @@
 //!   (`schedule.rs`), so a server stall is charged to every request due
 //!   during it (no coordinated omission).
 //!
+//! [`start_blocks`] runs the closed loop of `ringline-bench blocks`
+//! instead (`blocks.rs`): 8-byte requests for random 4 KiB blocks.
+//!
 //! Each thread keeps its own histogram; [`Running::finish`] merges them.
 
+pub mod blocks;
 mod closed;
 mod open;
 pub mod schedule;
@@ -154,21 +158,48 @@ fn split(connections: usize, threads: usize) -> Vec<usize> {
 
 /// Starts offering `load` to a server already listening.
 pub fn start(load: &Load) -> Running {
+    start_clients(load, Exchange::Echo)
+}
+
+/// Starts asking a `ringline-bench blocks` server already listening for
+/// random blocks: closed loop, one request in flight per connection
+/// (`load.rate` and `load.message_size` are not used; see
+/// [`blocks::BlockRequests`]).
+pub fn start_blocks(load: &Load, requests: blocks::BlockRequests) -> Running {
+    start_clients(load, Exchange::Blocks(requests))
+}
+
+/// What the client threads send and expect back.
+#[derive(Debug, Clone, Copy)]
+enum Exchange {
+    /// Messages of `load.message_size` bytes, echoed.
+    Echo,
+    /// Block requests, answered with blocks.
+    Blocks(blocks::BlockRequests),
+}
+
+fn start_clients(load: &Load, exchange: Exchange) -> Running {
     let flags = Arc::new(Flags::default());
     let per_thread = split(load.connections, load.threads);
     let threads = per_thread.len();
     let handles = per_thread
         .into_iter()
-        .map(|n| {
+        .enumerate()
+        .map(|(thread, n)| {
             let load = load.clone();
             let flags = flags.clone();
             std::thread::spawn(move || -> io::Result<Outcome> {
                 if !load.client_cpus.is_empty() {
                     super::cpu::pin_current_thread_to(&load.client_cpus);
                 }
-                match load.rate {
-                    None => closed::client(&load, n, &flags),
-                    Some(rate) => open::client(&load, n, rate / threads as f64, &flags),
+                match (exchange, load.rate) {
+                    (Exchange::Echo, None) => closed::client(&load, n, &flags),
+                    (Exchange::Echo, Some(rate)) => {
+                        open::client(&load, n, rate / threads as f64, &flags)
+                    }
+                    (Exchange::Blocks(requests), _) => {
+                        blocks::client(&load, n, requests.for_thread(thread), &flags)
+                    }
                 }
             })
         })

@@ -67,7 +67,7 @@ pub(crate) struct FsArgs {
 }
 
 /// `256m`, `1g`, `4096`: binary units up to GiB.
-fn parse_file_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_file_size(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
     let (n, scale) = match t.strip_suffix("gib").or_else(|| t.strip_suffix('g')) {
         Some(n) => (n, 1u64 << 30),

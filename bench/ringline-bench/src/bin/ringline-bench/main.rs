@@ -7,11 +7,13 @@
 //! cargo run --release -p ringline-bench -- load ADDR [--rate 20000] [--server-pid PID]
 //! cargo run --release -p ringline-bench -- stats-overhead [--pairs 6] [--secs 3]
 //! cargo run --release -p ringline-bench -- fs [--dir /var/tmp] [--io buffered,direct] [--json PATH]
+//! cargo run --release -p ringline-bench -- blocks [--io cached,direct] [--control] [--json PATH]
 //! cargo run --release -p ringline-bench -- attach-overhead [--pairs 6] [--control]
 //! cargo run --release -p ringline-bench -- all [--json-dir DIR]
 //! ```
 
 mod attach_cmd;
+mod blocks_cmd;
 mod echo_cmd;
 mod fs_cmd;
 mod load_cmd;
@@ -25,6 +27,7 @@ use clap::{Parser, Subcommand};
 use ringline_bench::loadgen;
 
 use self::attach_cmd::{AttachArgs, attach_overhead};
+use self::blocks_cmd::{BlocksArgs, blocks_bench};
 use self::echo_cmd::{EchoMatrixArgs, echo_matrix};
 use self::fs_cmd::{FsArgs, fs_bench};
 use self::load_cmd::{LoadArgs, load};
@@ -57,15 +60,21 @@ enum Cmd {
     /// an inspect client (what `ringline-top --interval 100` does) or by the
     /// sidecar exporter scraped at 10 Hz: the overhead on the watched one.
     AttachOverhead(AttachArgs),
-    /// Everything above in one run (~13 min here): the echo matrix with
-    /// 2.5 s windows, fs buffered, stats overhead and attach overhead, each
+    /// Random 4 KiB blocks of a 1 GiB file, read by the server with its
+    /// runtime's file API and sent back: ringline (io_uring, mio) against
+    /// tokio::fs, tokio spawn_blocking(pread) and ringline 0.1.2,
+    /// page-cached and O_DIRECT, in concurrent pairs.
+    Blocks(BlocksArgs),
+    /// Everything above in one run (~14 min here): the echo matrix with
+    /// 2.5 s windows, fs buffered, blocks page-cached (3 pairs × 2 s),
+    /// stats overhead and attach overhead, each
     /// with its verdict lines and, with `--json-dir`, its JSON file.
     All(AllArgs),
 }
 
 #[derive(clap::Args, Clone)]
 struct AllArgs {
-    /// Directory for echo.json, fs.json and attach.json.
+    /// Directory for echo.json, fs.json, blocks.json and attach.json.
     #[arg(long)]
     json_dir: Option<PathBuf>,
 }
@@ -129,9 +138,10 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> io::Resu
 /// other (never two at once: they share the two CPUs).
 fn all(args: &AllArgs) -> io::Result<()> {
     let started = Instant::now();
-    let runs: [(&str, &[&str]); 4] = [
+    let runs: [(&str, &[&str]); 5] = [
         ("echo", &["--secs", "2.5"]),
         ("fs", &[]),
+        ("blocks", &["--io", "cached", "--pairs", "3", "--secs", "2"]),
         ("stats-overhead", &["--pairs", "6", "--secs", "3"]),
         ("attach-overhead", &["--control"]),
     ];
@@ -155,6 +165,7 @@ fn all(args: &AllArgs) -> io::Result<()> {
         match &cli.command {
             Cmd::Echo(a) => echo_matrix(a),
             Cmd::Fs(a) => fs_bench(a),
+            Cmd::Blocks(a) => blocks_bench(a),
             Cmd::StatsOverhead(a) => stats_overhead(a),
             Cmd::AttachOverhead(a) => attach_overhead(a),
             Cmd::Load(_) | Cmd::All(_) => unreachable!("not in the list"),
@@ -175,6 +186,7 @@ fn main() {
         Cmd::StatsOverhead(args) => stats_overhead(args),
         Cmd::Fs(args) => fs_bench(args),
         Cmd::AttachOverhead(args) => attach_overhead(args),
+        Cmd::Blocks(args) => blocks_bench(args),
         Cmd::All(args) => all(args),
     };
     if let Err(e) = result {
