@@ -20,6 +20,7 @@
 //! - `blocks`: the `blocks` subcommand: random 4 KiB blocks of a file,
 //!   read by the server and sent back, ringline against tokio and 0.1.2.
 //! - `attach`: the `attach-overhead` subcommand: inspector/exporter at 10 Hz.
+//! - `insn`: the `insn` subcommand: instructions per round trip (callgrind).
 //! - `report`: per-run numbers, ratios, verdict lines and the JSON.
 
 pub mod attach;
@@ -27,6 +28,7 @@ pub mod blocks;
 pub mod cpu;
 pub mod echo;
 pub mod fs;
+pub mod insn;
 pub mod loadgen;
 pub mod matrix;
 pub mod report;

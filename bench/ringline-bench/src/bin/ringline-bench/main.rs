@@ -9,6 +9,7 @@
 //! cargo run --release -p ringline-bench -- fs [--dir /var/tmp] [--io buffered,direct] [--json PATH]
 //! cargo run --release -p ringline-bench -- blocks [--io cached,direct] [--control] [--json PATH]
 //! cargo run --release -p ringline-bench -- attach-overhead [--pairs 6] [--control]
+//! cargo run --release -p ringline-bench -- insn [--servers ringline] [--sizes 64] [--runs 3] [--json PATH]
 //! cargo run --release -p ringline-bench -- all [--json-dir DIR]
 //! ```
 
@@ -16,6 +17,7 @@ mod attach_cmd;
 mod blocks_cmd;
 mod echo_cmd;
 mod fs_cmd;
+mod insn_cmd;
 mod load_cmd;
 mod stats_overhead;
 
@@ -30,6 +32,7 @@ use self::attach_cmd::{AttachArgs, attach_overhead};
 use self::blocks_cmd::{BlocksArgs, blocks_bench};
 use self::echo_cmd::{EchoMatrixArgs, echo_matrix};
 use self::fs_cmd::{FsArgs, fs_bench};
+use self::insn_cmd::{InsnArgs, insn_bench};
 use self::load_cmd::{LoadArgs, load};
 use self::stats_overhead::{EchoArgs, stats_overhead};
 
@@ -65,16 +68,23 @@ enum Cmd {
     /// tokio::fs, tokio spawn_blocking(pread) and ringline 0.1.2,
     /// page-cached and O_DIRECT, in concurrent pairs.
     Blocks(BlocksArgs),
-    /// Everything above in one run (~14 min here): the echo matrix with
-    /// 2.5 s windows, fs buffered, blocks page-cached (3 pairs × 2 s),
-    /// stats overhead and attach overhead, each
-    /// with its verdict lines and, with `--json-dir`, its JSON file.
+    /// User-space instructions per echo round trip, counted by callgrind
+    /// (installs valgrind if missing): ringline with stats on and off, on
+    /// io_uring and mio, tokio and a raw io_uring loop, with ringline's top
+    /// functions; deterministic where wall-clock rates are not.
+    Insn(InsnArgs),
+    /// Everything above in one run (~15 min here): the echo matrix with
+    /// 2 s windows, fs buffered, blocks page-cached (3 pairs × 2 s), stats
+    /// overhead, attach overhead and insn (3 runs of 3,000 round trips per
+    /// connection), each with its verdict lines or table and, with
+    /// `--json-dir`, its JSON file.
     All(AllArgs),
 }
 
 #[derive(clap::Args, Clone)]
 struct AllArgs {
-    /// Directory for echo.json, fs.json, blocks.json and attach.json.
+    /// Directory for echo.json, fs.json, blocks.json, attach.json and
+    /// insn.json.
     #[arg(long)]
     json_dir: Option<PathBuf>,
 }
@@ -138,12 +148,15 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> io::Resu
 /// other (never two at once: they share the two CPUs).
 fn all(args: &AllArgs) -> io::Result<()> {
     let started = Instant::now();
-    let runs: [(&str, &[&str]); 5] = [
-        ("echo", &["--secs", "2.5"]),
+    let runs: [(&str, &[&str]); 6] = [
+        ("echo", &["--secs", "2"]),
         ("fs", &[]),
         ("blocks", &["--io", "cached", "--pairs", "3", "--secs", "2"]),
         ("stats-overhead", &["--pairs", "6", "--secs", "3"]),
         ("attach-overhead", &["--control"]),
+        // Counts, not rates: 3,000 round trips per connection keep each
+        // run near 2 s and the medians within their 10,000-trip values.
+        ("insn", &["--runs", "3", "--round-trips", "3000"]),
     ];
     for (name, extra) in runs {
         let mut argv: Vec<String> = vec!["ringline-bench".into(), name.into()];
@@ -168,6 +181,7 @@ fn all(args: &AllArgs) -> io::Result<()> {
             Cmd::Blocks(a) => blocks_bench(a),
             Cmd::StatsOverhead(a) => stats_overhead(a),
             Cmd::AttachOverhead(a) => attach_overhead(a),
+            Cmd::Insn(a) => insn_bench(a),
             Cmd::Load(_) | Cmd::All(_) => unreachable!("not in the list"),
         }?;
     }
@@ -187,6 +201,7 @@ fn main() {
         Cmd::Fs(args) => fs_bench(args),
         Cmd::AttachOverhead(args) => attach_overhead(args),
         Cmd::Blocks(args) => blocks_bench(args),
+        Cmd::Insn(args) => insn_bench(args),
         Cmd::All(args) => all(args),
     };
     if let Err(e) = result {
