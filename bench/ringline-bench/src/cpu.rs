@@ -113,6 +113,36 @@ pub fn pin_process_to(pid: u32, cpus: &[usize]) -> bool {
     all
 }
 
+/// Sets the nice value of every thread of process `pid` (threads created
+/// later inherit their creator's). Best effort: lowering it needs root or
+/// `CAP_SYS_NICE`, and false says it was refused.
+pub fn renice_process(pid: u32, nice: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut all = true;
+    for t in tasks.flatten() {
+        if let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+            all &= renice(tid, nice);
+        }
+    }
+    all
+}
+
+/// Sets the calling thread's nice value (best effort, as
+/// [`renice_process`]).
+pub fn renice_current_thread(nice: i32) -> bool {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    renice(tid as u32, nice)
+}
+
+fn renice(tid: u32, nice: i32) -> bool {
+    // SAFETY: plain syscall; on Linux PRIO_PROCESS with a thread id sets
+    // that one thread's nice value.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0 }
+}
+
 fn pin(tid: i32, cpus: &[usize]) -> bool {
     if cpus.is_empty() || cpus.iter().any(|&c| c >= libc::CPU_SETSIZE as usize) {
         return false;
