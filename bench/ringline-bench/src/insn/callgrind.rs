@@ -78,8 +78,6 @@ impl Callgrind {
             "--separate-threads=yes",
             "--compress-strings=no",
             "--compress-pos=no",
-            // Our own dumps are the result; the one at exit is not needed.
-            "--dump-instr=no",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -73,7 +73,7 @@ enum Cmd {
     /// io_uring and mio, tokio and a raw io_uring loop, with ringline's top
     /// functions; deterministic where wall-clock rates are not.
     Insn(InsnArgs),
-    /// Everything above in one run (~15 min here): the echo matrix with
+    /// Everything above in one run (~14 min here): the echo matrix with
     /// 2 s windows, fs buffered, blocks page-cached (3 pairs × 2 s), stats
     /// overhead, attach overhead and insn (3 runs of 3,000 round trips per
     /// connection), each with its verdict lines or table and, with
