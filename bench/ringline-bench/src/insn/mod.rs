@@ -18,8 +18,9 @@
 //! Per round trip = the dump's instructions (all threads) / (N × conns).
 //! Both control points fall where the server has nothing to do, so
 //! nothing is cut in half; what the server does between them besides
-//! echoing (its idle ticks while `callgrind_control` connects) is counted
-//! too, and is a few hundred instructions against ~10⁸.
+//! echoing (its idle turns while `callgrind_control` connects) is counted
+//! too: with one round trip per connection a whole ringline window came
+//! to ~10⁵ instructions, against ~6 × 10⁸ for the default 10,000.
 //!
 //! **What still varies** is how many completions the server finds per
 //! loop turn (its fixed per-turn work divided over them), which depends on
