@@ -356,6 +356,40 @@ impl Net<'_> {
         unsafe { std::slice::from_raw_parts(data.as_ptr(), data.len()) }
     }
 
+    /// Puts a held buffer back after a parse closure (see
+    /// [`put_acc`](Self::put_acc)): kept while bytes are left in it, handed
+    /// back to the ring once all were consumed or the connection is gone.
+    fn put_held(self, key: Key, held: HeldBuf, waiting: &mut Option<Ticket>, wait: Option<&Waker>) {
+        let resume = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let Some(conn) = net.conns.get_mut(key) else {
+                let mut driver = self.core.driver.borrow_mut();
+                super::recv::give_back(&mut driver, &mut net.held_bufs, held);
+                return;
+            };
+            debug_assert!(conn.acc.is_empty() && conn.held.is_none());
+            if held.len() == 0 {
+                let mut driver = self.core.driver.borrow_mut();
+                super::recv::give_back(&mut driver, &mut net.held_bufs, held);
+            } else {
+                conn.held = Some(held);
+            }
+            match wait {
+                Some(waker) => conn.recv_waiters.wait(waiting, self.core.handle.gid, waker),
+                None => {
+                    if let Some(ticket) = waiting.take() {
+                        conn.recv_waiters.leave(ticket, self.core.handle.gid);
+                    }
+                }
+            }
+            net.recv.consumed(conn)
+        };
+        if resume {
+            self.arm_recv(key);
+        }
+    }
+
     /// Puts a receive buffer back. Nothing can have arrived meanwhile:
     /// completions are only processed between polls. In the same lookup a
     /// receive future takes its place among the waiters (`wait` is its
@@ -370,33 +404,14 @@ impl Net<'_> {
         waiting: &mut Option<Ticket>,
         wait: Option<&Waker>,
     ) {
-        self.put_input(key, Input::Acc(acc), waiting, wait);
-    }
-
-    /// [`put_acc`](Self::put_acc) for whatever a parse closure read: a held
-    /// buffer is kept while bytes are left in it, and handed back to the
-    /// ring once all were consumed or the connection is gone.
-    fn put_input(self, key: Key, input: Input, waiting: &mut Option<Ticket>, wait: Option<&Waker>) {
         let resume = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
             let Some(conn) = net.conns.get_mut(key) else {
-                if let Input::Held(held) = input {
-                    let mut driver = self.core.driver.borrow_mut();
-                    super::recv::give_back(&mut driver, &mut net.held_bufs, held);
-                }
                 return;
             };
-            debug_assert!(conn.acc.is_empty() && conn.held.is_none());
-            match input {
-                Input::Acc(acc) => conn.acc = acc,
-                Input::Held(held) if held.len() == 0 => {
-                    let mut driver = self.core.driver.borrow_mut();
-                    super::recv::give_back(&mut driver, &mut net.held_bufs, held);
-                }
-                Input::Held(held) => conn.held = Some(held),
-                Input::Empty => {}
-            }
+            debug_assert!(conn.acc.is_empty());
+            conn.acc = acc;
             match wait {
                 Some(waker) => conn.recv_waiters.wait(waiting, self.core.handle.gid, waker),
                 None => {
@@ -490,7 +505,7 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
                 Input::Acc(acc) => acc,
                 Input::Held(mut held) => {
                     // SAFETY: `held` is out of its connection until
-                    // `put_input` below, after the closure's last use.
+                    // `put_held` below, after the closure's last use.
                     let data = unsafe { w.held_bytes(held) };
                     let out = match f(data) {
                         ParseResult::Consumed(n) if n > 0 => {
@@ -500,16 +515,11 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
                         }
                         _ if eof => Poll::Ready(0),
                         _ => {
-                            w.put_input(
-                                key,
-                                Input::Held(held),
-                                &mut this.waiting,
-                                Some(cx.waker()),
-                            );
+                            w.put_held(key, held, &mut this.waiting, Some(cx.waker()));
                             return Poll::Pending;
                         }
                     };
-                    w.put_input(key, Input::Held(held), &mut this.waiting, None);
+                    w.put_held(key, held, &mut this.waiting, None);
                     return out;
                 }
             };
