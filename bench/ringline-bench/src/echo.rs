@@ -314,7 +314,7 @@ fn run_pair(
         }
         servers.push(server);
     }
-    let mut loads: Vec<loadgen::Running> = servers
+    let loads: Vec<loadgen::Running> = servers
         .iter()
         .map(|s| {
             loadgen::start(&Load {
@@ -329,18 +329,33 @@ fn run_pair(
             })
         })
         .collect();
+    let names = [kinds[0].as_str(), kinds[1].as_str()];
+    measure_pair(servers, loads, names, plan.secs, plan.rate.is_some())
+}
+
+/// The measured window of a concurrent pair: after the warm-up, both
+/// servers' CPU and the machine's steal are sampled around `secs` of load;
+/// then the loads finish and the servers stop. Reports in `names` order,
+/// with the steal share over the window (`open`: open-loop loads).
+pub(crate) fn measure_pair(
+    mut servers: Vec<Server>,
+    mut loads: Vec<loadgen::Running>,
+    names: [&str; 2],
+    secs: Duration,
+    open: bool,
+) -> io::Result<((RunReport, RunReport), f64)> {
     std::thread::sleep(loadgen::WARM_UP);
     let steal_before = cpu::steal_ticks()?;
     let before = [sample(&servers[0])?, sample(&servers[1])?];
     loads.iter_mut().for_each(loadgen::Running::begin);
-    std::thread::sleep(plan.secs);
+    std::thread::sleep(secs);
     loads.iter_mut().for_each(loadgen::Running::end);
     let after = [sample(&servers[0])?, sample(&servers[1])?];
     let steal_after = cpu::steal_ticks()?;
     let steal_share =
         (steal_after.0 - steal_before.0) as f64 / (steal_after.1 - steal_before.1).max(1) as f64;
     let mut outcomes = Vec::with_capacity(2);
-    for (load, kind) in loads.into_iter().zip(kinds) {
+    for (load, kind) in loads.into_iter().zip(names) {
         outcomes.push(
             load.finish()
                 .map_err(|e| io::Error::new(e.kind(), format!("load on {kind}: {e}")))?,
@@ -348,24 +363,9 @@ fn run_pair(
     }
     servers.iter_mut().for_each(Server::signal_stop);
     servers.iter_mut().for_each(Server::stop);
-    let open = plan.rate.is_some();
-    Ok((
-        (
-            RunReport::new(
-                kinds[0].as_str(),
-                &outcomes[0],
-                used(&before[0], &after[0]),
-                open,
-            ),
-            RunReport::new(
-                kinds[1].as_str(),
-                &outcomes[1],
-                used(&before[1], &after[1]),
-                open,
-            ),
-        ),
-        steal_share,
-    ))
+    let report =
+        |i: usize| RunReport::new(names[i], &outcomes[i], used(&before[i], &after[i]), open);
+    Ok(((report(0), report(1)), steal_share))
 }
 
 #[cfg(test)]

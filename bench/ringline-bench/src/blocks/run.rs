@@ -8,7 +8,7 @@ use fs_common::blocks::BLOCK_SIZE;
 
 use super::{BlockFile, BlocksCell, BlocksPlan, BlocksReport, BlocksServer, IoMode};
 use crate::cpu;
-use crate::echo::{placement, sample, used};
+use crate::echo::{measure_pair, placement};
 use crate::loadgen::{self, Load, blocks::BlockRequests};
 use crate::report::{Comparison, PairReport, RunReport, Spread};
 use crate::server::{Server, build_standalone, build_workspace_bins};
@@ -295,7 +295,7 @@ fn run_pair(
         blocks: file.blocks(),
         seed: plan.seed,
     };
-    let mut loads: Vec<loadgen::Running> = servers
+    let loads: Vec<loadgen::Running> = servers
         .iter()
         .map(|s| {
             loadgen::start_blocks(
@@ -313,32 +313,6 @@ fn run_pair(
             )
         })
         .collect();
-    std::thread::sleep(loadgen::WARM_UP);
-    let steal_before = cpu::steal_ticks()?;
-    let before = [sample(&servers[0])?, sample(&servers[1])?];
-    loads.iter_mut().for_each(loadgen::Running::begin);
-    std::thread::sleep(plan.secs);
-    loads.iter_mut().for_each(loadgen::Running::end);
-    let after = [sample(&servers[0])?, sample(&servers[1])?];
-    let steal_after = cpu::steal_ticks()?;
-    let steal_share =
-        (steal_after.0 - steal_before.0) as f64 / (steal_after.1 - steal_before.1).max(1) as f64;
-    let mut outcomes = Vec::with_capacity(2);
-    for (load, kind) in loads.into_iter().zip(kinds) {
-        outcomes.push(
-            load.finish()
-                .map_err(|e| io::Error::new(e.kind(), format!("load on {kind}: {e}")))?,
-        );
-    }
-    servers.iter_mut().for_each(Server::signal_stop);
-    servers.iter_mut().for_each(Server::stop);
-    let report = |i: usize| {
-        RunReport::new(
-            kinds[i].as_str(),
-            &outcomes[i],
-            used(&before[i], &after[i]),
-            false,
-        )
-    };
-    Ok(((report(0), report(1)), steal_share))
+    let names = [kinds[0].as_str(), kinds[1].as_str()];
+    measure_pair(servers, loads, names, plan.secs, false)
 }
