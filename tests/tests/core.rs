@@ -26,6 +26,8 @@ mod outbound;
 mod pressure;
 #[path = "core/recv_buffers.rs"]
 mod recv_buffers;
+#[path = "core/send_bytes.rs"]
+mod send_bytes;
 #[path = "core/shared_receivers.rs"]
 mod shared_receivers;
 #[path = "core/tasks.rs"]

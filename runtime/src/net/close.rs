@@ -62,9 +62,7 @@ impl Net<'_> {
                 net.start_linger(key, self.core.now());
                 return;
             }
-            for chunk in conn.send.chunks.drain(..) {
-                net.pool.release(chunk.slot);
-            }
+            conn.send.clear(&mut net.pool);
             net.linger.stop(conn);
             conn.state = ConnState::Closed;
             conn.pending_cqes += 1;

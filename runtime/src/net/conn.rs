@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::PeerAddr;
 use super::UdpSocketState;
@@ -38,7 +38,10 @@ pub(crate) enum ConnState {
     Closed,
 }
 
-/// One queued run of bytes: `slot[start..end]` of the send pool.
+/// One queued run of bytes: `slot[start..end]` of the send pool, or, with
+/// `slot == OWNED`, `start..end` of the oldest buffer in
+/// [`SendQueue::owned`] (a zero-copy send). Kept this small so the copy
+/// path pays nothing for the zero-copy one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Chunk {
     pub(crate) slot: u16,
@@ -46,11 +49,25 @@ pub(crate) struct Chunk {
     pub(crate) end: u32,
 }
 
+/// The `Chunk::slot` of bytes sent from a caller's buffer. Pool slots are
+/// numbered below `send_copy_count`, a `u16`, so never reach it.
+pub(crate) const OWNED: u16 = u16::MAX;
+
+impl Chunk {
+    /// Whether the bytes are a caller's buffer rather than a pool slot.
+    pub(crate) fn is_owned(self) -> bool {
+        self.slot == OWNED
+    }
+}
+
 /// Bytes queued for sending, in order; at most one send SQE in flight
 /// (sends on one socket must not race each other, or bytes reorder).
 #[derive(Default)]
 pub(crate) struct SendQueue {
     pub(crate) chunks: VecDeque<Chunk>,
+    /// The buffers of the `OWNED` chunks, in the same order: each is kept
+    /// (the kernel may be reading it) until its last byte's send CQE.
+    pub(crate) owned: VecDeque<Bytes>,
     /// Length of the send in flight (from the head chunk's start); 0: none.
     pub(crate) in_flight: u32,
     /// Bytes ever queued / ever sent; a `SendFuture` waits for `sent` to
@@ -60,6 +77,47 @@ pub(crate) struct SendQueue {
     pub(crate) waiters: Vec<Waker>,
     /// The errno that broke sending; queued bytes were dropped.
     pub(crate) error: Option<i32>,
+}
+
+impl SendQueue {
+    /// Pool slots the queue holds (its share is capped).
+    pub(crate) fn pool_slots(&self) -> usize {
+        self.chunks.len() - self.owned.len()
+    }
+
+    /// Queues a caller's buffer (at most `u32::MAX` bytes) as one chunk.
+    pub(crate) fn queue_owned(&mut self, bytes: Bytes) {
+        debug_assert!(u32::try_from(bytes.len()).is_ok());
+        self.chunks.push_back(Chunk {
+            slot: OWNED,
+            start: 0,
+            end: bytes.len() as u32,
+        });
+        self.owned.push_back(bytes);
+    }
+
+    /// Frees the head chunk, fully sent: its pool slot goes back, or its
+    /// buffer is dropped.
+    pub(crate) fn pop_sent(&mut self, pool: &mut SendPool) {
+        let done = self.chunks.pop_front().expect("a chunk was sent");
+        if done.is_owned() {
+            self.owned.pop_front();
+        } else {
+            pool.release(done.slot);
+        }
+    }
+
+    /// Drops everything queued. Only with no send in flight: the kernel
+    /// may be reading the head chunk until its CQE.
+    pub(crate) fn clear(&mut self, pool: &mut SendPool) {
+        debug_assert_eq!(self.in_flight, 0, "a send is still reading the queue");
+        for chunk in self.chunks.drain(..) {
+            if !chunk.is_owned() {
+                pool.release(chunk.slot);
+            }
+        }
+        self.owned.clear();
+    }
 }
 
 /// Bytes `start..end` of stream buffer `bid`, received and not consumed
@@ -302,6 +360,13 @@ impl Drop for NetState {
     fn drop(&mut self) {
         if self.leak_on_drop {
             self.pool.leak = true;
+            // A caller's buffer a send may still be reading is leaked too.
+            for key in self.conns.keys() {
+                let conn = self.conns.get_mut(key).expect("a live key");
+                if conn.send.in_flight > 0 {
+                    std::mem::forget(std::mem::take(&mut conn.send.owned));
+                }
+            }
             // In-flight sendmsg slots and recvmsg templates must outlive
             // the kernel's use of them: keep the UDP sockets' state alive.
             std::mem::forget(std::mem::take(&mut self.udp));

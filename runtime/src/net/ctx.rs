@@ -196,6 +196,60 @@ impl ConnCtx {
         })
     }
 
+    /// Queues `data` for sending without copying it (fire-and-forget,
+    /// ordered with every other send on the connection): the kernel reads
+    /// the bytes from `data`'s own memory, which the connection keeps until
+    /// the send that takes its last byte has completed. Buffers of at most
+    /// 256 bytes, or that fit the room left in the send-pool slot already
+    /// queued, are copied into the pool instead, where they coalesce with
+    /// what goes before (as [`send_nowait`](Self::send_nowait)).
+    ///
+    /// Use it for buffers that are large or already shared: a received
+    /// [`Bytes`] from [`with_bytes`](Self::with_bytes), a cached response,
+    /// a file block. Each buffer queued this way counts as one slot of the
+    /// connection's share of the send pool (see
+    /// [`ConfigBuilder::send_copy_per_connection`](crate::ConfigBuilder::send_copy_per_connection)),
+    /// so a peer that never reads cannot make the connection hold an
+    /// unbounded number of them.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_nowait`](Self::send_nowait); nothing is queued on error.
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringline worker.
+    pub fn send_bytes_nowait(&self, data: Bytes) -> io::Result<()> {
+        current::with("ConnCtx::send_bytes_nowait", |w| {
+            w.send_owned(self.key_on(w)?, data)
+        })
+        .map(|_| ())
+    }
+
+    /// Queues `data` without copying it (as
+    /// [`send_bytes_nowait`](Self::send_bytes_nowait)) and returns a future
+    /// that resolves to the byte count once every byte of it has been
+    /// handed to the kernel.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_nowait`](Self::send_nowait).
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringline worker.
+    pub fn send_bytes(&self, data: Bytes) -> io::Result<SendFuture> {
+        let len = data.len().min(u32::MAX as usize) as u32;
+        let target = current::with("ConnCtx::send_bytes", |w| {
+            w.send_owned(self.key_on(w)?, data)
+        })?;
+        Ok(SendFuture {
+            conn: *self,
+            target,
+            len,
+        })
+    }
+
     /// Closes the connection: bytes already queued are still sent, then the
     /// descriptor is closed; receives see EOF at once. For an accepted
     /// connection the `on_accept` task is dropped when the close completes.

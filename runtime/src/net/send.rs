@@ -1,17 +1,22 @@
-//! Sending: bytes are copied into the send pool and queued per connection;
-//! one send SQE per connection is in flight at a time (two sends on one
-//! socket may complete out of order), covering every byte queued in its
-//! head slot. Short writes resubmit the rest before anything queued later.
+//! Sending: bytes are queued per connection, either copied into the send
+//! pool (`send_copy`; small writes coalesce in the last slot) or, for a
+//! caller's `Bytes`, as the buffer itself (`send_owned`, zero-copy; kept
+//! until its send's CQE). One send SQE per connection is in flight at a
+//! time (two sends on one socket may complete out of order), covering
+//! every byte of its head chunk. Short writes resubmit the rest before
+//! anything queued later.
 
 use std::io;
 
-use super::conn::{Chunk, ConnState};
+use bytes::Bytes;
+
+use super::conn::{Chunk, Conn, ConnState};
 use super::current::Net;
 use crate::driver::Cqe;
 use crate::driver::sqe::Sqe;
 use crate::error::Error;
 use crate::op::{OpKind, UserData};
-use crate::slab::Key;
+use crate::slab::{Key, Slab};
 use crate::stats::op_registry::Target;
 
 /// The error of a send on a connection that cannot take one.
@@ -32,6 +37,28 @@ pub(crate) fn stale_connection() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection closed or invalid")
 }
 
+/// Connection `key`, if it can take a send.
+fn sendable(conns: &mut Slab<Conn>, key: Key) -> io::Result<&mut Conn> {
+    let conn = conns.get_mut(key).ok_or_else(stale_connection)?;
+    if !conn.can_send() {
+        return Err(not_sendable(
+            conn.state,
+            conn.send.error,
+            conn.shut_wr_pending,
+        ));
+    }
+    Ok(conn)
+}
+
+/// Buffers of at most this many bytes are copied into the send pool even
+/// by [`Net::send_owned`]: copying them costs less than keeping the buffer
+/// and a send of their own.
+const COPY_AT_MOST: usize = 256;
+
+/// The largest run of a caller's buffer one chunk covers (a send's length
+/// is a `u32`).
+const MAX_PIECE: usize = 1 << 30;
+
 impl Net<'_> {
     /// Queues a copy of `data` on connection `key`, all or nothing. Returns
     /// the connection's queued-byte total after it (what a `SendFuture`
@@ -40,14 +67,7 @@ impl Net<'_> {
         let submit = {
             let mut net = self.net.borrow_mut();
             let net = &mut *net;
-            let conn = net.conns.get_mut(key).ok_or_else(stale_connection)?;
-            if !conn.can_send() {
-                return Err(not_sendable(
-                    conn.state,
-                    conn.send.error,
-                    conn.shut_wr_pending,
-                ));
-            }
+            let conn = sendable(&mut net.conns, key)?;
             if data.is_empty() {
                 return Ok(conn.send.queued_total);
             }
@@ -57,12 +77,13 @@ impl Net<'_> {
                 .send
                 .chunks
                 .back()
+                .filter(|c| !c.is_owned())
                 .map_or(0, |c| slot_size - c.end as usize);
             let (head, rest) = data.split_at(tail_room.min(data.len()));
             let slots = rest.len().div_ceil(slot_size);
             // One connection's share is capped, so a peer that never reads
             // cannot take the pool from every other connection.
-            if slots > pool.available() || conn.send.chunks.len() + slots > net.send_slots_per_conn
+            if slots > pool.available() || conn.send.pool_slots() + slots > net.send_slots_per_conn
             {
                 pool.note_exhausted();
                 return Err(io::Error::other(Error::SendPoolExhausted));
@@ -91,6 +112,57 @@ impl Net<'_> {
         Ok(net.conns.get(key).map_or(0, |c| c.send.queued_total))
     }
 
+    /// Queues `data` on connection `key`, all or nothing, sending it from
+    /// its own memory (no copy) unless it is small or fits the room left
+    /// in the last pool slot queued, where [`send_copy`](Self::send_copy)
+    /// coalesces it with what goes before. The buffer is kept until the
+    /// CQE of the send that takes its last byte. Returns as `send_copy`.
+    pub(crate) fn send_owned(self, key: Key, data: Bytes) -> io::Result<u64> {
+        // `Err` gives a small buffer back, to be copied.
+        let submit: Result<bool, Bytes> = {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            let conn = sendable(&mut net.conns, key)?;
+            let tail_room = conn
+                .send
+                .chunks
+                .back()
+                .filter(|c| !c.is_owned())
+                .map_or(0, |c| (net.pool.slot_size() - c.end) as usize);
+            if data.len() <= COPY_AT_MOST || data.len() <= tail_room {
+                Err(data)
+            } else {
+                let pieces = data.len().div_ceil(MAX_PIECE);
+                // Buffers take no pool memory, but one connection still
+                // queues at most its share of chunks, so a peer that never
+                // reads cannot make it hold an unbounded number of them.
+                if conn.send.chunks.len() + pieces > net.send_slots_per_conn {
+                    return Err(io::Error::other(Error::SendPoolExhausted));
+                }
+                conn.send.queued_total += data.len() as u64;
+                let in_flight = conn.send.in_flight;
+                if pieces == 1 {
+                    conn.send.queue_owned(data);
+                } else {
+                    for start in (0..data.len()).step_by(MAX_PIECE) {
+                        let end = (start + MAX_PIECE).min(data.len());
+                        conn.send.queue_owned(data.slice(start..end));
+                    }
+                }
+                Ok(in_flight == 0)
+            }
+        };
+        let submit = match submit {
+            Ok(submit) => submit,
+            Err(small) => return self.send_copy(key, &small),
+        };
+        if submit {
+            self.submit_send(key);
+        }
+        let net = self.net.borrow();
+        Ok(net.conns.get(key).map_or(0, |c| c.send.queued_total))
+    }
+
     /// Starts the next send of connection `key` if none is in flight.
     #[inline]
     pub(crate) fn submit_send(self, key: Key) {
@@ -107,16 +179,28 @@ impl Net<'_> {
                 return;
             };
             let len = head.end - head.start;
-            let ptr = net.pool.ptr(head.slot, head.start);
+            let ptr = if head.is_owned() {
+                let bytes = conn
+                    .send
+                    .owned
+                    .front()
+                    .expect("an owned chunk has its buffer");
+                // In bounds: `start < end <= bytes.len()`.
+                bytes[head.start as usize..].as_ptr()
+            } else {
+                net.pool.ptr(head.slot, head.start)
+            };
             conn.send.in_flight = len;
             conn.pending_cqes += 1;
             (conn.fd, ptr, len)
         };
         let ud = UserData::new(OpKind::Send, key.generation, key.index);
         let sqe = Sqe::Send { fd, buf: ptr, len };
-        // SAFETY: `ptr..ptr+len` lies in a send-pool slot that stays queued
-        // (not released, not rewritten in that range) until this CQE, and
-        // the pool is leaked rather than freed while sends are in flight.
+        // SAFETY: `ptr..ptr+len` lies in the head chunk, which stays queued
+        // until this CQE: a send-pool slot (not released, not rewritten in
+        // that range) or a caller's `Bytes` (immutable, kept in
+        // `SendQueue::owned`). Both are leaked rather than freed if the
+        // worker gives up on sends in flight (`NetState::leak`).
         unsafe {
             let target = Target::Conn(key.index);
             self.core
@@ -147,8 +231,7 @@ impl Net<'_> {
                     head.start += n;
                     conn.send.sent_total += n as u64;
                     if head.start == head.end {
-                        let done = conn.send.chunks.pop_front().expect("front exists");
-                        net.pool.release(done.slot);
+                        conn.send.pop_sent(&mut net.pool);
                     }
                     conn.wake_senders();
                 }
@@ -164,9 +247,7 @@ impl Net<'_> {
             // A broken stream (or a close that gave up lingering) drops
             // whatever is still queued.
             if conn.send.error.is_some() {
-                for chunk in conn.send.chunks.drain(..) {
-                    net.pool.release(chunk.slot);
-                }
+                conn.send.clear(&mut net.pool);
             }
             let drained = conn.send.chunks.is_empty();
             (
