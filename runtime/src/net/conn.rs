@@ -96,8 +96,17 @@ impl SendQueue {
         self.owned.push_back(bytes);
     }
 
+    /// Wakes and forgets every `SendFuture` waiting.
+    #[inline(never)]
+    fn wake_waiters(&mut self) {
+        for w in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+
     /// Frees the head chunk, fully sent: its pool slot goes back, or its
     /// buffer is dropped.
+    #[inline]
     pub(crate) fn pop_sent(&mut self, pool: &mut SendPool) {
         let done = self.chunks.pop_front().expect("a chunk was sent");
         if done.is_owned() {
@@ -218,17 +227,17 @@ impl Conn {
     }
 
     /// Bytes or EOF arrived: wakes every future waiting for them.
+    #[inline]
     pub(crate) fn wake_recv(&mut self) {
         self.recv_waiters.wake_all();
     }
 
+    /// Bytes were sent or sending failed: wakes every `SendFuture`.
+    #[inline]
     pub(crate) fn wake_senders(&mut self) {
         // Usually nobody waits: skip the drain's setup and teardown.
-        if self.send.waiters.is_empty() {
-            return;
-        }
-        for w in self.send.waiters.drain(..) {
-            w.wake();
+        if !self.send.waiters.is_empty() {
+            self.send.wake_waiters();
         }
     }
 }

@@ -38,6 +38,7 @@ pub(crate) fn stale_connection() -> io::Error {
 }
 
 /// Connection `key`, if it can take a send.
+#[inline]
 fn sendable(conns: &mut Slab<Conn>, key: Key) -> io::Result<&mut Conn> {
     let conn = conns.get_mut(key).ok_or_else(stale_connection)?;
     if !conn.can_send() {

@@ -11,12 +11,14 @@ use super::histogram::{BUCKETS, Histogram, bucket_index};
 ///
 /// Single-writer: `record` does a relaxed `load` + `store` per field instead of `fetch_add`, so the
 /// hot path has no lock-prefixed read-modify-write. Readers use relaxed loads and may observe a
-/// record's bucket before its count or sum, or vice versa; a snapshot can therefore be off by the
+/// record's bucket before its sum, or vice versa; a snapshot can therefore be off by the
 /// few records in flight, which is fine for monitoring. Counters wrap at `u64::MAX` (the sum after
 /// ~584 years of accumulated latency); `Histogram::delta` treats that like a reset.
+///
+/// There is no count field: a snapshot's count is the sum of its buckets, so
+/// the count always agrees with the buckets and a record is two stores.
 pub(crate) struct AtomicHistogram {
     buckets: [AtomicU64; BUCKETS],
-    count: AtomicU64,
     sum_ns: AtomicU64,
 }
 
@@ -25,7 +27,6 @@ impl AtomicHistogram {
     pub(crate) fn new() -> Self {
         Self {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
-            count: AtomicU64::new(0),
             sum_ns: AtomicU64::new(0),
         }
     }
@@ -38,13 +39,12 @@ impl AtomicHistogram {
     #[inline]
     pub(crate) fn record(&self, ns: u64) {
         bump(&self.buckets[bucket_index(ns)], 1);
-        bump(&self.count, 1);
         bump(&self.sum_ns, ns);
     }
 
     /// Copy into plain data (relaxed loads). Only non-zero buckets are kept.
     pub(crate) fn snapshot(&self) -> Histogram {
-        let buckets = self
+        let buckets: Vec<(u16, u64)> = self
             .buckets
             .iter()
             .enumerate()
@@ -54,7 +54,7 @@ impl AtomicHistogram {
             })
             .collect();
         Histogram {
-            count: self.count.load(Relaxed),
+            count: buckets.iter().fold(0u64, |n, &(_, c)| n.wrapping_add(c)),
             sum_ns: self.sum_ns.load(Relaxed),
             buckets,
         }

@@ -96,8 +96,9 @@ impl RegistryLayout {
     }
 
     /// The slot of an op, or `None` for kinds the registry does not track
-    /// (multishot ops, cancels, the wake read) and out-of-range owners.
-    #[inline]
+    /// (multishot ops, cancels, the wake read) and out-of-range owners:
+    /// the reference for [`OpRegistry::slot`]'s table.
+    #[cfg(test)]
     pub(crate) fn slot(&self, kind: OpKind, ud: UserData) -> Option<usize> {
         let index = ud.index();
         let (base, i, len) = match kind {
@@ -136,9 +137,31 @@ pub(crate) struct OpRegistry {
     used: [AtomicUsize; REGIONS],
     /// `layout.regions()`, computed once.
     regions: [(usize, usize); REGIONS],
+    /// Per op kind, where its slots are (see [`Region`]): one indexed load
+    /// on the hot path instead of `RegistryLayout::slot`'s match.
+    by_kind: [Region; OpKind::COUNT],
     records: Box<[SeqRecord<WORDS>]>,
     /// Per connection slot: its peer (family/port word, two address words).
     peers: Box<[SeqRecord<3>]>,
+}
+
+/// Where one op kind's records are: `len == 0` for kinds not tracked.
+#[derive(Debug, Clone, Copy, Default)]
+struct Region {
+    /// First slot.
+    base: u32,
+    /// Slots (the owner's index must be below it).
+    len: u32,
+    /// Which of the `REGIONS` (for the `used` bound).
+    region: u8,
+}
+
+/// An op's record: its index in the table, and in its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) at: usize,
+    region: u8,
+    index: u32,
 }
 
 /// The worker-side list of records written this iteration and waiting for
@@ -151,29 +174,58 @@ pub(crate) struct RegistryQueue {
 
 impl OpRegistry {
     pub(crate) fn new(layout: RegistryLayout) -> OpRegistry {
+        let regions = layout.regions();
+        let by_kind = std::array::from_fn(|k| {
+            let kind = OpKind::ALL[k];
+            let region = match kind {
+                k if k == OpKind::Connect || k.is_fs() => 0,
+                OpKind::Send => 1,
+                OpKind::Close => 2,
+                OpKind::Shutdown => 3,
+                OpKind::UdpSend => 4,
+                _ => return Region::default(),
+            };
+            let (base, len) = regions[region];
+            Region {
+                base: base as u32,
+                len: len as u32,
+                region: region as u8,
+            }
+        });
         OpRegistry {
             layout,
             used: Default::default(),
-            regions: layout.regions(),
+            regions,
+            by_kind,
             records: zeroed_table(layout.len()),
             peers: zeroed_table(layout.conns as usize),
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn layout(&self) -> &RegistryLayout {
         &self.layout
     }
 
-    /// The region of `slot` and the slot's index within it.
+    /// The record of an op, as [`RegistryLayout::slot`] places it, or
+    /// `None` for kinds the registry does not track.
     #[inline]
-    fn region_of(&self, slot: usize) -> (usize, usize) {
-        for (i, &(start, len)) in self.regions.iter().enumerate() {
-            if slot < start + len {
-                return (i, slot - start);
+    pub(crate) fn slot(&self, kind: OpKind, ud: UserData) -> Option<Slot> {
+        let r = self.by_kind[kind as usize];
+        let index = if kind == OpKind::UdpSend {
+            let l = &self.layout;
+            if ud.index() >= l.udp_sockets || ud.generation() >= l.udp_slots {
+                return None;
             }
-        }
-        debug_assert!(false, "slot {slot} outside the registry");
-        (REGIONS - 1, 0)
+            ud.index() * l.udp_slots + ud.generation()
+        } else {
+            ud.index()
+        };
+        (index < r.len).then_some(Slot {
+            at: (r.base + index) as usize,
+            region: r.region,
+            index,
+        })
     }
 
     /// Queues the record of an op just pushed (worker only).
@@ -181,7 +233,7 @@ impl OpRegistry {
     pub(crate) fn registered(
         &self,
         queue: &mut RegistryQueue,
-        slot: usize,
+        slot: Slot,
         kind: OpKind,
         task: Option<u64>,
         target: Target<'_>,
@@ -211,10 +263,10 @@ impl OpRegistry {
         // words[1], the submit time, stays 0 until `stamp`.
         words[2] = task.map_or(0, |t| t.wrapping_add(1));
         words[3] = value;
-        self.records[slot].write(&words);
-        queue.unstamped.push(slot as u32);
-        let (region, index) = self.region_of(slot);
-        let used = &self.used[region];
+        self.records[slot.at].write(&words);
+        queue.unstamped.push(slot.at as u32);
+        let used = &self.used[slot.region as usize];
+        let index = slot.index as usize;
         // Single writer: a plain load and store; Release so a reader that
         // sees the new bound also sees the record written above.
         if index >= used.load(Ordering::Relaxed) {
@@ -444,17 +496,40 @@ mod tests {
     }
 
     #[test]
+    fn the_per_kind_table_places_every_op_as_the_layout_does() {
+        let r = OpRegistry::new(layout());
+        for kind in OpKind::ALL {
+            for index in 0..6 {
+                for generation in 0..4 {
+                    let ud = UserData::new(kind, generation, index);
+                    let slot = r.slot(kind, ud);
+                    assert_eq!(
+                        slot.map(|s| s.at),
+                        r.layout().slot(kind, ud),
+                        "{kind:?} {ud:?}"
+                    );
+                    if let Some(slot) = slot {
+                        let (start, len) = r.regions[slot.region as usize];
+                        assert_eq!(start + slot.index as usize, slot.at, "{kind:?} {ud:?}");
+                        assert!((slot.index as usize) < len);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_record_is_visible_only_after_its_stamp_and_gone_after_completion() {
         let r = OpRegistry::new(layout());
         let mut q = RegistryQueue::default();
         let ud = UserData::new(OpKind::Send, 0, 1);
-        let slot = r.layout().slot(OpKind::Send, ud).unwrap();
+        let slot = r.slot(OpKind::Send, ud).unwrap();
         r.set_peer(1, Some(&PeerAddr::Tcp("10.0.0.7:4242".parse().unwrap())));
         r.registered(&mut q, slot, OpKind::Send, Some(77), Target::Conn(1));
         let mut out = Vec::new();
         r.read_in_flight(1, 0, 1_000, &mut out);
         assert!(out.is_empty(), "written, not yet submitted");
-        r.cancel_submitted(slot);
+        r.cancel_submitted(slot.at);
         r.stamp(&mut q, 400);
         r.read_in_flight(1, 0, 1_000, &mut out);
         assert_eq!(out.len(), 1);
@@ -470,8 +545,8 @@ mod tests {
                 peer: Some("10.0.0.7:4242".into())
             }
         );
-        assert_eq!(r.completed(slot), Some(400));
-        assert_eq!(r.completed(slot), None, "cleared once");
+        assert_eq!(r.completed(slot.at), Some(400));
+        assert_eq!(r.completed(slot.at), None, "cleared once");
         out.clear();
         r.read_in_flight(1, 0, 1_000, &mut out);
         assert!(out.is_empty());
@@ -482,9 +557,19 @@ mod tests {
         let r = OpRegistry::new(layout());
         let mut q = RegistryQueue::default();
         let long = b"/var/lib/service/a/very/long/path/to/a/file.dat";
-        r.registered(&mut q, 0, OpKind::FsOpen, None, Target::Path(long));
-        r.registered(&mut q, 1, OpKind::FsRead, Some(5), Target::Fd(42));
-        r.registered(&mut q, 2, OpKind::FsStatx, None, Target::Path(b"/tmp/x"));
+        let op = |i| {
+            r.slot(OpKind::FsRead, UserData::new(OpKind::FsRead, 0, i))
+                .unwrap()
+        };
+        r.registered(&mut q, op(0), OpKind::FsOpen, None, Target::Path(long));
+        r.registered(&mut q, op(1), OpKind::FsRead, Some(5), Target::Fd(42));
+        r.registered(
+            &mut q,
+            op(2),
+            OpKind::FsStatx,
+            None,
+            Target::Path(b"/tmp/x"),
+        );
         r.stamp(&mut q, 10);
         r.orphaned(1);
         let mut out = Vec::new();
@@ -523,7 +608,8 @@ mod tests {
             (OpKind::UdpSend, UserData::new(OpKind::UdpSend, 1, 1)),
         ];
         for (kind, ud) in uds {
-            let slot = l.slot(kind, ud).unwrap();
+            let slot = r.slot(kind, ud).unwrap();
+            assert_eq!(Some(slot.at), l.slot(kind, ud));
             r.registered(&mut q, slot, kind, None, Target::None);
         }
         r.stamp(&mut q, 5);

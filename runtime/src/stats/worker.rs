@@ -369,7 +369,7 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn op_submitted(&self, kind: OpKind, ud: UserData, target: Target<'_>) {
         let registry = &self.shared.registry;
-        if let Some(slot) = registry.layout().slot(kind, ud) {
+        if let Some(slot) = registry.slot(kind, ud) {
             let task = self.current_task.get().checked_sub(1);
             registry.registered(&mut self.queue.borrow_mut(), slot, kind, task, target);
         }
@@ -379,8 +379,8 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn op_completed(&self, kind: OpKind, ud: UserData) {
         let registry = &self.shared.registry;
-        if let Some(slot) = registry.layout().slot(kind, ud)
-            && let Some(submitted_at) = registry.completed(slot)
+        if let Some(slot) = registry.slot(kind, ud)
+            && let Some(submitted_at) = registry.completed(slot.at)
         {
             let latency = self.turn_start_ns.get().saturating_sub(submitted_at);
             self.shared.ops[kind as usize].latency.record(latency);
@@ -396,8 +396,8 @@ impl StatsWriter {
     /// The future waiting on the op was dropped; it sits in the graveyard.
     pub(crate) fn op_orphaned(&self, kind: OpKind, ud: UserData) {
         let registry = &self.shared.registry;
-        if let Some(slot) = registry.layout().slot(kind, ud) {
-            registry.orphaned(slot);
+        if let Some(slot) = registry.slot(kind, ud) {
+            registry.orphaned(slot.at);
         }
     }
 
@@ -405,9 +405,9 @@ impl StatsWriter {
     pub(crate) fn op_cancel_submitted(&self, ud: UserData) {
         let registry = &self.shared.registry;
         if let Some(kind) = ud.kind()
-            && let Some(slot) = registry.layout().slot(kind, ud)
+            && let Some(slot) = registry.slot(kind, ud)
         {
-            registry.cancel_submitted(slot);
+            registry.cancel_submitted(slot.at);
         }
     }
 
