@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
-use super::wire::{Hello, MAX_REQUEST_LINE, PROTOCOL_VERSION, Request, Response, RuntimeInfo};
+use super::wire::{
+    Hello, MAX_REQUEST_LINE, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, Response,
+    RuntimeInfo, speaks,
+};
 use crate::stats;
 
 /// Shortest subscription interval.
 const MIN_INTERVAL: Duration = Duration::from_millis(50);
-/// Default and largest `ops` answers.
+/// Default and largest `ops`, `tasks` and `connections` answers.
 const OPS_LIMIT_DEFAULT: usize = 100;
 const OPS_LIMIT_MAX: usize = 10_000;
 
@@ -67,7 +70,7 @@ pub(crate) fn answer(line: &[u8], started_at_unix_ns: u64) -> Answer {
                     "bad_request",
                     format!(
                         "{e}; expected one JSON object per line, e.g. {{\"cmd\":\"snapshot\"}} \
-                         (commands: hello, snapshot, ops, subscribe)"
+                         (commands: hello, snapshot, ops, tasks, connections, subscribe)"
                     ),
                 ),
                 false,
@@ -75,12 +78,15 @@ pub(crate) fn answer(line: &[u8], started_at_unix_ns: u64) -> Answer {
         }
     };
     if let Some(v) = request.version()
-        && v != PROTOCOL_VERSION
+        && !speaks(v)
     {
         return refuse(
             Response::error(
                 "unsupported_version",
-                format!("this process speaks inspect protocol {PROTOCOL_VERSION}, not {v}"),
+                format!(
+                    "this process speaks inspect protocol {OLDEST_PROTOCOL_VERSION} to \
+                     {PROTOCOL_VERSION}, not {v}"
+                ),
             ),
             false,
         );
@@ -96,6 +102,20 @@ pub(crate) fn answer(line: &[u8], started_at_unix_ns: u64) -> Answer {
             let mut ops = stats::snapshot().stuck_ops(Duration::from_millis(min_age_ms));
             ops.truncate(limit);
             Response::Ops { min_age_ms, ops }
+        }
+        Request::Tasks {
+            min_idle_ms, limit, ..
+        } => {
+            let limit = limit.unwrap_or(OPS_LIMIT_DEFAULT).min(OPS_LIMIT_MAX);
+            let mut tasks = stats::tasks(Duration::from_millis(min_idle_ms));
+            tasks.truncate(limit);
+            Response::Tasks { min_idle_ms, tasks }
+        }
+        Request::Connections { limit, .. } => {
+            let limit = limit.unwrap_or(OPS_LIMIT_DEFAULT).min(OPS_LIMIT_MAX);
+            let mut connections = stats::connections();
+            connections.truncate(limit);
+            Response::Connections { connections }
         }
         Request::Subscribe { interval_ms, .. } => {
             subscription = Subscribe::Start(Duration::from_millis(interval_ms).max(MIN_INTERVAL));

@@ -62,6 +62,10 @@ pub(crate) use mock::{Publisher, StatsWriter, WorkerStats};
 
 #[doc(inline)]
 pub use ringline_schema::stats::{
+    ConnectionInfo, Site, TaskInfo, TaskKind, TaskState, Verdict, VerdictKind, WaitTarget,
+};
+#[doc(inline)]
+pub use ringline_schema::stats::{
     ExecutorStats, GraveyardStats, Histogram, InFlightOp, Layout, NetStats, OpStats, OpTarget,
     RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
 };
@@ -101,6 +105,23 @@ pub(crate) trait RuntimeSource: Send + Sync {
     /// False once every worker exited: the runtime leaves process
     /// snapshots (its handle can still report final counts).
     fn is_running(&self) -> bool;
+
+    /// Appends every task of every worker, as of `now_ns`.
+    fn tasks(&self, _now_ns: u64, _out: &mut Vec<TaskInfo>) {}
+
+    /// Appends every connection of every worker, as of `now_ns`.
+    fn connections(&self, _now_ns: u64, _out: &mut Vec<ConnectionInfo>) {}
+}
+
+/// Every live runtime, in launch order.
+fn live_runtimes() -> Vec<std::sync::Arc<dyn RuntimeSource>> {
+    RUNTIMES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|r| r.is_running())
+        .collect()
 }
 
 /// Every runtime launched in this process that is still alive. Workers
@@ -129,13 +150,7 @@ pub(crate) fn next_runtime_id() -> u64 {
 /// registry, the graveyard and the task being polled are live.
 pub fn snapshot() -> Snapshot {
     let now_ns = clock::now_ns();
-    let live: Vec<_> = RUNTIMES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(Weak::upgrade)
-        .filter(|r| r.is_running())
-        .collect();
+    let live = live_runtimes();
     Snapshot {
         schema_version: SCHEMA_VERSION,
         pid: std::process::id(),
@@ -144,6 +159,36 @@ pub fn snapshot() -> Snapshot {
         stats_enabled: cfg!(feature = "stats"),
         runtimes: live.iter().map(|r| r.snapshot(now_ns)).collect(),
     }
+}
+
+/// Every task of every live runtime that has not been polled for at least
+/// `min_idle` (running tasks always), longest idle first: where each was
+/// spawned, where and on what it waits, and a verdict on why it has not
+/// moved. Like [`snapshot`], it reads the workers' registries without
+/// making them wait, and answers while they are wedged.
+pub fn tasks(min_idle: std::time::Duration) -> Vec<TaskInfo> {
+    let now_ns = clock::now_ns();
+    let mut out = Vec::new();
+    for rt in live_runtimes() {
+        rt.tasks(now_ns, &mut out);
+    }
+    let min_idle = min_idle.as_nanos().min(u64::MAX as u128) as u64;
+    out.retain(|t| t.state == TaskState::Running || t.state_for_ns >= min_idle);
+    out.sort_by(|a, b| b.state_for_ns.cmp(&a.state_for_ns));
+    out
+}
+
+/// Every connection of every live runtime, oldest first, as of each
+/// worker's last stats publish (at most a few hundred microseconds old on
+/// a busy worker; a wedged worker's last).
+pub fn connections() -> Vec<ConnectionInfo> {
+    let now_ns = clock::now_ns();
+    let mut out = Vec::new();
+    for rt in live_runtimes() {
+        rt.connections(now_ns, &mut out);
+    }
+    out.sort_by(|a, b| b.age_ns.cmp(&a.age_ns));
+    out
 }
 
 /// The runtime the calling thread works for, when called on a worker

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use super::socket_dir::socket_path;
 use super::wire::{Hello, PROTOCOL_VERSION, Request, Response};
+use crate::stats::{ConnectionInfo, TaskInfo};
+
+/// The version of the commands protocol 1 already had: sent with them so
+/// that this client also works with servers that speak only version 1.
+const V1: u32 = 1;
 use crate::stats::{InFlightOp, Snapshot};
 
 /// How long a call waits for the server by default.
@@ -70,9 +75,7 @@ impl Client {
 
     /// Who is there: pid, process name, version, runtimes, histogram layout.
     pub fn hello(&mut self) -> io::Result<Hello> {
-        match self.call(&Request::Hello {
-            v: Some(PROTOCOL_VERSION),
-        })? {
+        match self.call(&Request::Hello { v: Some(V1) })? {
             Response::Hello(h) => Ok(h),
             other => Err(unexpected(&other)),
         }
@@ -80,9 +83,7 @@ impl Client {
 
     /// One snapshot of every runtime of the process.
     pub fn snapshot(&mut self) -> io::Result<Snapshot> {
-        match self.call(&Request::Snapshot {
-            v: Some(PROTOCOL_VERSION),
-        })? {
+        match self.call(&Request::Snapshot { v: Some(V1) })? {
             Response::Snapshot { snapshot } => Ok(snapshot),
             other => Err(unexpected(&other)),
         }
@@ -91,7 +92,7 @@ impl Client {
     /// Ops in flight for at least `min_age`, oldest first, at most `limit`.
     pub fn ops(&mut self, min_age: Duration, limit: usize) -> io::Result<Vec<InFlightOp>> {
         match self.call(&Request::Ops {
-            v: Some(PROTOCOL_VERSION),
+            v: Some(V1),
             min_age_ms: min_age.as_millis().min(u64::MAX as u128) as u64,
             limit: Some(limit),
         })? {
@@ -100,11 +101,37 @@ impl Client {
         }
     }
 
+    /// Tasks not polled for at least `min_idle` (and every running task),
+    /// longest idle first, at most `limit`, each with its wait and verdict.
+    /// Needs a server of protocol version 2.
+    pub fn tasks(&mut self, min_idle: Duration, limit: usize) -> io::Result<Vec<TaskInfo>> {
+        match self.call(&Request::Tasks {
+            v: Some(PROTOCOL_VERSION),
+            min_idle_ms: min_idle.as_millis().min(u64::MAX as u128) as u64,
+            limit: Some(limit),
+        })? {
+            Response::Tasks { tasks, .. } => Ok(tasks),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Connections, oldest first, at most `limit`. Needs a server of
+    /// protocol version 2.
+    pub fn connections(&mut self, limit: usize) -> io::Result<Vec<ConnectionInfo>> {
+        match self.call(&Request::Connections {
+            v: Some(PROTOCOL_VERSION),
+            limit: Some(limit),
+        })? {
+            Response::Connections { connections } => Ok(connections),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Turns the connection into a stream of snapshots, one now and one
     /// every `interval` (the server's floor is 50 ms).
     pub fn subscribe(mut self, interval: Duration) -> io::Result<Subscription> {
         self.send(&Request::Subscribe {
-            v: Some(PROTOCOL_VERSION),
+            v: Some(V1),
             interval_ms: interval.as_millis().min(u64::MAX as u128) as u64,
         })?;
         // Leave room for the interval itself in the read timeout.
@@ -180,6 +207,8 @@ fn unexpected(r: &Response) -> io::Error {
         Response::Hello(_) => "hello",
         Response::Snapshot { .. } => "snapshot",
         Response::Ops { .. } => "ops",
+        Response::Tasks { .. } => "tasks",
+        Response::Connections { .. } => "connections",
         Response::Error { .. } => "error",
     };
     io::Error::new(

@@ -8,23 +8,41 @@
 //!  ← {"type":"snapshot","snapshot":{...}}
 //!  → {"cmd":"ops","min_age_ms":1000,"limit":20}
 //!  ← {"type":"ops","min_age_ms":1000,"ops":[{"op":"fs_read","age_ns":37000000000,...}]}
+//!  → {"cmd":"tasks","v":2,"min_idle_ms":1000}
+//!  ← {"type":"tasks","tasks":[{"id":5,"state":"idle","await_site":{...},"verdict":{...}}]}
+//!  → {"cmd":"connections","v":2}
+//!  ← {"type":"connections","connections":[{"index":3,"peer":"10.0.0.7:4242",...}]}
 //!  → {"cmd":"subscribe","interval_ms":1000}
 //!  ← {"type":"snapshot",...}   (every interval, until the client leaves)
 //!  → {"cmd":"bogus"}
 //!  ← {"type":"error","error":"bad_request","message":"..."}
 //! ```
 //!
-//! Every request may carry `"v"`; a version other than
-//! [`PROTOCOL_VERSION`] is refused with an `unsupported_version` error.
+//! Every request may carry `"v"`; a server answers every version from
+//! [`OLDEST_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`] and refuses others
+//! with an `unsupported_version` error. Version 2 added `tasks` and
+//! `connections`, and the optional await site, task and verdict fields of
+//! `ops` entries; a version-1 client never sends the new commands and
+//! ignores the new fields, so it keeps working. A client should send the
+//! lowest version that has the command (as [`Client`](super::Client)
+//! does), so that it also works with older servers.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{InFlightOp, Layout, Snapshot};
+use crate::stats::{ConnectionInfo, InFlightOp, Layout, Snapshot, TaskInfo};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest protocol version this build still answers.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
+
+/// Whether a server of this build answers requests of version `v`.
+pub fn speaks(v: u32) -> bool {
+    (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v)
+}
 
 /// Longest request line the server reads, newline included; a longer one
 /// is answered with an `oversize` error and the client is dropped.
@@ -59,6 +77,29 @@ pub enum Request {
         #[serde(default)]
         limit: Option<usize>,
     },
+    /// Every task, longest idle first, with its wait and verdict (protocol
+    /// version 2).
+    Tasks {
+        /// Protocol version the client speaks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        v: Option<u32>,
+        /// Only tasks that have not been polled for at least this long
+        /// (running tasks are always listed).
+        #[serde(default)]
+        min_idle_ms: u64,
+        /// Most tasks returned (default 100, at most 10 000).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Every connection, oldest first (protocol version 2).
+    Connections {
+        /// Protocol version the client speaks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        v: Option<u32>,
+        /// Most connections returned (default 100, at most 10 000).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
     /// A snapshot now and every `interval_ms` (at least 50) until the
     /// client disconnects or sends another request.
     Subscribe {
@@ -77,6 +118,8 @@ impl Request {
             Request::Hello { v }
             | Request::Snapshot { v }
             | Request::Ops { v, .. }
+            | Request::Tasks { v, .. }
+            | Request::Connections { v, .. }
             | Request::Subscribe { v, .. } => *v,
         }
     }
@@ -138,6 +181,18 @@ pub enum Response {
         min_age_ms: u64,
         /// Matching ops, oldest first.
         ops: Vec<InFlightOp>,
+    },
+    /// Answer to `tasks`.
+    Tasks {
+        /// The threshold asked for.
+        min_idle_ms: u64,
+        /// Matching tasks, longest idle first.
+        tasks: Vec<TaskInfo>,
+    },
+    /// Answer to `connections`.
+    Connections {
+        /// Every connection (up to the limit), oldest first.
+        connections: Vec<ConnectionInfo>,
     },
     /// A request the server could not serve.
     Error {

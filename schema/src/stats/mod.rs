@@ -11,9 +11,13 @@ pub mod catalog;
 pub mod histogram;
 pub mod kinds;
 mod snapshot;
+mod tasks;
 
 pub use histogram::{Histogram, Layout};
 pub use snapshot::{
     ExecutorStats, GraveyardStats, InFlightOp, NetStats, OpStats, OpTarget, RingStats,
     RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
+};
+pub use tasks::{
+    ConnectionInfo, Site, TaskInfo, TaskKind, TaskState, Verdict, VerdictKind, WaitTarget,
 };

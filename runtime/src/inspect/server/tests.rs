@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::inspect::lines::READ_CHUNK;
-use crate::inspect::wire::Hello;
+use crate::inspect::wire::{Hello, PROTOCOL_VERSION};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
@@ -90,7 +90,7 @@ fn every_bad_request_gets_an_error_line_and_the_client_stays() {
     assert!(matches!(
         ask(&mut w, &mut r, "{\"cmd\":\"hello\"}\n"),
         Response::Hello(Hello {
-            protocol_version: 1,
+            protocol_version: PROTOCOL_VERSION,
             ..
         })
     ));

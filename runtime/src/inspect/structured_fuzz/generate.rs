@@ -44,7 +44,8 @@ impl Rng {
 pub(super) fn valid_request(rng: &mut Rng) -> Vec<u8> {
     let v = match rng.below(4) {
         0 => None,
-        1 | 2 => Some(PROTOCOL_VERSION),
+        1 => Some(PROTOCOL_VERSION),
+        2 => Some(OLDEST_PROTOCOL_VERSION),
         _ => Some(rng.below(5) as u32),
     };
     let big = |rng: &mut Rng| match rng.below(4) {
@@ -53,9 +54,18 @@ pub(super) fn valid_request(rng: &mut Rng) -> Vec<u8> {
         2 => u64::MAX - rng.below(3),
         _ => rng.next(),
     };
-    let request = match rng.below(4) {
+    let request = match rng.below(6) {
         0 => Request::Hello { v },
         1 => Request::Snapshot { v },
+        3 => Request::Tasks {
+            v,
+            min_idle_ms: big(rng),
+            limit: rng.chance(70).then(|| big(rng) as usize),
+        },
+        4 => Request::Connections {
+            v,
+            limit: rng.chance(70).then(|| big(rng) as usize),
+        },
         2 => Request::Ops {
             v,
             min_age_ms: big(rng),

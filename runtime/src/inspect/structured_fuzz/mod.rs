@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use super::fuzzing::{READ_CHUNK, decode_fuzz_input};
 use super::server::{MAX_CLIENTS, STALL, Server};
-use super::wire::{MAX_REQUEST_LINE, PROTOCOL_VERSION, Request, Response};
+use super::wire::{
+    MAX_REQUEST_LINE, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, Response, speaks,
+};
 
 mod episodes;
 mod generate;
@@ -333,7 +335,8 @@ fn structured_fuzz_of_the_inspect_server() {
 
 #[test]
 fn the_oracle_reads_the_protocol_rules() {
-    let mut stream = b"{\"cmd\":\"hello\"}\n \n{\"cmd\":\"hello\",\"v\":2}\nnope\n".to_vec();
+    // Version 3 is past what this build speaks (1 and 2).
+    let mut stream = b"{\"cmd\":\"hello\"}\n \n{\"cmd\":\"hello\",\"v\":3}\nnope\n".to_vec();
     stream.extend_from_slice(b"{\"cmd\":\"subscribe\",\"interval_ms\":5}\n{\"cmd\":\"snap");
     assert_eq!(
         expected(&stream),

@@ -9,6 +9,8 @@ pub(super) enum Expect {
     Hello,
     Snapshot,
     Ops,
+    Tasks,
+    Connections,
     Subscribed,
     Error(&'static str),
 }
@@ -33,12 +35,14 @@ pub(super) fn expected(stream: &[u8]) -> Vec<Expect> {
         }
         out.push(match serde_json::from_slice::<Request>(text) {
             Err(_) => Expect::Error("bad_request"),
-            Ok(r) if r.version().is_some_and(|v| v != PROTOCOL_VERSION) => {
+            Ok(r) if r.version().is_some_and(|v| !speaks(v)) => {
                 Expect::Error("unsupported_version")
             }
             Ok(Request::Hello { .. }) => Expect::Hello,
             Ok(Request::Snapshot { .. }) => Expect::Snapshot,
             Ok(Request::Ops { .. }) => Expect::Ops,
+            Ok(Request::Tasks { .. }) => Expect::Tasks,
+            Ok(Request::Connections { .. }) => Expect::Connections,
             Ok(Request::Subscribe { .. }) => Expect::Subscribed,
         });
     }
@@ -95,6 +99,8 @@ pub(super) fn check_responses(lines: &[Vec<u8>], want: &[Expect]) -> Result<Got,
                 (Expect::Hello, Response::Hello(h)) => h.protocol_version == PROTOCOL_VERSION,
                 (Expect::Snapshot | Expect::Subscribed, Response::Snapshot { .. }) => true,
                 (Expect::Ops, Response::Ops { .. }) => true,
+                (Expect::Tasks, Response::Tasks { .. }) => true,
+                (Expect::Connections, Response::Connections { .. }) => true,
                 (Expect::Error(code), Response::Error { error, .. }) => error == code,
                 _ => false,
             };
