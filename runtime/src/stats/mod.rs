@@ -174,7 +174,7 @@ pub fn tasks(min_idle: std::time::Duration) -> Vec<TaskInfo> {
     }
     let min_idle = min_idle.as_nanos().min(u64::MAX as u128) as u64;
     out.retain(|t| t.state == TaskState::Running || t.state_for_ns >= min_idle);
-    out.sort_by(|a, b| b.state_for_ns.cmp(&a.state_for_ns));
+    out.sort_by_key(|t| std::cmp::Reverse(t.state_for_ns));
     out
 }
 
@@ -187,7 +187,7 @@ pub fn connections() -> Vec<ConnectionInfo> {
     for rt in live_runtimes() {
         rt.connections(now_ns, &mut out);
     }
-    out.sort_by(|a, b| b.age_ns.cmp(&a.age_ns));
+    out.sort_by_key(|c| std::cmp::Reverse(c.age_ns));
     out
 }
 
