@@ -61,6 +61,8 @@ pub fn stuck_read() -> InFlightOp {
         target: OpTarget::Fd { fd: 23 },
         in_graveyard: false,
         cancel_submitted: false,
+        await_site: None,
+        verdict: None,
     }
 }
 
@@ -78,6 +80,8 @@ pub fn young_send() -> InFlightOp {
         },
         in_graveyard: true,
         cancel_submitted: true,
+        await_site: None,
+        verdict: None,
     }
 }
 

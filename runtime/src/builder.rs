@@ -110,7 +110,10 @@ impl RinglineBuilder {
     /// An invalid config, a failed bind, a worker that could not set up
     /// its io_uring, or (off Linux) an explicit [`BackendChoice::IoUring`];
     /// no thread is left running on error.
+    #[track_caller]
     pub fn launch<H: AsyncEventHandler>(self) -> Result<(ShutdownHandle, WorkerHandles), Error> {
+        let launch_site = std::panic::Location::caller();
+        crate::stats::ticks::init();
         let RinglineBuilder { config, tcp, unix } = self;
         config.validate()?;
         let backend = choose_backend(&config)?;
@@ -148,6 +151,10 @@ impl RinglineBuilder {
             conns: config.max_connections,
             udp_sockets: config.udp_bind.len() as u32,
             udp_slots: u32::from(config.udp_send_slots),
+            tasks: config
+                .max_connections
+                .saturating_add(config.standalone_task_capacity)
+                .saturating_add(1),
         };
         let shared = Arc::new(RuntimeShared {
             shutdown: Arc::new(ShutdownLatch::default()),
@@ -171,6 +178,7 @@ impl RinglineBuilder {
                 .collect(),
             config_summary: config.summary(),
             config_inspect: config.inspect,
+            launch_site,
         });
         crate::stats::register(Arc::downgrade(&shared) as std::sync::Weak<dyn RuntimeSource>);
         crate::stats::set_this_runtime(crate::worker::this_runtime);

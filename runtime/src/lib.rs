@@ -128,7 +128,7 @@ pub use executor::cancellation::{CancellationToken, CancelledFuture};
 pub use executor::channel::{RecvError, SendError, TryRecvError, TrySendError, mpsc, oneshot};
 pub use executor::join::{Join, Join3, join, join3};
 pub use executor::select::{Either, Either3, Select, Select3, select, select3};
-pub use executor::task::{JoinHandle, TaskId, spawn, spawn_with_handle};
+pub use executor::task::{JoinHandle, TaskId, spawn, spawn_named, spawn_with_handle};
 pub use executor::time::{
     Deadline, Elapsed, SleepFuture, TimeoutFuture, sleep, sleep_until, timeout, timeout_at,
     try_sleep, try_sleep_until, try_timeout, try_timeout_at,

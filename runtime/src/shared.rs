@@ -14,7 +14,7 @@ use crate::driver;
 use crate::executor::shutdown::ShutdownLatch;
 use crate::net::{SockKind, SocketFile};
 use crate::stats::kinds::{SlabKind, SlabUsage};
-use crate::stats::{RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
+use crate::stats::{InFlightOp, RuntimeSnapshot, RuntimeSource, SlabStats, TaskInfo, WorkerStats};
 
 /// State every worker of one runtime shares.
 pub(crate) struct RuntimeShared {
@@ -56,6 +56,8 @@ pub(crate) struct RuntimeShared {
     pub(crate) worker_stats: Vec<Arc<WorkerStats>>,
     pub(crate) config_summary: std::collections::BTreeMap<String, String>,
     pub(crate) config_inspect: bool,
+    /// The user's `launch` call: the spawn site of the handler's tasks.
+    pub(crate) launch_site: &'static std::panic::Location<'static>,
 }
 
 impl RuntimeShared {
@@ -138,6 +140,19 @@ impl RuntimeSource for RuntimeShared {
 
     fn is_running(&self) -> bool {
         self.alive.load(Ordering::Acquire) > 0
+    }
+
+    fn tasks(&self, _now_ns: u64, out: &mut Vec<TaskInfo>) {
+        for w in &self.worker_stats {
+            w.tasks(self.id, out, None);
+        }
+    }
+
+    fn explained_ops(&self, _now_ns: u64, out: &mut Vec<InFlightOp>) {
+        let mut tasks = Vec::new();
+        for w in &self.worker_stats {
+            w.tasks(self.id, &mut tasks, Some(out));
+        }
     }
 }
 

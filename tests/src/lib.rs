@@ -186,6 +186,9 @@ fn skip(test_backend: BackendChoice, reason: &str) {
 /// Launches `H` on a free 127.0.0.1 port: `(address, shutdown, workers)`,
 /// or `None` (after printing why) when the config's backend is unavailable
 /// here. Retries with another port if the picked one was taken meanwhile.
+/// The handler's tasks are spawned at the caller's line (for the task
+/// registry's spawn sites).
+#[track_caller]
 pub fn launch<H: AsyncEventHandler>(
     config: Config,
 ) -> Option<(SocketAddr, ShutdownHandle, Workers)> {
@@ -216,6 +219,7 @@ pub fn launch<H: AsyncEventHandler>(
 
 /// Launches `H` with whatever `builder` binds (Unix sockets, or nothing for
 /// an `on_start`-only client); `None` as for [`launch`].
+#[track_caller]
 pub fn launch_with<H: AsyncEventHandler>(
     builder: RinglineBuilder,
     backend: BackendChoice,

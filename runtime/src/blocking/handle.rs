@@ -12,6 +12,8 @@ use std::task::{Context, Poll};
 
 use super::oneshot::{Outcome, Slot};
 use super::pool_op::PoolOp;
+use crate::executor::context;
+use crate::stats::task_registry::Wait;
 
 /// The future returned by [`spawn_blocking`](crate::spawn_blocking);
 /// resolves to the closure's return value.
@@ -26,6 +28,8 @@ use super::pool_op::PoolOp;
 pub struct BlockingJoinHandle<T> {
     pub(super) slot: Arc<Slot<T>>,
     pub(super) op: PoolOp,
+    /// The user's call that queued the job.
+    pub(super) site: &'static panic::Location<'static>,
 }
 
 impl<T> Future for BlockingJoinHandle<T> {
@@ -33,7 +37,10 @@ impl<T> Future for BlockingJoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.get_mut();
-        let outcome = std::task::ready!(this.slot.poll_outcome(cx));
+        let Poll::Ready(outcome) = this.slot.poll_outcome(cx) else {
+            context::parked(Wait::Pool, this.site);
+            return Poll::Pending;
+        };
         Poll::Ready(match outcome {
             Outcome::Returned(value) => {
                 this.op.finish(0);
@@ -79,7 +86,10 @@ impl Future for ResolveFuture {
         // A lookup cannot be refused once queued, so the shutdown case is a
         // plain error here rather than the panic `BlockingJoinHandle` gives.
         let lookup = &mut self.get_mut().lookup;
-        let outcome = std::task::ready!(lookup.slot.poll_outcome(cx));
+        let Poll::Ready(outcome) = lookup.slot.poll_outcome(cx) else {
+            context::parked(Wait::Pool, lookup.site);
+            return Poll::Pending;
+        };
         Poll::Ready(match outcome {
             Outcome::Returned(result) => {
                 lookup

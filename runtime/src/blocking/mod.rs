@@ -110,6 +110,7 @@ fn pools() -> Option<Pools> {
 ///   closures are already queued or running, kind
 ///   [`WouldBlock`](io::ErrorKind::WouldBlock): retry later;
 /// - the runtime is shutting down.
+#[track_caller]
 pub fn spawn_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> io::Result<BlockingJoinHandle<T>> {
@@ -142,6 +143,7 @@ pub fn spawn_blocking<T: Send + 'static>(
 /// - 1024 lookups are already queued or running, kind
 ///   [`WouldBlock`](io::ErrorKind::WouldBlock): retry later;
 /// - the runtime is shutting down.
+#[track_caller]
 pub fn resolve(host: &str, port: u16) -> io::Result<ResolveFuture> {
     match pools() {
         None => Err(io::Error::other(

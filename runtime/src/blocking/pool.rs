@@ -37,6 +37,7 @@ impl BlockingPool {
 
     /// Queues `f`; see [`spawn_blocking`](crate::spawn_blocking) for the
     /// contract.
+    #[track_caller]
     pub(crate) fn spawn<T, F>(&self, f: F) -> io::Result<BlockingJoinHandle<T>>
     where
         T: Send + 'static,
@@ -92,6 +93,7 @@ impl BlockingPool {
 
 /// Wraps `f` as a job, with the handle that will receive its outcome (not
 /// counted as an op until the job is queued).
+#[track_caller]
 pub(super) fn job<T, F>(f: F) -> (BoxedJob, BlockingJoinHandle<T>)
 where
     T: Send + 'static,
@@ -114,6 +116,7 @@ where
         BlockingJoinHandle {
             slot,
             op: PoolOp::NONE,
+            site: panic::Location::caller(),
         },
     )
 }

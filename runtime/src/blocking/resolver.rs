@@ -40,6 +40,7 @@ impl ResolverPool {
 
     /// Queues a lookup of `host`; see [`resolve`](crate::resolve) for the
     /// contract.
+    #[track_caller]
     pub(crate) fn resolve(&self, host: String, port: u16) -> io::Result<ResolveFuture> {
         let (job, lookup) = job(move || first_address(&host, port));
         match self.pool.submit(job) {

@@ -8,8 +8,10 @@
 
 use std::cell::Cell;
 use std::io;
+use std::panic::Location;
 
 use super::local::Executor;
+use crate::stats::task_registry::Wait;
 
 thread_local! {
     static CURRENT: Cell<*const Executor> = const { Cell::new(std::ptr::null()) };
@@ -62,6 +64,14 @@ pub(crate) fn with<R>(what: &str, f: impl FnOnce(&Executor) -> R) -> R {
         Some(r) => r,
         None => panic!("ringline::{what} called outside a ringline worker thread"),
     }
+}
+
+/// Reports that a future of the task being polled returns `Pending`,
+/// waiting on `wait`, made by the user's call at `site` (what the task
+/// registry shows as the task's await site); nothing off a worker.
+#[inline]
+pub(crate) fn parked(wait: Wait, site: &'static Location<'static>) {
+    try_with(|e| e.parked(wait, site));
 }
 
 /// The error the fallible free functions return off a worker thread.

@@ -8,6 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,6 +19,7 @@ use super::timer::TimerQueue;
 use super::waker::{TaskRef, WakeRef, WorkerHandle};
 use crate::slab::Key;
 use crate::stats::StatsWriter;
+use crate::stats::task_registry::{Kind, Wait};
 
 /// See the module docs.
 pub(crate) struct Executor {
@@ -76,7 +78,7 @@ impl Executor {
     #[inline]
     pub(crate) fn schedule(&self, task: TaskRef) {
         if self.tasks.mark_scheduled(task) {
-            self.ready.borrow_mut().push_back(task);
+            self.queue(task);
         }
     }
 
@@ -85,8 +87,28 @@ impl Executor {
     #[inline]
     pub(crate) fn wake(&self, task: WakeRef) {
         if let Some(task) = self.tasks.mark_woken(task) {
-            self.ready.borrow_mut().push_back(task);
+            self.queue(task);
         }
+    }
+
+    /// Puts a task just marked scheduled on the ready queue.
+    #[inline]
+    fn queue(&self, task: TaskRef) {
+        self.ready.borrow_mut().push_back(task);
+        let self_wake = self.current_task.get() == Some(task);
+        self.stats.task_woken(task.index, self_wake);
+    }
+
+    /// The task being polled, if any.
+    pub(crate) fn current_task(&self) -> Option<TaskRef> {
+        self.current_task.get()
+    }
+
+    /// A future of the task being polled returns `Pending` on `wait`,
+    /// made by the user's call at `site` (see `StatsWriter::parked`).
+    #[inline]
+    pub(crate) fn parked(&self, wait: Wait, site: &'static Location<'static>) {
+        self.stats.parked(wait, site);
     }
 
     /// True when a task waits to be polled.
@@ -94,12 +116,26 @@ impl Executor {
         !self.ready.borrow().is_empty()
     }
 
-    /// Stores and schedules a new task; refused once closed.
-    pub(crate) fn spawn(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
+    /// Stores and schedules a new task, spawned by the user's call at
+    /// `site`; refused once closed.
+    pub(crate) fn spawn(
+        &self,
+        kind: TaskKind,
+        future: BoxFuture,
+        site: Option<&'static Location<'static>>,
+        name: Option<&'static str>,
+    ) -> io::Result<TaskRef> {
         if self.closed.get() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
         }
         let task = self.tasks.insert(kind, future)?;
+        let registered = match kind {
+            TaskKind::Conn(conn) => Kind::Conn(conn.index),
+            TaskKind::Standalone { counted: true } => Kind::Spawned,
+            TaskKind::Standalone { counted: false } => Kind::OnStart,
+        };
+        self.stats
+            .task_spawned(task.index, task.stats_id(), registered, site, name);
         self.schedule(task);
         Ok(task)
     }
@@ -113,12 +149,13 @@ impl Executor {
         }
         if let Some((kind, future)) = self.tasks.remove(task) {
             drop(future);
-            self.task_ended(kind);
+            self.task_ended(task, kind);
         }
     }
 
     /// What happens after any task ends (finished, cancelled or dropped).
-    fn task_ended(&self, kind: TaskKind) {
+    fn task_ended(&self, task: TaskRef, kind: TaskKind) {
+        self.stats.task_ended(task.index);
         if let TaskKind::Conn(conn) = kind {
             self.ended_conn_tasks.borrow_mut().push(conn);
         }
@@ -143,22 +180,22 @@ impl Executor {
             let waker = task.waker();
             let mut cx = Context::from_waker(&waker);
             self.current_task.set(Some(task));
-            self.stats.poll_started(task.stats_id());
+            self.stats.poll_started(task.index, task.stats_id());
             let poll = future.as_mut().poll(&mut cx);
-            self.stats.poll_ended();
+            self.stats.poll_ended(task.index, poll.is_pending());
             self.current_task.set(None);
             match poll {
                 Poll::Ready(()) => {
                     drop(future);
                     if let Some(kind) = self.tasks.finish(task) {
-                        self.task_ended(kind);
+                        self.task_ended(task, kind);
                     }
                 }
                 Poll::Pending => {
                     if let Some(cancelled) = self.tasks.end_poll(task, future) {
                         drop(cancelled);
                         if let Some(kind) = self.tasks.finish(task) {
-                            self.task_ended(kind);
+                            self.task_ended(task, kind);
                         }
                     }
                 }
@@ -179,7 +216,7 @@ impl Executor {
             for task in live {
                 if let Some((kind, future)) = self.tasks.remove(task) {
                     drop(future);
-                    self.task_ended(kind);
+                    self.task_ended(task, kind);
                 }
             }
         }

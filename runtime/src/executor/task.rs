@@ -15,6 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -22,6 +23,7 @@ use std::task::{Context, Poll, Waker};
 use super::context;
 use super::waker::{TaskRef, WakeRef};
 use crate::slab::Key;
+use crate::stats::task_registry::Wait;
 
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
 
@@ -313,10 +315,39 @@ impl TaskSlab {
 ///
 /// Returns an error when called outside a ringline worker, or when
 /// `Config::standalone_task_capacity` tasks are already alive.
+#[track_caller]
 pub fn spawn(future: impl Future<Output = ()> + 'static) -> io::Result<TaskId> {
+    spawn_at(None, Location::caller(), Box::pin(future))
+}
+
+/// Spawns a standalone task (as [`spawn`]) with a name, which
+/// `ringline-top` and [`stats::tasks`](crate::stats::tasks) show beside
+/// its id and spawn site.
+///
+/// # Errors
+///
+/// As [`spawn`].
+#[track_caller]
+pub fn spawn_named(
+    name: &'static str,
+    future: impl Future<Output = ()> + 'static,
+) -> io::Result<TaskId> {
+    spawn_at(Some(name), Location::caller(), Box::pin(future))
+}
+
+fn spawn_at(
+    name: Option<&'static str>,
+    site: &'static Location<'static>,
+    future: BoxFuture,
+) -> io::Result<TaskId> {
     context::try_with(|worker| {
         worker
-            .spawn(TaskKind::Standalone { counted: true }, Box::pin(future))
+            .spawn(
+                TaskKind::Standalone { counted: true },
+                future,
+                Some(site),
+                name,
+            )
             .map(TaskId::from_ref)
     })
     .unwrap_or_else(|| Err(context::outside_error()))
@@ -337,6 +368,9 @@ struct JoinState<T> {
 pub struct JoinHandle<T> {
     state: Rc<RefCell<JoinState<T>>>,
     id: TaskId,
+    /// The `spawn_with_handle` call that made it: where a task awaiting it
+    /// waits, as far as ringline can tell.
+    site: &'static Location<'static>,
 }
 
 impl<T> JoinHandle<T> {
@@ -364,6 +398,8 @@ impl<T> Future for JoinHandle<T> {
             Some(value) => Poll::Ready(value),
             None => {
                 state.waiter = Some(cx.waker().clone());
+                let joined = self.id.as_u64();
+                context::try_with(|worker| worker.parked(Wait::Join(joined), self.site));
                 Poll::Pending
             }
         }
@@ -376,6 +412,7 @@ impl<T> Future for JoinHandle<T> {
 /// # Errors
 ///
 /// As [`spawn`].
+#[track_caller]
 pub fn spawn_with_handle<T: 'static>(
     future: impl Future<Output = T> + 'static,
 ) -> io::Result<JoinHandle<T>> {
@@ -396,8 +433,9 @@ pub fn spawn_with_handle<T: 'static>(
             waker.wake();
         }
     };
-    let id = spawn(wrapper)?;
-    Ok(JoinHandle { state, id })
+    let site = Location::caller();
+    let id = spawn_at(None, site, Box::pin(wrapper))?;
+    Ok(JoinHandle { state, id, site })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use super::foreign::Foreign;
 use super::timer::TimerKey;
 use super::waker;
 use crate::error::TimerExhausted;
+use crate::stats::clock;
+use crate::stats::task_registry::Wait;
 
 /// A point in monotonic time (`CLOCK_MONOTONIC`), for [`sleep_until`] and
 /// [`timeout_at`].
@@ -56,18 +59,24 @@ pub struct SleepFuture {
     /// The timer, and the worker whose queue holds it (global id, serial).
     key: Option<(TimerKey, u16, u32)>,
     done: bool,
+    /// The user's call that made it.
+    site: &'static Location<'static>,
 }
 
 impl SleepFuture {
+    #[track_caller]
     fn new(deadline: Instant) -> SleepFuture {
         SleepFuture {
             deadline,
             key: None,
             done: false,
+            site: Location::caller(),
         }
     }
 
+    #[track_caller]
     fn armed(deadline: Instant) -> Result<SleepFuture, TimerExhausted> {
+        let site = Location::caller();
         let key = context::with("try_sleep", |w| {
             let key = w.timers.borrow_mut().insert(deadline, true)?;
             Ok::<_, TimerExhausted>((key, w.handle.gid, w.serial))
@@ -76,6 +85,7 @@ impl SleepFuture {
             deadline,
             key: Some(key),
             done: false,
+            site,
         })
     }
 }
@@ -115,6 +125,8 @@ impl Future for SleepFuture {
             Poll::Ready(())
         } else {
             self.key = Some(key);
+            let at = clock::ns_at(deadline);
+            context::parked(Wait::Timer(at), self.site);
             Poll::Pending
         }
     }
@@ -154,6 +166,7 @@ impl fmt::Debug for SleepFuture {
 /// # Panics
 ///
 /// When first polled outside a ringline worker.
+#[track_caller]
 pub fn sleep(duration: Duration) -> SleepFuture {
     SleepFuture::new(add(Instant::now(), duration))
 }
@@ -163,6 +176,7 @@ pub fn sleep(duration: Duration) -> SleepFuture {
 /// # Panics
 ///
 /// When first polled outside a ringline worker.
+#[track_caller]
 pub fn sleep_until(deadline: Deadline) -> SleepFuture {
     SleepFuture::new(deadline.instant())
 }
@@ -173,6 +187,7 @@ pub fn sleep_until(deadline: Deadline) -> SleepFuture {
 /// # Panics
 ///
 /// When called outside a ringline worker.
+#[track_caller]
 pub fn try_sleep(duration: Duration) -> Result<SleepFuture, TimerExhausted> {
     SleepFuture::armed(add(Instant::now(), duration))
 }
@@ -182,6 +197,7 @@ pub fn try_sleep(duration: Duration) -> Result<SleepFuture, TimerExhausted> {
 /// # Panics
 ///
 /// When called outside a ringline worker.
+#[track_caller]
 pub fn try_sleep_until(deadline: Deadline) -> Result<SleepFuture, TimerExhausted> {
     SleepFuture::armed(deadline.instant())
 }
@@ -232,6 +248,7 @@ impl<F: Future> Future for TimeoutFuture<F> {
 /// # Panics
 ///
 /// When polled outside a ringline worker.
+#[track_caller]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> TimeoutFuture<F> {
     TimeoutFuture {
         future,
@@ -244,6 +261,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> TimeoutFuture<F> {
 /// # Panics
 ///
 /// When polled outside a ringline worker.
+#[track_caller]
 pub fn timeout_at<F: Future>(deadline: Deadline, future: F) -> TimeoutFuture<F> {
     TimeoutFuture {
         future,
@@ -256,6 +274,7 @@ pub fn timeout_at<F: Future>(deadline: Deadline, future: F) -> TimeoutFuture<F> 
 /// # Panics
 ///
 /// When called outside a ringline worker.
+#[track_caller]
 pub fn try_timeout<F: Future>(
     duration: Duration,
     future: F,
@@ -271,6 +290,7 @@ pub fn try_timeout<F: Future>(
 /// # Panics
 ///
 /// When called outside a ringline worker.
+#[track_caller]
 pub fn try_timeout_at<F: Future>(
     deadline: Deadline,
     future: F,

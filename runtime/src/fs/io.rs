@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -34,13 +35,15 @@ use crate::op::OpKind;
 /// layer is disabled, when `file` is stale or another worker's
 /// (`InvalidInput`), or at `FsConfig::max_commands_in_flight` (`Other`).
 /// The future fails with the `read(2)` error.
+#[track_caller]
 pub unsafe fn read(file: File, offset: u64, buf: *mut u8, len: u32) -> io::Result<DiskIoFuture> {
+    let site = Location::caller();
     with_fs(|w| {
         let hold = FsHold::new(&w.fs.borrow(), Some(file))?;
         // SAFETY: the caller keeps `buf` valid for `len` bytes until the
         // CQE (this function's contract); the fd is kept open by the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsRead, hold, |h| Sqe::Read {
+            submit(w, OpKind::FsRead, hold, site, |h| Sqe::Read {
                 fd: h.raw_fd(),
                 buf,
                 len,
@@ -66,13 +69,15 @@ pub unsafe fn read(file: File, offset: u64, buf: *mut u8, len: u32) -> io::Resul
 /// # Errors
 ///
 /// As [`read`]; the future fails with the `write(2)` error.
+#[track_caller]
 pub unsafe fn write(file: File, offset: u64, buf: *const u8, len: u32) -> io::Result<DiskIoFuture> {
+    let site = Location::caller();
     with_fs(|w| {
         let hold = FsHold::new(&w.fs.borrow(), Some(file))?;
         // SAFETY: the caller keeps `buf` valid for `len` bytes until the
         // CQE (this function's contract); the fd is kept open by the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsWrite, hold, |h| Sqe::Write {
+            submit(w, OpKind::FsWrite, hold, site, |h| Sqe::Write {
                 fd: h.raw_fd(),
                 buf,
                 len,
@@ -98,7 +103,9 @@ pub unsafe fn write(file: File, offset: u64, buf: *const u8, len: u32) -> io::Re
 ///
 /// `InvalidInput` when `buf` has no spare capacity or more than
 /// `u32::MAX` bytes of it; otherwise as [`read`].
+#[track_caller]
 pub fn read_into(file: File, offset: u64, buf: BytesMut) -> io::Result<ReadFuture> {
+    let site = Location::caller();
     let spare = buf.capacity() - buf.len();
     if spare == 0 {
         return Err(io::Error::new(
@@ -119,7 +126,7 @@ pub fn read_into(file: File, offset: u64, buf: BytesMut) -> io::Result<ReadFutur
         // in the hold (its heap storage stays put while the hold owns it,
         // until the CQE); the fd is kept open by the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsRead, hold, |h| {
+            submit(w, OpKind::FsRead, hold, site, |h| {
                 let fd = h.raw_fd();
                 let buf = h.buf.as_mut().expect("set above");
                 let spare = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
@@ -149,7 +156,9 @@ pub fn read_into(file: File, offset: u64, buf: BytesMut) -> io::Result<ReadFutur
 ///
 /// `InvalidInput` when `buf` is longer than `u32::MAX` bytes; otherwise as
 /// [`read`].
+#[track_caller]
 pub fn write_from(file: File, offset: u64, buf: BytesMut) -> io::Result<WriteFuture> {
+    let site = Location::caller();
     let len = u32::try_from(buf.len()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -163,7 +172,7 @@ pub fn write_from(file: File, offset: u64, buf: BytesMut) -> io::Result<WriteFut
         // in the hold, kept (unmoved) until the CQE; the fd is kept open
         // by the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsWrite, hold, |h| {
+            submit(w, OpKind::FsWrite, hold, site, |h| {
                 let fd = h.raw_fd();
                 let ptr = h.buf.as_ref().expect("set above").as_ptr();
                 Sqe::Write {
@@ -186,12 +195,17 @@ pub fn write_from(file: File, offset: u64, buf: BytesMut) -> io::Result<WriteFut
 /// # Errors
 ///
 /// As [`read`]; the future fails with the `fsync(2)` error.
+#[track_caller]
 pub fn fsync(file: File) -> io::Result<DiskIoFuture> {
+    let site = Location::caller();
     with_fs(|w| {
         let hold = FsHold::new(&w.fs.borrow(), Some(file))?;
         // SAFETY: an fsync points at no memory; the hold keeps the fd open.
-        let pending =
-            unsafe { submit(w, OpKind::FsFsync, hold, |h| Sqe::Fsync { fd: h.raw_fd() }) }?;
+        let pending = unsafe {
+            submit(w, OpKind::FsFsync, hold, site, |h| Sqe::Fsync {
+                fd: h.raw_fd(),
+            })
+        }?;
         Ok(DiskIoFuture { pending })
     })
 }

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -102,7 +103,9 @@ impl Metadata {
 /// layer is disabled, with `InvalidInput` when `path` contains a NUL byte,
 /// and at `FsConfig::max_commands_in_flight` (`Other`). The future fails
 /// with the `statx(2)` (or `stat(2)`) error (`NotFound`, …).
+#[track_caller]
 pub fn stat(path: impl AsRef<Path>) -> io::Result<StatFuture> {
+    let site = Location::caller();
     let path = path.as_ref();
     with_fs(|w| {
         let c_path = cstring(path)?;
@@ -112,7 +115,7 @@ pub fn stat(path: impl AsRef<Path>) -> io::Result<StatFuture> {
         // SAFETY: the SQE points at the path and the boxed statx buffer,
         // both in the hold, kept until the CQE.
         let pending = unsafe {
-            submit(w, OpKind::FsStatx, hold, |h| {
+            submit(w, OpKind::FsStatx, hold, site, |h| {
                 let path = h.path.as_ref().expect("set above").as_ptr();
                 let out: *mut StatBuf = &mut **h.statx.as_mut().expect("set above");
                 Sqe::Statx { path, out }

@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -21,11 +22,13 @@ use super::current::Fs;
 use super::table::{FsState, Permit, Reserved};
 use crate::driver::ops::{Completed, OpOwner, OpSlot};
 use crate::error::Error;
+use crate::executor::context;
 use crate::executor::foreign::{self, Foreign, ForeignWait};
 use crate::executor::waker::WorkerHandle;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::stats::op_registry::{PATH_PREFIX, Target};
+use crate::stats::task_registry::Wait;
 
 /// Everything an fs op keeps alive until its last CQE. It is boxed into
 /// the op slot before the SQE is built, and every pointer the SQE carries
@@ -107,6 +110,7 @@ pub(super) unsafe fn submit(
     w: &Fs<'_>,
     kind: OpKind,
     hold: FsHold,
+    site: &'static Location<'static>,
     build: impl FnOnce(&mut FsHold) -> Sqe,
 ) -> io::Result<Pending> {
     let held_bytes = hold.buf.as_ref().map_or(0, BytesMut::capacity);
@@ -151,6 +155,8 @@ pub(super) unsafe fn submit(
         owner: w.core.handle.clone(),
         done: false,
         foreign: None,
+        kind,
+        site,
     })
 }
 
@@ -167,6 +173,9 @@ pub(super) struct Pending {
     done: bool,
     /// Set once the future was polled off its worker.
     foreign: Option<Arc<ForeignWait>>,
+    kind: OpKind,
+    /// The user's call that made the future.
+    site: &'static Location<'static>,
 }
 
 impl Pending {
@@ -198,7 +207,10 @@ impl Pending {
                 self.done = true;
                 Poll::Ready(r)
             }
-            None => Poll::Pending,
+            None => {
+                context::parked(Wait::Op(self.kind), self.site);
+                Poll::Pending
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -36,7 +37,9 @@ use crate::op::OpKind;
 /// ops are in flight (the message names the limit); off Linux, with
 /// `Unsupported` for [`OpenFlags::DIRECT`]. The future fails with the
 /// `openat(2)` error (`NotFound`, `PermissionDenied`, …).
+#[track_caller]
 pub fn open(path: impl AsRef<Path>, flags: OpenFlags, mode: u32) -> io::Result<OpenFuture> {
+    let site = Location::caller();
     let path = path.as_ref();
     with_fs(|w| {
         let flags = flags.open_flags()? | libc::O_CLOEXEC;
@@ -47,7 +50,7 @@ pub fn open(path: impl AsRef<Path>, flags: OpenFlags, mode: u32) -> io::Result<O
         hold.opening = Some(reserved);
         // SAFETY: the SQE points only at the path, which lives in the hold.
         let submitted = unsafe {
-            submit(w, OpKind::FsOpen, hold, |h| {
+            submit(w, OpKind::FsOpen, hold, site, |h| {
                 let path = h.path.as_ref().expect("set above");
                 Sqe::OpenAt {
                     path: path.as_ptr(),
@@ -72,6 +75,7 @@ pub fn open(path: impl AsRef<Path>, flags: OpenFlags, mode: u32) -> io::Result<O
 /// # Errors
 ///
 /// As [`open`].
+#[track_caller]
 pub fn create(path: impl AsRef<Path>) -> io::Result<OpenFuture> {
     open(
         path,

@@ -1,6 +1,7 @@
 //! Operations on paths rather than open files: rename, remove, mkdir.
 
 use std::io;
+use std::panic::Location;
 use std::path::Path;
 
 use crate::driver::sqe::Sqe;
@@ -17,7 +18,9 @@ use crate::op::OpKind;
 /// layer is disabled, with `InvalidInput` when a path contains a NUL byte,
 /// and at `FsConfig::max_commands_in_flight` (`Other`). The future fails
 /// with the `renameat(2)` error.
+#[track_caller]
 pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
+    let site = Location::caller();
     let (from, to) = (from.as_ref(), to.as_ref());
     with_fs(|w| {
         let (c_from, c_to) = (cstring(from)?, cstring(to)?);
@@ -26,7 +29,7 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<DiskIo
         hold.path2 = Some(c_to);
         // SAFETY: the SQE points at the two paths, both in the hold.
         let pending = unsafe {
-            submit(w, OpKind::FsRename, hold, |h| {
+            submit(w, OpKind::FsRename, hold, site, |h| {
                 let from = h.path.as_ref().expect("set above").as_ptr();
                 let to = h.path2.as_ref().expect("set above").as_ptr();
                 Sqe::RenameAt { from, to }
@@ -43,8 +46,10 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<DiskIo
 ///
 /// As [`rename`]; the future fails with the `unlinkat(2)` error (a
 /// directory gives `IsADirectory`).
+#[track_caller]
 pub fn remove(path: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
-    single_path_op(path.as_ref(), OpKind::FsUnlink, |p| Sqe::UnlinkAt {
+    let site = Location::caller();
+    single_path_op(path.as_ref(), OpKind::FsUnlink, site, |p| Sqe::UnlinkAt {
         path: p,
     })
 }
@@ -56,8 +61,10 @@ pub fn remove(path: impl AsRef<Path>) -> io::Result<DiskIoFuture> {
 ///
 /// As [`rename`]; the future fails with the `mkdirat(2)` error
 /// (`AlreadyExists`, `NotFound` for a missing parent, …).
+#[track_caller]
 pub fn mkdir(path: impl AsRef<Path>, mode: u32) -> io::Result<DiskIoFuture> {
-    single_path_op(path.as_ref(), OpKind::FsMkdir, |p| Sqe::MkdirAt {
+    let site = Location::caller();
+    single_path_op(path.as_ref(), OpKind::FsMkdir, site, |p| Sqe::MkdirAt {
         path: p,
         mode,
     })
@@ -68,6 +75,7 @@ pub fn mkdir(path: impl AsRef<Path>, mode: u32) -> io::Result<DiskIoFuture> {
 fn single_path_op(
     path: &Path,
     kind: OpKind,
+    site: &'static Location<'static>,
     build: impl FnOnce(*const libc::c_char) -> Sqe,
 ) -> io::Result<DiskIoFuture> {
     with_fs(|w| {
@@ -77,7 +85,7 @@ fn single_path_op(
         // SAFETY: the SQE points only at the path in the hold, which the op
         // slot keeps alive until the CQE.
         let pending = unsafe {
-            submit(w, kind, hold, |h| {
+            submit(w, kind, hold, site, |h| {
                 build(h.path.as_ref().expect("set above").as_ptr())
             })
         }?;

@@ -99,7 +99,7 @@ pub(crate) fn answer(line: &[u8], started_at_unix_ns: u64) -> Answer {
             min_age_ms, limit, ..
         } => {
             let limit = limit.unwrap_or(OPS_LIMIT_DEFAULT).min(OPS_LIMIT_MAX);
-            let mut ops = stats::snapshot().stuck_ops(Duration::from_millis(min_age_ms));
+            let mut ops = stats::stuck_ops(Duration::from_millis(min_age_ms));
             ops.truncate(limit);
             Response::Ops { min_age_ms, ops }
         }

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,11 +26,13 @@ use super::current::Net;
 use crate::driver::ops::{Completed, OpOwner, OpSlot};
 use crate::driver::sqe::{Link, Sqe, Timespec};
 use crate::error::Error;
+use crate::executor::context;
 use crate::executor::foreign::{self, Foreign, ForeignWait};
 use crate::executor::waker::WorkerHandle;
 use crate::op::{OpKind, UserData};
 use crate::slab::Key;
 use crate::stats::op_registry::Target as OpTarget;
+use crate::stats::task_registry::Wait;
 use crate::sys::SockAddr;
 
 /// What a connect keeps alive for the kernel (boxed: the SQE points at
@@ -54,8 +57,10 @@ enum Target<'a> {
 /// The call fails off a worker thread, when `Config::max_connections`
 /// connections are open, or when a socket cannot be created. The future
 /// fails with the connect's error (`ConnectionRefused`, …).
+#[track_caller]
 pub fn connect(addr: SocketAddr) -> io::Result<ConnectFuture> {
-    current::try_with(|w| w.start_connect(Target::Tcp(addr), None))
+    let site = Location::caller();
+    current::try_with(|w| w.start_connect(Target::Tcp(addr), None, site))
         .unwrap_or_else(|| Err(current::outside_error()))
 }
 
@@ -65,8 +70,10 @@ pub fn connect(addr: SocketAddr) -> io::Result<ConnectFuture> {
 /// # Errors
 ///
 /// As [`connect`], plus `TimedOut`.
+#[track_caller]
 pub fn connect_with_timeout(addr: SocketAddr, timeout_ms: u64) -> io::Result<ConnectFuture> {
-    current::try_with(|w| w.start_connect(Target::Tcp(addr), Some(timeout_ms)))
+    let site = Location::caller();
+    current::try_with(|w| w.start_connect(Target::Tcp(addr), Some(timeout_ms), site))
         .unwrap_or_else(|| Err(current::outside_error()))
 }
 
@@ -75,9 +82,11 @@ pub fn connect_with_timeout(addr: SocketAddr, timeout_ms: u64) -> io::Result<Con
 /// # Errors
 ///
 /// As [`connect`]; an over-long path is `InvalidInput`.
+#[track_caller]
 pub fn connect_unix(path: impl AsRef<Path>) -> io::Result<ConnectFuture> {
+    let site = Location::caller();
     let path = path.as_ref();
-    current::try_with(|w| w.start_connect(Target::Unix(path), None))
+    current::try_with(|w| w.start_connect(Target::Unix(path), None, site))
         .unwrap_or_else(|| Err(current::outside_error()))
 }
 
@@ -91,6 +100,8 @@ pub struct ConnectFuture {
     op: Key,
     owner: Arc<WorkerHandle>,
     done: bool,
+    /// The user's call that started the connect.
+    site: &'static Location<'static>,
 }
 
 impl ConnectFuture {
@@ -136,7 +147,10 @@ impl Future for ConnectFuture {
                 self.done = true;
                 Poll::Ready(result)
             }
-            None => Poll::Pending,
+            None => {
+                context::parked(Wait::Op(OpKind::Connect), self.site);
+                Poll::Pending
+            }
         }
     }
 }
@@ -160,6 +174,7 @@ impl Net<'_> {
         &self,
         target: Target<'_>,
         timeout_ms: Option<u64>,
+        site: &'static Location<'static>,
     ) -> io::Result<ConnectFuture> {
         if self.core.is_shutting_down() {
             return Err(io::Error::other("the ringline runtime is shutting down"));
@@ -237,6 +252,7 @@ impl Net<'_> {
             op,
             owner: self.core.handle.clone(),
             done: false,
+            site,
         })
     }
 

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::Location;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -17,8 +18,9 @@ use super::current::Net;
 use super::send::stale_connection;
 use super::waiters::Ticket;
 use super::{ParseResult, PeerAddr};
-use crate::executor::foreign;
+use crate::executor::{context, foreign};
 use crate::slab::Key;
+use crate::stats::task_registry::Wait;
 
 /// A connection, as its task sees it: receive with [`with_data`]
 /// (or [`with_bytes`]), send with [`send_nowait`] or [`send`].
@@ -101,21 +103,25 @@ impl ConnCtx {
     ///
     /// `NeedMore` or `Consumed(0)` keeps the bytes and waits for more, so
     /// `f` may be called several times before the future resolves.
+    #[track_caller]
     pub fn with_data<F: FnMut(&[u8]) -> ParseResult>(&self, f: F) -> WithDataFuture<F> {
         WithDataFuture {
             conn: *self,
             f: Some(f),
             waiting: None,
+            site: Location::caller(),
         }
     }
 
     /// Like [`with_data`](Self::with_data), but `f` gets the bytes as a
     /// refcounted [`Bytes`] it may slice and keep without copying.
+    #[track_caller]
     pub fn with_bytes<F: FnMut(Bytes) -> ParseResult>(&self, f: F) -> WithBytesFuture<F> {
         WithBytesFuture {
             conn: *self,
             f: Some(f),
             waiting: None,
+            site: Location::caller(),
         }
     }
 
@@ -148,10 +154,12 @@ impl ConnCtx {
     /// [`with_data`](Self::with_data) / [`with_bytes`](Self::with_bytes)):
     /// each is woken when bytes or the end of the stream arrive, the one
     /// waiting longest first; whoever finds bytes left consumes them.
+    #[track_caller]
     pub fn recv_ready(&self) -> RecvReadyFuture {
         RecvReadyFuture {
             conn: *self,
             waiting: None,
+            site: Location::caller(),
         }
     }
 
@@ -187,12 +195,15 @@ impl ConnCtx {
     /// # Panics
     ///
     /// Outside a ringline worker.
+    #[track_caller]
     pub fn send(&self, data: &[u8]) -> io::Result<SendFuture> {
+        let site = Location::caller();
         let target = current::with("ConnCtx::send", |w| w.send_copy(self.key_on(w)?, data))?;
         Ok(SendFuture {
             conn: *self,
             target,
             len: data.len().min(u32::MAX as usize) as u32,
+            site,
         })
     }
 
@@ -238,7 +249,9 @@ impl ConnCtx {
     /// # Panics
     ///
     /// Outside a ringline worker.
+    #[track_caller]
     pub fn send_bytes(&self, data: Bytes) -> io::Result<SendFuture> {
+        let site = Location::caller();
         let len = data.len().min(u32::MAX as usize) as u32;
         let target = current::with("ConnCtx::send_bytes", |w| {
             w.send_owned(self.key_on(w)?, data)
@@ -247,6 +260,7 @@ impl ConnCtx {
             conn: *self,
             target,
             len,
+            site,
         })
     }
 
@@ -313,6 +327,7 @@ impl ConnCtx {
     /// # Errors
     ///
     /// As [`crate::connect`].
+    #[track_caller]
     pub fn connect(&self, addr: SocketAddr) -> io::Result<ConnectFuture> {
         connect::connect(addr)
     }
@@ -322,6 +337,7 @@ impl ConnCtx {
     /// # Errors
     ///
     /// As [`crate::connect_with_timeout`].
+    #[track_caller]
     pub fn connect_with_timeout(
         &self,
         addr: SocketAddr,
@@ -335,6 +351,7 @@ impl ConnCtx {
     /// # Errors
     ///
     /// As [`crate::connect_unix`].
+    #[track_caller]
     pub fn connect_unix(&self, path: impl AsRef<Path>) -> io::Result<ConnectFuture> {
         connect::connect_unix(path)
     }
@@ -521,6 +538,7 @@ pub struct WithDataFuture<F> {
     conn: ConnCtx,
     f: Option<F>,
     waiting: Option<Ticket>,
+    site: &'static Location<'static>,
 }
 
 impl<F> Drop for WithDataFuture<F> {
@@ -595,6 +613,8 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
         });
         if out.is_ready() {
             this.f = None;
+        } else {
+            context::parked(Wait::Recv(conn.key().index), this.site);
         }
         out
     }
@@ -613,6 +633,7 @@ pub struct WithBytesFuture<F> {
     conn: ConnCtx,
     f: Option<F>,
     waiting: Option<Ticket>,
+    site: &'static Location<'static>,
 }
 
 impl<F> Drop for WithBytesFuture<F> {
@@ -676,6 +697,8 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
         });
         if out.is_ready() {
             this.f = None;
+        } else {
+            context::parked(Wait::Recv(conn.key().index), this.site);
         }
         out
     }
@@ -686,6 +709,7 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
 pub struct RecvReadyFuture {
     conn: ConnCtx,
     waiting: Option<Ticket>,
+    site: &'static Location<'static>,
 }
 
 impl Drop for RecvReadyFuture {
@@ -712,6 +736,7 @@ impl Future for RecvReadyFuture {
             }
             conn.recv_waiters
                 .wait(&mut this.waiting, w.core.handle.gid, cx.waker());
+            w.core.stats.parked(Wait::Recv(key.index), this.site);
             Poll::Pending
         })
     }
@@ -724,6 +749,7 @@ pub struct SendFuture {
     conn: ConnCtx,
     target: u64,
     len: u32,
+    site: &'static Location<'static>,
 }
 
 impl Future for SendFuture {
@@ -748,6 +774,7 @@ impl Future for SendFuture {
             if !conn.send.waiters.iter().any(|x| x.will_wake(cx.waker())) {
                 conn.send.waiters.push(cx.waker().clone());
             }
+            w.core.stats.parked(Wait::Send(key.index), self.site);
             Poll::Pending
         })
     }

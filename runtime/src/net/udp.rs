@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -26,6 +27,7 @@ use crate::error::UdpSendError;
 use crate::executor::foreign;
 use crate::op::{OpKind, UserData};
 use crate::stats::op_registry::Target;
+use crate::stats::task_registry::Wait;
 use crate::sys::{SockAddr, Zeroed, cfg_not_uring, cfg_uring};
 
 /// Datagrams a socket queues for its task before the oldest are dropped.
@@ -128,10 +130,12 @@ impl UdpCtx {
     /// Any number of tasks may receive on one socket at once: each datagram
     /// goes to one of them, and all are woken when datagrams arrive, the
     /// one waiting longest first, so tasks taking turns each get theirs.
+    #[track_caller]
     pub fn recv_from(&self) -> UdpRecvFuture {
         UdpRecvFuture {
             udp: *self,
             waiting: None,
+            site: Location::caller(),
         }
     }
 
@@ -167,6 +171,7 @@ impl UdpCtx {
 pub struct UdpRecvFuture {
     udp: UdpCtx,
     waiting: Option<Ticket>,
+    site: &'static Location<'static>,
 }
 
 impl Future for UdpRecvFuture {
@@ -199,6 +204,7 @@ impl Future for UdpRecvFuture {
                     socket
                         .waiters
                         .wait(&mut this.waiting, w.core.handle.gid, cx.waker());
+                    w.core.stats.parked(Wait::UdpRecv(index as u32), this.site);
                     Poll::Pending
                 }
             }

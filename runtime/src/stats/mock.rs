@@ -2,11 +2,14 @@
 //! `worker.rs` with empty bodies, so the worker's code carries no `#[cfg]`
 //! and the optimizer removes every call (and every `gather` closure).
 
+use std::panic::Location;
 use std::sync::Arc;
 
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{RegistryLayout, Target};
+use super::task_registry::{Kind, Wait};
 use super::{GraveyardTotals, RingTotals};
+use super::{InFlightOp, TaskInfo};
 use super::{OpStats, SlabStats, WorkerSnapshot};
 use crate::op::{OpCounters, OpKind, UserData};
 use crate::peer::PeerAddr;
@@ -19,6 +22,15 @@ pub(crate) struct WorkerStats {
 impl WorkerStats {
     pub(crate) fn new(worker: usize, _layout: RegistryLayout) -> WorkerStats {
         WorkerStats { worker }
+    }
+
+    /// No tasks are recorded without the `stats` feature.
+    pub(crate) fn tasks(
+        &self,
+        _runtime: u64,
+        _out: &mut Vec<TaskInfo>,
+        _ops: Option<&mut Vec<InFlightOp>>,
+    ) {
     }
 
     /// Every op kind and pool, all zero: the schema stays the same.
@@ -68,9 +80,25 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn stamp(&self, _now_ns: u64) {}
     #[inline]
-    pub(crate) fn poll_started(&self, _task: u64) {}
+    pub(crate) fn poll_started(&self, _index: u32, _task: u64) {}
     #[inline]
-    pub(crate) fn poll_ended(&self) {}
+    pub(crate) fn poll_ended(&self, _index: u32, _pending: bool) {}
+    #[inline]
+    pub(crate) fn parked(&self, _wait: Wait, _site: &'static Location<'static>) {}
+    #[inline]
+    pub(crate) fn task_spawned(
+        &self,
+        _index: u32,
+        _id: u64,
+        _kind: Kind,
+        _site: Option<&'static Location<'static>>,
+        _name: Option<&'static str>,
+    ) {
+    }
+    #[inline]
+    pub(crate) fn task_woken(&self, _index: u32, _self_wake: bool) {}
+    #[inline]
+    pub(crate) fn task_ended(&self, _index: u32) {}
     #[inline]
     pub(crate) fn op_submitted(&self, _kind: OpKind, _ud: UserData, _target: Target<'_>) {}
     #[inline]

@@ -48,9 +48,14 @@ pub(crate) mod kinds;
 pub(crate) mod op_registry;
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
 mod seqlock;
+#[cfg_attr(not(feature = "stats"), allow(dead_code))]
+pub(crate) mod task_registry;
+#[cfg_attr(not(feature = "stats"), allow(dead_code))]
+pub(crate) mod ticks;
 
 cfg_stats! {
     mod atomic_histogram;
+    mod verdict;
     mod worker;
     pub(crate) use worker::{Publisher, StatsWriter, WorkerStats};
 }
@@ -111,6 +116,10 @@ pub(crate) trait RuntimeSource: Send + Sync {
 
     /// Appends every connection of every worker, as of `now_ns`.
     fn connections(&self, _now_ns: u64, _out: &mut Vec<ConnectionInfo>) {}
+
+    /// Appends every op in flight on every worker, each with the await
+    /// site and verdict of the task waiting on it.
+    fn explained_ops(&self, _now_ns: u64, _out: &mut Vec<InFlightOp>) {}
 }
 
 /// Every live runtime, in launch order.
@@ -175,6 +184,22 @@ pub fn tasks(min_idle: std::time::Duration) -> Vec<TaskInfo> {
     let min_idle = min_idle.as_nanos().min(u64::MAX as u128) as u64;
     out.retain(|t| t.state == TaskState::Running || t.state_for_ns >= min_idle);
     out.sort_by_key(|t| std::cmp::Reverse(t.state_for_ns));
+    out
+}
+
+/// The ops in flight for at least `min_age`, oldest first, each with the
+/// user-code call its task waits in and a verdict: what the inspect
+/// socket's `ops` answer carries (the snapshot's `in_flight` lists leave
+/// those two fields out, to stay cheap).
+pub fn stuck_ops(min_age: std::time::Duration) -> Vec<InFlightOp> {
+    let now_ns = clock::now_ns();
+    let mut out = Vec::new();
+    for rt in live_runtimes() {
+        rt.explained_ops(now_ns, &mut out);
+    }
+    let min_age = min_age.as_nanos().min(u64::MAX as u128) as u64;
+    out.retain(|op| op.age_ns >= min_age);
+    out.sort_by_key(|op| std::cmp::Reverse(op.age_ns));
     out
 }
 

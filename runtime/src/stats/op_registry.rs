@@ -73,6 +73,8 @@ pub(crate) struct RegistryLayout {
     pub(crate) conns: u32,
     pub(crate) udp_sockets: u32,
     pub(crate) udp_slots: u32,
+    /// Task slots (the task registry's size, not the op registry's).
+    pub(crate) tasks: u32,
 }
 
 impl RegistryLayout {
@@ -328,6 +330,14 @@ impl OpRegistry {
         record.write(&encode_peer(peer));
     }
 
+    /// The peer of connection slot `index`, when known (any thread).
+    pub(crate) fn peer(&self, index: u32) -> Option<String> {
+        self.peers
+            .get(index as usize)
+            .and_then(|p| p.read(READ_TRIES))
+            .and_then(|p| decode_peer(&p))
+    }
+
     /// Every live record, for a snapshot taken at `now_ns`.
     pub(crate) fn read_in_flight(
         &self,
@@ -399,6 +409,8 @@ impl OpRegistry {
             target,
             in_graveyard: w[0] & FLAG_IN_GRAVEYARD != 0,
             cancel_submitted: w[0] & FLAG_CANCEL != 0,
+            await_site: None,
+            verdict: None,
         })
     }
 }
@@ -447,6 +459,7 @@ mod tests {
             conns: 3,
             udp_sockets: 2,
             udp_slots: 2,
+            tasks: 0,
         }
     }
 

@@ -94,6 +94,22 @@ impl<const N: usize> SeqRecord<N> {
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
+    /// Writer: publish the words `(i, value)` of `updates`, the others
+    /// unchanged (one publish for several words). Same single-writer
+    /// contract as `write`. Panics if an index is `>= N`.
+    #[inline]
+    pub(crate) fn write_words<const K: usize>(&self, updates: [(usize, u64); K]) {
+        let s = self.seq.load(Ordering::Relaxed);
+        debug_assert!(s & 1 == 0, "SeqRecord written by two threads (seq {s} odd)");
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        // [A] and [B] as in `write`.
+        fence(Ordering::Release);
+        for (i, value) in updates {
+            self.words[i].store(value, Ordering::Relaxed);
+        }
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
     /// Writer only: word `i` as this thread last wrote it. Relaxed is exact here because the
     /// caller is the only thread that stores to the record. Panics if `i >= N`.
     #[inline]
@@ -190,6 +206,15 @@ mod tests {
         assert_eq!(r.seq.load(Ordering::Relaxed), 4, "one publish: seq + 2");
         assert_eq!(std::mem::size_of::<SeqRecord<7>>(), 64, "one cache line");
         assert_eq!(std::mem::align_of::<SeqRecord<3>>(), 64);
+    }
+
+    #[test]
+    fn write_words_publishes_those_words_once() {
+        let r = SeqRecord::<4>::new();
+        r.write(&[1, 2, 3, 4]);
+        r.write_words([(3, 40), (0, 10)]);
+        assert_eq!(r.read(1), Some([10, 2, 3, 40]));
+        assert_eq!(r.seq.load(Ordering::Relaxed), 4, "one publish: seq + 2");
     }
 
     #[test]

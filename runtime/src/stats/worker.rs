@@ -14,15 +14,18 @@
 //! wedges).
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::atomic_histogram::AtomicHistogram;
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
+use super::task_registry::{Kind, Parked, RawTask, TaskRegistry, Wait};
+use super::ticks;
 use super::{
     ExecutorStats, GraveyardStats, GraveyardTotals, NetStats, OpStats, RingStats, RingTotals,
-    SlabStats, WorkerSnapshot,
+    InFlightOp, SlabStats, TaskInfo, WorkerSnapshot,
 };
 use crate::peer::PeerAddr;
 use crate::op::{OpCounters, OpKind, UserData};
@@ -49,6 +52,8 @@ struct ExecutorCells {
     parked: AtomicU64,
     /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: AtomicU64,
+    /// When that poll started, in ticks.
+    poll_started_ticks: AtomicU64,
     longest_turn_ns: AtomicU64,
     /// Deadline of the earliest pending timer, 0 when none.
     next_timer_ns: AtomicU64,
@@ -101,6 +106,7 @@ pub(crate) struct WorkerStats {
     slabs: [SlabCells; SlabKind::COUNT],
     ops: Box<[OpCells]>,
     registry: OpRegistry,
+    tasks: TaskRegistry,
 }
 
 impl WorkerStats {
@@ -114,6 +120,51 @@ impl WorkerStats {
             slabs: Default::default(),
             ops: (0..OpKind::COUNT).map(|_| OpCells::default()).collect(),
             registry: OpRegistry::new(layout),
+            tasks: TaskRegistry::new(layout.tasks),
+        }
+    }
+
+    /// Every live task, decoded, and the task being polled with its poll's
+    /// start (ticks).
+    fn raw_tasks(&self, out: &mut Vec<RawTask>) -> Option<(u64, u64)> {
+        let e = &self.executor;
+        let current = get(&e.current_task);
+        let started = get(&e.poll_started_ticks);
+        self.tasks.read(out);
+        // Read again: a poll that ended meanwhile is not "running".
+        (current != 0 && get(&e.current_task) == current).then(|| (current - 1, started))
+    }
+
+    /// Appends every task of this worker, judged (see `verdict`); with
+    /// `ops`, fills in their await sites and verdicts too.
+    pub(crate) fn tasks(
+        &self,
+        runtime: u64,
+        out: &mut Vec<TaskInfo>,
+        ops: Option<&mut Vec<InFlightOp>>,
+    ) {
+        let scale = super::ticks::Scale::now();
+        let mut raw = Vec::new();
+        let running = self.raw_tasks(&mut raw);
+        let mut in_flight = Vec::new();
+        self.registry
+            .read_in_flight(runtime, self.worker, scale.now_ns(), &mut in_flight);
+        let peer = |index| self.registry.peer(index);
+        let view = super::verdict::WorkerView {
+            runtime,
+            worker: self.worker,
+            tasks: &raw,
+            running,
+            ops: &in_flight,
+            peer: &peer,
+            scale,
+        };
+        let first = out.len();
+        super::verdict::tasks(&view, out);
+        if let Some(ops) = ops {
+            let mut explained = in_flight.clone();
+            super::verdict::explain_ops(&view, &out[first..], &mut explained);
+            ops.append(&mut explained);
         }
     }
 
@@ -247,6 +298,10 @@ pub(crate) struct StatsWriter {
     datagrams_out: Cell<u64>,
     datagram_send_errors: Cell<u64>,
     queue: RefCell<RegistryQueue>,
+    /// The first wait the current poll's futures reported.
+    parked: Cell<Option<Parked>>,
+    /// When the current poll started, in ticks.
+    poll_start: Cell<u64>,
 }
 
 /// How often a busy worker publishes its batched counts. Publishing costs
@@ -282,6 +337,8 @@ impl StatsWriter {
             datagrams_out: Cell::new(0),
             datagram_send_errors: Cell::new(0),
             queue: RefCell::new(RegistryQueue::default()),
+            parked: Cell::new(None),
+            poll_start: Cell::new(0),
         }
     }
 
@@ -349,21 +406,73 @@ impl StatsWriter {
             .stamp(&mut self.queue.borrow_mut(), now_ns);
     }
 
-    /// A task poll begins (`task` is its raw reference).
+    /// A poll of task `task` (its number) in slot `index` begins.
     #[inline]
-    pub(crate) fn poll_started(&self, task: u64) {
+    pub(crate) fn poll_started(&self, index: u32, task: u64) {
+        let _ = index;
         bump(&self.polls, 1);
+        let now = ticks::now();
+        self.poll_start.set(now);
+        self.parked.set(None);
+        let e = &self.shared.executor;
+        set(&e.poll_started_ticks, now);
         // Stored + 1 so that 0 means "no task".
         self.current_task.set(task.wrapping_add(1));
-        set(&self.shared.executor.current_task, task.wrapping_add(1));
+        set(&e.current_task, task.wrapping_add(1));
     }
 
-    /// The poll returned.
+    /// The poll of the task in slot `index` returned; `pending`: the task
+    /// lives on, waiting on what its futures reported.
     #[inline]
-    pub(crate) fn poll_ended(&self) {
+    pub(crate) fn poll_ended(&self, index: u32, pending: bool) {
         self.current_task.set(0);
         set(&self.shared.executor.current_task, 0);
+        if pending {
+            let end = ticks::now();
+            self.shared
+                .tasks
+                .polled(index, self.poll_start.get(), end, self.parked.get());
+        }
     }
+
+    /// A future of the task being polled returns `Pending`, waiting on
+    /// `wait`, made by the user's call at `site`. The poll's first report
+    /// is what its task waits on.
+    #[inline]
+    pub(crate) fn parked(&self, wait: Wait, site: &'static Location<'static>) {
+        if self.parked.get().is_none() && self.current_task.get() != 0 {
+            self.parked.set(Some(Parked { wait, site }));
+        }
+    }
+
+    /// A task took slot `index`: number `id`, spawned by the user's call at
+    /// `site`.
+    pub(crate) fn task_spawned(
+        &self,
+        index: u32,
+        id: u64,
+        kind: Kind,
+        site: Option<&'static Location<'static>>,
+        name: Option<&'static str>,
+    ) {
+        self.shared
+            .tasks
+            .spawned(index, id, kind, site, name, ticks::now());
+    }
+
+    /// The task in slot `index` was queued by a wake; `self_wake`: from
+    /// within its own poll.
+    #[inline]
+    pub(crate) fn task_woken(&self, index: u32, self_wake: bool) {
+        self.shared.tasks.woken(index, self_wake, ticks::now());
+    }
+
+    /// The task in slot `index` ended.
+    #[inline]
+    pub(crate) fn task_ended(&self, index: u32) {
+        self.shared.tasks.ended(index);
+    }
+
 
     /// An SQE of `kind` carrying `ud` was pushed.
     #[inline]
@@ -566,6 +675,7 @@ mod tests {
             conns: 4,
             udp_sockets: 0,
             udp_slots: 0,
+            tasks: 4,
         };
         StatsWriter::new(Arc::new(WorkerStats::new(3, layout)), 1_000)
     }
@@ -574,13 +684,13 @@ mod tests {
     fn an_iteration_publishes_busy_parked_and_counts() {
         let w = writer();
         w.turn_started(5_000);
-        w.poll_started(41);
+        w.poll_started(0, 41);
         let mid = w.shared.snapshot(1, 6_000);
         assert_eq!(mid.executor.current_task, Some(41), "visible while polling");
         assert_eq!(mid.executor.current_poll_age_ns, Some(1_000));
         assert_eq!(mid.executor.heartbeat_age_ns, 1_000);
         assert_eq!(mid.executor.polls_total, 0, "batched until the turn ends");
-        w.poll_ended();
+        w.poll_ended(0, true);
         w.bytes_received(10);
         w.turn_ended(8_000, true, |p| p.executor(2, Some(15_000)));
         let s = w.shared.snapshot(1, 20_000);
@@ -610,20 +720,20 @@ mod tests {
         let w = writer();
         let polls = |w: &StatsWriter, now| w.shared.snapshot(1, now).executor.polls_total;
         w.turn_started(PUBLISH_INTERVAL_NS);
-        w.poll_started(1);
-        w.poll_ended();
+        w.poll_started(0, 1);
+        w.poll_ended(0, true);
         w.turn_ended(PUBLISH_INTERVAL_NS + 10, false, |_| {});
         assert_eq!(polls(&w, 0), 1, "first publish is due");
         w.turn_started(PUBLISH_INTERVAL_NS + 20);
-        w.poll_started(1);
-        w.poll_ended();
+        w.poll_started(0, 1);
+        w.poll_ended(0, true);
         w.turn_ended(PUBLISH_INTERVAL_NS + 30, false, |_| {});
         assert_eq!(polls(&w, 0), 1, "within the interval: batched");
         w.turn_ended(PUBLISH_INTERVAL_NS + 40, true, |_| {});
         assert_eq!(polls(&w, 0), 2, "forced before a long sleep");
         w.turn_started(3 * PUBLISH_INTERVAL_NS);
-        w.poll_started(1);
-        w.poll_ended();
+        w.poll_started(0, 1);
+        w.poll_ended(0, true);
         w.turn_ended(3 * PUBLISH_INTERVAL_NS, false, |_| {});
         assert_eq!(polls(&w, 0), 3, "the interval passed");
     }

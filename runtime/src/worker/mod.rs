@@ -154,9 +154,11 @@ impl Worker {
         self.core.is_shutting_down()
     }
 
-    /// Stores and schedules a new task.
+    /// Stores and schedules a new task of the handler's (its spawn site
+    /// is the user's `launch` call).
     pub(crate) fn spawn_task(&self, kind: TaskKind, future: BoxFuture) -> io::Result<TaskRef> {
-        self.core.exec.spawn(kind, future)
+        let site = Some(self.runtime.launch_site);
+        self.core.exec.spawn(kind, future, site, None)
     }
 
     /// Closes the connections whose task ended.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
+use super::tasks::{Site, Verdict};
 
 /// Version of the snapshot schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -299,6 +300,13 @@ pub struct InFlightOp {
     pub in_graveyard: bool,
     /// An `ASYNC_CANCEL` was submitted for it.
     pub cancel_submitted: bool,
+    /// The user-code call the task waiting on it is parked in (the `ops`
+    /// answer fills it in; snapshots leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub await_site: Option<Site>,
+    /// Why it has not completed (the `ops` answer fills it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
 }
 
 impl Snapshot {

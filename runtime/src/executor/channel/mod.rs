@@ -23,6 +23,7 @@
 //! }
 //! ```
 
+mod ends;
 mod error;
 pub mod mpsc;
 pub mod oneshot;

@@ -5,11 +5,13 @@
 //! waiting sender, so neither [`Sender::try_send`] nor a newly polled
 //! send can overtake it.
 
+use super::ends::Ends;
 use super::{SendError, TryRecvError, TrySendError};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -58,6 +60,7 @@ struct Shared<T> {
     /// Invariant: non-empty only while `free_slots() == 0`.
     blocked_senders: WaitList,
     blocked_receivers: WaitList,
+    ends: Ends,
 }
 
 impl<T> Shared<T> {
@@ -103,6 +106,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         receiver_alive: true,
         blocked_senders: WaitList::default(),
         blocked_receivers: WaitList::default(),
+        ends: Ends::new(),
     }));
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
@@ -125,6 +129,7 @@ impl<T> Sender<T> {
             if !s.receiver_alive {
                 return Err(TrySendError::Closed(value));
             }
+            s.ends.sent();
             if s.free_slots() == 0 {
                 return Err(TrySendError::Full(value));
             }
@@ -140,18 +145,23 @@ impl<T> Sender<T> {
     /// Resolves to `Err(SendError(value))` if the receiver is dropped
     /// before the value is queued. Dropping the future gives up its place
     /// in line without losing a wakeup meant for another sender.
+    #[track_caller]
     pub fn send(&self, value: T) -> SendFuture<'_, T> {
         SendFuture {
             sender: self,
             value: Some(value),
             id: None,
+            site: Location::caller(),
         }
     }
 }
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.borrow_mut().senders += 1;
+        let mut s = self.chan.borrow_mut();
+        s.senders += 1;
+        s.ends.sent();
+        drop(s);
         Sender {
             chan: self.chan.clone(),
         }
@@ -180,6 +190,8 @@ pub struct SendFuture<'a, T> {
     /// This future's entry in `blocked_senders`; once it is gone from the
     /// list while the receiver lives, a slot has been reserved for us.
     id: Option<u64>,
+    /// The user's call that made it.
+    site: &'static Location<'static>,
 }
 
 // The value is only ever moved, never pinned.
@@ -210,8 +222,10 @@ impl<T> Future for SendFuture<'_, T> {
         if !may_push {
             this.value = Some(value);
             s.blocked_senders.park(&mut this.id, cx.waker());
+            s.ends.wait_send(this.site);
             return Poll::Pending;
         }
+        s.ends.sent();
         this.id = None;
         s.queue.push_back(value);
         drop(s);
@@ -262,6 +276,7 @@ impl<T> Receiver<T> {
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let (value, granted) = {
             let mut s = self.chan.borrow_mut();
+            s.ends.received();
             match s.queue.pop_front() {
                 Some(v) => {
                     let granted = s.grant();
@@ -279,10 +294,12 @@ impl<T> Receiver<T> {
 
     /// Returns a future that resolves to the next value, or `None` once
     /// every sender is dropped and the queue is drained.
+    #[track_caller]
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
             receiver: self,
             id: None,
+            site: Location::caller(),
         }
     }
 }
@@ -306,6 +323,8 @@ impl<T> Drop for Receiver<T> {
 pub struct RecvFuture<'a, T> {
     receiver: &'a Receiver<T>,
     id: Option<u64>,
+    /// The user's call that made it.
+    site: &'static Location<'static>,
 }
 
 impl<T> RecvFuture<'_, T> {
@@ -334,6 +353,7 @@ impl<T> Future for RecvFuture<'_, T> {
             Err(TryRecvError::Empty) => {
                 let mut s = this.receiver.chan.borrow_mut();
                 s.blocked_receivers.park(&mut this.id, cx.waker());
+                s.ends.wait_recv(this.site);
                 Poll::Pending
             }
         }

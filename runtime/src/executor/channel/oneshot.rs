@@ -1,9 +1,11 @@
 //! A channel that carries exactly one value, e.g. a reply from another task.
 
+use super::ends::Ends;
 use super::{RecvError, TryRecvError};
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -13,21 +15,28 @@ struct Inner<T> {
     waker: Option<Waker>,
     sender_alive: bool,
     receiver_alive: bool,
+    ends: Ends,
 }
 
-/// Creates a oneshot channel.
+/// Creates a oneshot channel. Awaiting the receiver is a wait whose site
+/// (for `ringline-top` and `stats::tasks`) is this call.
+#[track_caller]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Rc::new(RefCell::new(Inner {
         value: None,
         waker: None,
         sender_alive: true,
         receiver_alive: true,
+        ends: Ends::new(),
     }));
     (
         Sender {
             inner: inner.clone(),
         },
-        Receiver { inner },
+        Receiver {
+            inner,
+            site: Location::caller(),
+        },
     )
 }
 
@@ -47,6 +56,7 @@ impl<T> Sender<T> {
             if !inner.receiver_alive {
                 return Err(value);
             }
+            inner.ends.sent();
             inner.value = Some(value);
             inner.waker.take()
         };
@@ -78,6 +88,8 @@ impl<T> Drop for Sender<T> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Receiver<T> {
     inner: Rc<RefCell<Inner<T>>>,
+    /// The `channel` call that made it.
+    site: &'static Location<'static>,
 }
 
 impl<T> Receiver<T> {
@@ -111,6 +123,7 @@ impl<T> Future for Receiver<T> {
             Some(w) if w.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
+        inner.ends.wait_recv(self.site);
         Poll::Pending
     }
 }
