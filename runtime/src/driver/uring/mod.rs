@@ -31,7 +31,10 @@ pub(crate) struct Io {
 
 impl Io {
     pub(crate) fn new(config: &Config, with_udp: bool) -> Result<Io, Error> {
-        let ring = Ring::new(config.sq_entries).map_err(|e| ring_setup_error(&e))?;
+        let mut ring = Ring::new(config.sq_entries).map_err(|e| ring_setup_error(&e))?;
+        // Io is built on the worker thread, which is the ring's only
+        // submitter; a refusal (kernel before 5.18) keeps entering by fd.
+        ring.register_ring_fd();
         let bufs = BufRing::new(
             &ring,
             config.recv_buffer.ring_size,
