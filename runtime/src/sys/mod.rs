@@ -10,7 +10,7 @@
 //! | `sockaddr.rs` | [`SockAddr`]: std addresses and Unix paths as the kernel's structs    |
 //! | `io.rs`       | the mio backend's calls on memory an op lends it (raw pointers)       |
 //! | `linux.rs`    | Linux's one-step calls (below)                                        |
-//! | `uring.rs`    | Linux: io_uring enters by registered ring index                      |
+//! | `uring.rs`    | Linux: io_uring enters by registered ring index, `RLIMIT_NOFILE`      |
 //! | `posix.rs`    | their portable equivalents for macOS and the BSDs                     |
 //!
 //! Linux has io_uring and a few calls that do two steps in one; the other

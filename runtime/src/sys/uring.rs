@@ -141,3 +141,13 @@ pub(crate) fn unregister_ring_fd(fd: RawFd, index: u32) -> io::Result<()> {
     ))
     .map(drop)
 }
+
+/// The soft `RLIMIT_NOFILE`: a registered-file table may not be larger.
+pub(crate) fn nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    Ok(lim.rlim_cur)
+}

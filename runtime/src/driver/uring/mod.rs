@@ -1,11 +1,29 @@
 //! The io_uring backend: one ring per worker, a provided-buffer ring for
 //! stream receives (and one for UDP when the worker has UDP sockets), and
 //! the translation of each [`Sqe`] into a submission queue entry.
+//!
+//! Connections use *direct descriptors*: the ring has a sparse registered
+//! file table of `min(Config::fixed_files, max_connections, RLIMIT_NOFILE)`
+//! slots, and a connection whose slab index is below that is installed at
+//! slot = its index when it opens ([`Io::install`], a synchronous
+//! `IORING_REGISTER_FILES_UPDATE`, so a failure falls back to the plain
+//! descriptor for that connection alone). Its receive, send, shutdown and
+//! close then name the slot (`types::Fixed`), which skips the kernel's
+//! per-op `fdget`/`fdput` (an atomic on the file in a multithreaded
+//! process). The descriptor stays open beside the slot for `setsockopt`
+//! and `getpeername`; the close shuts it at once and empties the slot with
+//! a fixed `IORING_OP_CLOSE`, ordered after every op on the connection,
+//! whose completion is the last one the slot waits for, so the slab index
+//! (and slot) is reused only once the slot is empty. Without a table
+//! (`fixed_files(0)`, or registration refused: old kernel, `EMFILE`,
+//! `ENOMEM`) every connection uses its descriptor, as on the mio backend.
 
 pub(crate) mod buf_ring;
 pub(crate) mod ring;
 
 use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use io_uring::{opcode, squeue, types};
@@ -14,7 +32,7 @@ use self::buf_ring::BufRing;
 use self::ring::Ring;
 use super::Cqe;
 use super::buffers::Buffers;
-use super::sqe::{Link, Sqe};
+use super::sqe::{FdRef, Link, Sqe};
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
@@ -27,6 +45,27 @@ pub(crate) struct Io {
     // are unregistered with it before their memory is freed.
     ring: Ring,
     pub(crate) bufs: Buffers<BufRing>,
+    /// Slots of the ring's registered file table (0: none, connections use
+    /// their descriptors).
+    fixed_slots: u32,
+}
+
+/// Names a socket in an opcode: `types::Fixed(slot)` when it has a file
+/// table slot, `types::Fd(raw)` otherwise (the two are different types,
+/// so the opcode is built in both arms).
+macro_rules! on_fd {
+    ($fd:expr, $f:ident => $build:expr) => {
+        match $fd.slot() {
+            Some(slot) => {
+                let $f = types::Fixed(slot);
+                $build
+            }
+            None => {
+                let $f = types::Fd($fd.raw);
+                $build
+            }
+        }
+    };
 }
 
 impl Io {
@@ -35,6 +74,7 @@ impl Io {
         // Io is built on the worker thread, which is the ring's only
         // submitter; a refusal (kernel before 5.18) keeps entering by fd.
         ring.register_ring_fd();
+        let fixed_slots = register_file_table(&ring, config);
         let bufs = BufRing::new(
             &ring,
             config.recv_buffer.ring_size,
@@ -60,7 +100,24 @@ impl Io {
                 stream: bufs,
                 udp: udp_bufs,
             },
+            fixed_slots,
         })
+    }
+
+    /// Puts connection socket `fd` in file-table slot `slot` (the
+    /// connection's slab index, so a slot is free whenever its index is):
+    /// the socket as its ops will name it, on the slot, or on its
+    /// descriptor alone when the table is off, smaller than `slot`, or the
+    /// update fails. Counted either way.
+    pub(crate) fn install(&mut self, slot: u32, fd: RawFd) -> FdRef {
+        if slot < self.fixed_slots
+            && let Ok(1) = self.ring.submitter().register_files_update(slot, &[fd])
+        {
+            self.ring.counters.fixed_file_conns += 1;
+            return FdRef { raw: fd, slot };
+        }
+        self.ring.counters.raw_fd_conns += 1;
+        FdRef::raw(fd)
     }
 
     /// The submission queue entry for `sqe`.
@@ -71,16 +128,19 @@ impl Io {
                 .flags(libc::SOCK_CLOEXEC)
                 .build(),
             Sqe::RecvMulti { fd } => {
-                opcode::RecvMulti::new(types::Fd(fd), self.bufs.stream.bgid()).build()
+                let bgid = self.bufs.stream.bgid();
+                on_fd!(fd, f => opcode::RecvMulti::new(f, bgid).build())
             }
-            Sqe::Send { fd, buf, len } => opcode::Send::new(types::Fd(fd), buf, len)
+            Sqe::Send { fd, buf, len } => on_fd!(fd, f => opcode::Send::new(f, buf, len)
                 .flags(libc::MSG_NOSIGNAL)
-                .build(),
+                .build()),
             Sqe::Connect { fd, addr, len } => {
                 opcode::Connect::new(types::Fd(fd), addr, len).build()
             }
-            Sqe::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
-            Sqe::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+            // With a slot this empties it (`file_index`); `push` closed the
+            // descriptor already.
+            Sqe::Close { fd } => on_fd!(fd, f => opcode::Close::new(f).build()),
+            Sqe::Shutdown { fd, how } => on_fd!(fd, f => opcode::Shutdown::new(f, how).build()),
             Sqe::WakeRead { fd, buf } => opcode::Read::new(types::Fd(fd), buf.cast(), 8).build(),
             Sqe::Read {
                 fd,
@@ -129,6 +189,15 @@ impl Io {
     /// Everything `sqe` and `link` point to stays valid and unmoved until
     /// their final completions are reaped.
     pub(crate) unsafe fn push(&mut self, ud: UserData, sqe: Sqe, link: Option<Link>) {
+        if let Sqe::Close { fd } = sqe
+            && fd.slot().is_some()
+        {
+            // The table holds its own reference to the socket, so closing
+            // the descriptor now leaves it open (no FIN yet) and cannot
+            // disturb ops queued before the close: they all name the slot.
+            // The fixed close below drops the last reference, after them.
+            let _ = crate::sys::close(fd.raw);
+        }
         let first = self.entry(ud, sqe);
         let (first, second) = match link {
             None => (first, None),
@@ -161,6 +230,35 @@ impl Io {
 
     pub(crate) fn totals(&self) -> &RingTotals {
         &self.ring.counters
+    }
+}
+
+/// Registers the sparse file table connections are installed in; returns
+/// its size (0: none). Past `RLIMIT_NOFILE` the kernel refuses the table,
+/// so it is clamped there; a refusal all the same (`EMFILE`, `ENOMEM`, a
+/// kernel without sparse tables) is reported once per process and leaves
+/// connections on their descriptors.
+fn register_file_table(ring: &Ring, config: &Config) -> u32 {
+    let nofile = crate::sys::uring::nofile_limit().unwrap_or(u64::MAX);
+    let n = config
+        .fixed_files
+        .min(config.max_connections)
+        .min(u32::try_from(nofile).unwrap_or(u32::MAX));
+    if n == 0 {
+        return 0;
+    }
+    match ring.submitter().register_files_sparse(n) {
+        Ok(()) => n,
+        Err(e) => {
+            static REPORTED: AtomicBool = AtomicBool::new(false);
+            if !REPORTED.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "ringline: io_uring registered file table of {n} slots refused ({e}); \
+                     connections use plain descriptors"
+                );
+            }
+            0
+        }
     }
 }
 
