@@ -37,11 +37,11 @@
 //! # Series count
 //!
 //! A 2-worker echo server (accept and recv multishot; send, close and
-//! timer one-shot; 10 pools per worker and 2 runtime-wide) has 225 catalog
+//! timer one-shot; 10 pools per worker and 2 runtime-wide) has 229 catalog
 //! series; its 6 latency histograms become 34 Prometheus series each with
-//! the default [`Buckets::PowersOfTwo`], so a scrape holds **423** series
-//! (1,683 with [`Buckets::All`]). Op kinds a process never submits add no
-//! series; with all 22 kinds active a 2-worker process has 461 catalog
+//! the default [`Buckets::PowersOfTwo`], so a scrape holds **427** series
+//! (1,687 with [`Buckets::All`]). Op kinds a process never submits add no
+//! series; with all 22 kinds active a 2-worker process has 465 catalog
 //! series. A 2-worker process under echo traffic and every fs op kind on
 //! both workers (the end-to-end test) has about 320–340 catalog series,
 //! 1,050–1,130 Prometheus series and a ~100 KB body, scraped in about

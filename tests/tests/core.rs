@@ -16,6 +16,8 @@
 mod channels;
 #[path = "core/echo.rs"]
 mod echo;
+#[path = "core/fixed_files.rs"]
+mod fixed_files;
 #[path = "core/lifecycle.rs"]
 mod lifecycle;
 #[path = "core/limits.rs"]

@@ -82,6 +82,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets [`Config::fixed_files`] (0: no registered file table).
+    pub fn fixed_files(mut self, n: u32) -> Self {
+        self.config.fixed_files = n;
+        self
+    }
+
     /// Sets [`Config::backlog`].
     pub fn backlog(mut self, n: i32) -> Self {
         self.config.backlog = n;

@@ -51,10 +51,18 @@ pub struct Config {
     /// Default 1024.
     pub backlog: i32,
     /// Connection slots (inbound and outbound); the table is allocated
-    /// whole for each worker at launch. Each connection holds an ordinary
-    /// descriptor (io_uring's registered-file table is not used).
-    /// 1..=2^24. Default 16000.
+    /// whole for each worker at launch. 1..=2^24. Default 16000.
     pub max_connections: u32,
+    /// Slots of each worker ring's registered file table (io_uring only):
+    /// a connection whose slot index is below it is also installed there
+    /// (a *direct descriptor*), so its receives, sends, shutdown and close
+    /// skip the kernel's per-op descriptor lookup. The table gets
+    /// `min(fixed_files, max_connections, RLIMIT_NOFILE)` slots; 0 turns
+    /// it off. Connections past it, or all of them when the kernel refuses
+    /// the table, use their ordinary descriptor, with no other difference
+    /// (the stats count both kinds). Default `u32::MAX`: one slot per
+    /// connection slot.
+    pub fixed_files: u32,
     /// Initial capacity in bytes of each connection's receive accumulator,
     /// which holds data a parser has not consumed yet; it grows on demand.
     /// At most 1 GiB. Default 4096.
@@ -169,6 +177,10 @@ impl Config {
         put("sq_entries", self.sq_entries.to_string());
         put("max_connections", self.max_connections.to_string());
         put(
+            "fixed_files",
+            self.fixed_files.min(self.max_connections).to_string(),
+        );
+        put(
             "recv_buffers",
             format!(
                 "{} x {} B",
@@ -217,6 +229,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             backlog: 1024,
             max_connections: 16_000,
+            fixed_files: u32::MAX,
             recv_accumulator_capacity: 4096,
             recv_buffer_limit: 1 << 20,
             send_copy_count: 1024,

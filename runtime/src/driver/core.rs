@@ -7,7 +7,7 @@
 
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::Cqe;
 use super::lifecycle::{FORCED_CANCEL_GRACE, Lifecycle};
 use super::mio;
-use super::sqe::{Link, Plain, Sqe};
+use super::sqe::{FdRef, Link, Plain, Sqe};
 use crate::config::Backend;
 use crate::config::Config;
 use crate::error::Error;
@@ -238,6 +238,13 @@ impl Driver {
     /// Makes every recycled buffer of both pools available again.
     pub(crate) fn publish_buffers(&mut self) {
         io!(self.bufs.publish())
+    }
+
+    /// Installs connection socket `fd` in the backend's file table at
+    /// `slot` when it can (io_uring; see `uring`'s module docs): how the
+    /// connection's ops name the socket from now on.
+    pub(crate) fn install_socket(&mut self, slot: u32, fd: RawFd) -> FdRef {
+        io!(self.install(slot, fd))
     }
 
     /// The backend's syscall totals (ring enters or polls, completions).

@@ -41,6 +41,39 @@ impl Timespec {
     }
 }
 
+/// A connection's socket as its ops name it: the descriptor, and its slot
+/// in the ring's registered-file table when it has one (io_uring only).
+/// An op on a slot skips the kernel's per-op descriptor lookup and its
+/// reference count on the file; the mio backend always uses `raw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FdRef {
+    /// The socket's descriptor (kept for `setsockopt`, `getpeername` and
+    /// the mio backend, and closed with the connection).
+    pub(crate) raw: RawFd,
+    /// Its slot in the ring's file table, or [`FdRef::NO_SLOT`].
+    pub(crate) slot: u32,
+}
+
+impl FdRef {
+    /// `slot` of a socket that is not in the file table.
+    pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+    /// A socket known by its descriptor only.
+    pub(crate) const fn raw(fd: RawFd) -> FdRef {
+        FdRef {
+            raw: fd,
+            slot: Self::NO_SLOT,
+        }
+    }
+
+    /// Its file-table slot, if it has one (only io_uring has a table).
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub(crate) fn slot(self) -> Option<u32> {
+        (self.slot != Self::NO_SLOT).then_some(self.slot)
+    }
+}
+
 /// One operation and its arguments. Multishot ops (`AcceptMulti`,
 /// `RecvMulti`, `RecvMsgMulti`) complete many times, with the "more" flag
 /// on every completion but the last.
@@ -49,19 +82,22 @@ pub(crate) enum Sqe {
     /// Accept connections on a listener, close-on-exec, until cancelled.
     AcceptMulti { fd: RawFd },
     /// Receive into the worker's stream buffers, one buffer per completion.
-    RecvMulti { fd: RawFd },
+    RecvMulti { fd: FdRef },
     /// `send(fd, buf, len, MSG_NOSIGNAL)`.
-    Send { fd: RawFd, buf: *const u8, len: u32 },
+    Send { fd: FdRef, buf: *const u8, len: u32 },
     /// `connect(fd, addr, len)`.
     Connect {
         fd: RawFd,
         addr: *const libc::sockaddr,
         len: libc::socklen_t,
     },
-    /// `close(fd)`.
-    Close { fd: RawFd },
+    /// `close(fd)`. A socket with a file-table slot is held by the table
+    /// too: the io_uring backend closes its descriptor at once (the table
+    /// keeps the socket open) and this op empties the slot, which closes
+    /// the socket after every op submitted before it.
+    Close { fd: FdRef },
     /// `shutdown(fd, how)`.
-    Shutdown { fd: RawFd, how: i32 },
+    Shutdown { fd: FdRef, how: i32 },
     /// An 8-byte read of the worker's wake fd into `buf` (cross-thread
     /// wakes): an eventfd's counter on Linux, one pipe word elsewhere.
     WakeRead { fd: RawFd, buf: *mut u64 },
@@ -132,11 +168,11 @@ pub(crate) enum Plain {
     /// As [`Sqe::AcceptMulti`].
     AcceptMulti { fd: RawFd },
     /// As [`Sqe::RecvMulti`].
-    RecvMulti { fd: RawFd },
+    RecvMulti { fd: FdRef },
     /// As [`Sqe::Close`].
-    Close { fd: RawFd },
+    Close { fd: FdRef },
     /// As [`Sqe::Shutdown`].
-    Shutdown { fd: RawFd, how: i32 },
+    Shutdown { fd: FdRef, how: i32 },
     /// As [`Sqe::Cancel`].
     Cancel { target: UserData },
     /// As [`Sqe::CancelAll`].

@@ -39,14 +39,16 @@ impl Net<'_> {
             let acc = net.acc_capacity;
             match net.conns.insert(Conn::new(fd, kind, false, acc)) {
                 Ok(key) => {
+                    let fd = self.core.driver.borrow_mut().install_socket(key.index, fd);
                     // The op registry names stuck ops by peer; the lookup
                     // (only with stats on) also fills `peer_addr`'s cache.
                     let peer = self
                         .core
                         .stats
-                        .conn_opened(key.index, true, || query_peer(fd, kind));
+                        .conn_opened(key.index, true, || query_peer(fd.raw, kind));
                     if let Some(c) = net.conns.get_mut(key) {
                         c.peer = peer;
+                        c.fd = fd;
                     }
                     key
                 }

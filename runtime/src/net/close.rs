@@ -107,7 +107,7 @@ impl Net<'_> {
                 return;
             }
             net.linger_resets_total += 1;
-            crate::sys::set_linger_zero(conn.fd);
+            crate::sys::set_linger_zero(conn.fd.raw);
             conn.send.error.get_or_insert(libc::ETIMEDOUT);
             conn.wake_senders();
             conn.send.in_flight > 0

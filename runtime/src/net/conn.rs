@@ -15,6 +15,7 @@ use super::send_pool::SendPool;
 use super::waiters::Waiters;
 use crate::config::Config;
 use crate::driver::ops::{self, OpTable};
+use crate::driver::sqe::FdRef;
 use crate::executor::waker::TaskRef;
 use crate::slab::{Key, Slab};
 
@@ -149,7 +150,9 @@ impl HeldBuf {
 
 /// One connection.
 pub(crate) struct Conn {
-    pub(crate) fd: RawFd,
+    /// The socket: its descriptor, and its slot in the ring's file table
+    /// once installed there (`Driver::install_socket`, when it opens).
+    pub(crate) fd: FdRef,
     pub(crate) kind: SockKind,
     pub(crate) outbound: bool,
     pub(crate) state: ConnState,
@@ -190,7 +193,7 @@ pub(crate) struct Conn {
 impl Conn {
     pub(crate) fn new(fd: RawFd, kind: SockKind, outbound: bool, acc_capacity: usize) -> Conn {
         Conn {
-            fd,
+            fd: FdRef::raw(fd),
             kind,
             outbound,
             state: if outbound {

@@ -270,6 +270,13 @@ impl Net<'_> {
         if result == 0 && !closing {
             if let Some(c) = self.net.borrow_mut().conns.get_mut(conn) {
                 c.state = ConnState::Open;
+                // Connected: its ops from now on may name a file-table
+                // slot (the connect itself used the descriptor).
+                c.fd = self
+                    .core
+                    .driver
+                    .borrow_mut()
+                    .install_socket(conn.index, c.fd.raw);
             }
             self.arm_recv(conn);
             return Ok(ConnCtx::new(&self, conn));
@@ -294,7 +301,9 @@ impl Net<'_> {
     fn discard_conn(self, conn: Key) {
         if let Some(c) = self.net.borrow_mut().remove_conn(conn) {
             self.core.stats.conn_closed();
-            close_fd(c.fd);
+            // Never installed (only an open connection is), so closing the
+            // descriptor closes the socket.
+            close_fd(c.fd.raw);
         }
     }
 

@@ -310,7 +310,7 @@ impl ConnCtx {
             return None;
         }
         if conn.peer.is_none() {
-            conn.peer = query_peer(conn.fd, conn.kind);
+            conn.peer = query_peer(conn.fd.raw, conn.kind);
         }
         conn.peer.clone()
     }

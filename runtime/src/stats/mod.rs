@@ -88,6 +88,11 @@ pub(crate) struct RingTotals {
     pub(crate) cqes_reaped: u64,
     pub(crate) sq_full: u64,
     pub(crate) cq_overflow: u64,
+    /// Connections opened on a slot of the ring's registered file table.
+    pub(crate) fixed_file_conns: u64,
+    /// Connections opened on a plain descriptor (no table, table full or
+    /// refused, mio backend).
+    pub(crate) raw_fd_conns: u64,
 }
 
 /// The graveyard's totals, published once per iteration.

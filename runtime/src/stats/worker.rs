@@ -100,7 +100,7 @@ struct OpCells {
 pub(crate) struct WorkerStats {
     worker: usize,
     executor: ExecutorCells,
-    ring: [AtomicU64; 6],
+    ring: [AtomicU64; 8],
     net: NetCells,
     graveyard: [AtomicU64; 6],
     slabs: [SlabCells; SlabKind::COUNT],
@@ -203,6 +203,8 @@ impl WorkerStats {
             cq_overflow_total: get(&r[3]),
             sq_full_total: get(&r[4]),
             unknown_cqes_total: get(&r[5]),
+            fixed_file_conns_total: get(&r[6]),
+            raw_fd_conns_total: get(&r[7]),
         };
         let n = &self.net;
         let (accepted, connected, closed) = (get(&n.accepted), get(&n.connected), get(&n.closed));
@@ -653,6 +655,8 @@ impl Publisher<'_> {
         set(&r[2], t.cqes_reaped);
         set(&r[3], t.cq_overflow);
         set(&r[4], t.sq_full);
+        set(&r[6], t.fixed_file_conns);
+        set(&r[7], t.raw_fd_conns);
     }
 
     /// Tasks alive and the deadline of the earliest pending timer: a reader

@@ -10,6 +10,7 @@
 //! | `sockaddr.rs` | [`SockAddr`]: std addresses and Unix paths as the kernel's structs    |
 //! | `io.rs`       | the mio backend's calls on memory an op lends it (raw pointers)       |
 //! | `linux.rs`    | Linux's one-step calls (below)                                        |
+//! | `uring.rs`    | Linux: io_uring enters by registered ring index, `RLIMIT_NOFILE`      |
 //! | `posix.rs`    | their portable equivalents for macOS and the BSDs                     |
 //!
 //! Linux has io_uring and a few calls that do two steps in one; the other
@@ -35,7 +36,9 @@
 //!
 //! io_uring items (the backend, its probe, its buffer parser) are gated
 //! with [`cfg_uring!`] / [`cfg_not_uring!`] rather than living here: they
-//! are a backend, not a syscall shim.
+//! are a backend, not a syscall shim. The exception is `uring.rs`: the raw
+//! `io_uring_enter`/`io_uring_register` calls the `io-uring` crate cannot
+//! make for the backend (entering by a registered ring index).
 
 /// Compiles the items it wraps only where io_uring exists (Linux).
 macro_rules! cfg_uring {
@@ -93,6 +96,8 @@ mod socket;
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
 #[cfg(target_os = "linux")]
 use self::linux as platform;
 

@@ -29,12 +29,12 @@
 //!   `oldest_age`) are 0 when there is nothing to measure, never missing.
 //!
 //! Series count: per runtime `3 + 4 × runtime-wide pools`; per worker
-//! `34 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
+//! `36 + 4 × pools + 7 × active one-shot kinds + 6 × active multishot
 //! kinds`. A 2-worker echo server (accept and recv multishot; send, close
 //! and timer one-shot; 10 pools per worker, 2 runtime-wide) has
-//! `11 + 2 × 107 = 225` series; an idle one (accept and the wake read
-//! armed) `11 + 2 × 87 = 185`; with all 22 op kinds active,
-//! `11 + 2 × 225 = 461`. The publisher turns each latency series into 6
+//! `11 + 2 × 109 = 229` series; an idle one (accept and the wake read
+//! armed) `11 + 2 × 89 = 189`; with all 22 op kinds active,
+//! `11 + 2 × 227 = 465`. The publisher turns each latency series into 6
 //! (`_count`, `_sum`, 4 quantiles).
 
 use std::time::Duration;
@@ -205,6 +205,10 @@ pub const METRICS: &[MetricDef] = &[
         "Submissions that found the submission queue full. A high rate means the ring is too small for the batches."),
     m("ringline_ring_unknown_cqes_total", C, Count, W,
         "Completions whose user_data named no op kind (dropped). Always 0 in a correct runtime: any increase is a ringline bug."),
+    m("ringline_ring_fixed_file_conns_total", C, Count, W,
+        "Connections opened on a slot of the ring's registered file table (io_uring direct descriptors: no per-op descriptor lookup)."),
+    m("ringline_ring_raw_fd_conns_total", C, Count, W,
+        "Connections opened on a plain descriptor. Rising on io_uring means the file table is off, full (Config::fixed_files) or was refused by the kernel."),
     // ── Network ──
     m("ringline_connections_active", G, Count, W,
         "Connections open now. Growing without bound means connections are never closed; near the connections pool's capacity, new ones are refused."),
@@ -358,6 +362,11 @@ impl<'a> Out<'a> {
             ("ringline_ring_cq_overflow_total", r.cq_overflow_total),
             ("ringline_ring_sq_full_total", r.sq_full_total),
             ("ringline_ring_unknown_cqes_total", r.unknown_cqes_total),
+            (
+                "ringline_ring_fixed_file_conns_total",
+                r.fixed_file_conns_total,
+            ),
+            ("ringline_ring_raw_fd_conns_total", r.raw_fd_conns_total),
             (
                 "ringline_connections_accepted_total",
                 n.connections_accepted_total,
@@ -770,18 +779,18 @@ mod tests {
     fn series_count_is_bounded_as_documented() {
         let snap = fixture();
         let s = samples(&snap, DEFAULT_STUCK_AFTER);
-        // Per runtime 3 + 4 × 2 shared pools; per worker 34 + 4 × 10
+        // Per runtime 3 + 4 × 2 shared pools; per worker 36 + 4 × 10
         // pools + 7 × 3 one-shot kinds + 6 × 2 multishot kinds.
-        assert_eq!(s.len(), 11 + 2 * (34 + 40 + 21 + 12));
-        assert_eq!(s.len(), 225, "the number the module docs state");
+        assert_eq!(s.len(), 11 + 2 * (36 + 40 + 21 + 12));
+        assert_eq!(s.len(), 229, "the number the module docs state");
         let keys: HashSet<_> = s.iter().map(|x| (x.name, x.labels.clone())).collect();
         assert_eq!(keys.len(), s.len(), "no duplicate series");
         let mut all = fixture();
         let ops = all.runtimes[0].workers.iter_mut().flat_map(|w| &mut w.ops);
         ops.for_each(|o| o.submitted_total = 1);
         let every_kind = samples(&all, DEFAULT_STUCK_AFTER).len();
-        assert_eq!(every_kind, 11 + 2 * (74 + 3 * 6 + 19 * 7));
-        assert_eq!(every_kind, 461);
+        assert_eq!(every_kind, 11 + 2 * (76 + 3 * 6 + 19 * 7));
+        assert_eq!(every_kind, 465);
         assert_eq!(samples(&Snapshot::default(), DEFAULT_STUCK_AFTER), []);
     }
 }

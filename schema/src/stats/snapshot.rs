@@ -138,6 +138,16 @@ pub struct RingStats {
     /// (Absent from older snapshots, read as 0.)
     #[serde(default)]
     pub unknown_cqes_total: u64,
+    /// Connections opened on a slot of the ring's registered file table
+    /// (io_uring direct descriptors, `Config::fixed_files`).
+    /// (Absent from older snapshots, read as 0.)
+    #[serde(default)]
+    pub fixed_file_conns_total: u64,
+    /// Connections opened on a plain descriptor: file table off, full or
+    /// refused by the kernel, or the mio backend.
+    /// (Absent from older snapshots, read as 0.)
+    #[serde(default)]
+    pub raw_fd_conns_total: u64,
 }
 
 /// A worker's connections and traffic.
@@ -408,6 +418,10 @@ impl WorkerSnapshot {
         r.cq_overflow_total = r.cq_overflow_total.saturating_sub(pr.cq_overflow_total);
         r.sq_full_total = r.sq_full_total.saturating_sub(pr.sq_full_total);
         r.unknown_cqes_total = r.unknown_cqes_total.saturating_sub(pr.unknown_cqes_total);
+        r.fixed_file_conns_total = r
+            .fixed_file_conns_total
+            .saturating_sub(pr.fixed_file_conns_total);
+        r.raw_fd_conns_total = r.raw_fd_conns_total.saturating_sub(pr.raw_fd_conns_total);
         let n = &mut self.net;
         let pn = &p.net;
         n.connections_accepted_total = n

@@ -47,7 +47,7 @@ pub(crate) use self::disk::DiskPool;
 use self::disk::{Completions, run_disk_op};
 use super::Cqe;
 use super::buffers::Buffers;
-use super::sqe::{Link, Sqe};
+use super::sqe::{FdRef, Link, Sqe};
 use crate::config::Config;
 use crate::error::Error;
 use crate::op::UserData;
@@ -267,6 +267,13 @@ impl Io {
         &self.totals
     }
 
+    /// Sockets stay on their descriptors here (no file table): counted as
+    /// such, so the stats read the same on both backends.
+    pub(crate) fn install(&mut self, _slot: u32, fd: RawFd) -> FdRef {
+        self.totals.raw_fd_conns += 1;
+        FdRef::raw(fd)
+    }
+
     fn complete(&mut self, ud: UserData, result: i32, flags: u32) {
         self.done.push(Cqe {
             user_data: ud.raw(),
@@ -281,10 +288,16 @@ impl Io {
         let Parked { ud, sqe, .. } = op;
         match sqe {
             Sqe::AcceptMulti { fd }
-            | Sqe::RecvMulti { fd }
+            | Sqe::RecvMulti {
+                fd: FdRef { raw: fd, .. },
+            }
             | Sqe::RecvMsgMulti { fd, .. }
             | Sqe::WakeRead { fd, .. } => self.start_reader(fd, op),
-            Sqe::Send { fd, .. } | Sqe::SendMsg { fd, .. } => {
+            Sqe::Send {
+                fd: FdRef { raw: fd, .. },
+                ..
+            }
+            | Sqe::SendMsg { fd, .. } => {
                 if self.fds.get(&fd).is_some_and(|w| w.writers.len() > w.stale) {
                     // Keep the order of sends queued before this one.
                     self.park(fd, op, false);
@@ -295,13 +308,19 @@ impl Io {
                 }
             }
             Sqe::Connect { .. } => self.start_connect(op),
-            Sqe::Close { fd } => {
+            // mio never installs sockets in a file table: `raw` is all.
+            Sqe::Close {
+                fd: FdRef { raw: fd, .. },
+            } => {
                 self.forget_fd(fd);
                 // The connection owned `fd`; closing it is this op.
                 let result = syscall!(-errno close(fd));
                 self.complete(ud, result, 0);
             }
-            Sqe::Shutdown { fd, how } => {
+            Sqe::Shutdown {
+                fd: FdRef { raw: fd, .. },
+                how,
+            } => {
                 let result = syscall!(-errno shutdown(fd, how));
                 self.complete(ud, result, 0);
             }
@@ -431,7 +450,7 @@ impl Io {
         for _ in 0..MULTISHOT_BUDGET {
             let step = match op.sqe {
                 Sqe::AcceptMulti { fd } => self.accept_one(fd),
-                Sqe::RecvMulti { fd } => self.recv_one(fd),
+                Sqe::RecvMulti { fd } => self.recv_one(fd.raw),
                 Sqe::RecvMsgMulti { fd, msghdr } => self.recvmsg_one(fd, msghdr),
                 Sqe::WakeRead { fd, buf } => {
                     // SAFETY: `buf` is the driver's boxed u64 (8 bytes),
@@ -718,7 +737,7 @@ fn try_write(sqe: Sqe) -> Option<i32> {
         // unmoved, until its completion is reaped: the `push` contract.
         let n = unsafe {
             match sqe {
-                Sqe::Send { fd, buf, len } => sys::send(fd, buf, len, FLAGS),
+                Sqe::Send { fd, buf, len } => sys::send(fd.raw, buf, len, FLAGS),
                 Sqe::SendMsg { fd, msghdr } => sys::sendmsg(fd, msghdr, FLAGS),
                 Sqe::Write {
                     fd,
