@@ -95,8 +95,7 @@ impl Executor {
     #[inline]
     fn queue(&self, task: TaskRef) {
         self.ready.borrow_mut().push_back(task);
-        let self_wake = self.current_task.get() == Some(task);
-        self.stats.task_woken(task.index, self_wake);
+        self.stats.task_woken(task.index);
     }
 
     /// The task being polled, if any.
@@ -182,23 +181,25 @@ impl Executor {
             self.current_task.set(Some(task));
             self.stats.poll_started(task.index, task.stats_id());
             let poll = future.as_mut().poll(&mut cx);
-            self.stats.poll_ended(task.index, poll.is_pending());
             self.current_task.set(None);
             match poll {
                 Poll::Ready(()) => {
+                    self.stats.poll_ended();
                     drop(future);
                     if let Some(kind) = self.tasks.finish(task) {
                         self.task_ended(task, kind);
                     }
                 }
-                Poll::Pending => {
-                    if let Some(cancelled) = self.tasks.end_poll(task, future) {
+                Poll::Pending => match self.tasks.end_poll(task, future) {
+                    Ok(woken) => self.stats.poll_pending(task.index, woken),
+                    Err(cancelled) => {
+                        self.stats.poll_ended();
                         drop(cancelled);
                         if let Some(kind) = self.tasks.finish(task) {
                             self.task_ended(task, kind);
                         }
                     }
-                }
+                },
             }
         }
     }

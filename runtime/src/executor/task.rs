@@ -221,21 +221,25 @@ impl TaskSlab {
     }
 
     /// Takes the future out to poll it; `None` for a stale reference.
+    #[inline]
     pub(crate) fn begin_poll(&self, task: TaskRef) -> Option<BoxFuture> {
         let slot = self.slot(task)?;
         slot.scheduled.set(false);
         slot.future.borrow_mut().take()
     }
 
-    /// Puts a pending future back, unless the task was cancelled during the
-    /// poll; then the future is handed back for the caller to drop.
-    pub(crate) fn end_poll(&self, task: TaskRef, future: BoxFuture) -> Option<BoxFuture> {
+    /// Puts a pending future back and says whether the task was woken
+    /// during its poll (it is queued again), unless the task was cancelled
+    /// during the poll; then the future is handed back for the caller to
+    /// drop.
+    #[inline]
+    pub(crate) fn end_poll(&self, task: TaskRef, future: BoxFuture) -> Result<bool, BoxFuture> {
         match self.slot(task) {
             Some(slot) if !slot.cancelled.get() => {
                 *slot.future.borrow_mut() = Some(future);
-                None
+                Ok(slot.scheduled.get())
             }
-            _ => Some(future),
+            _ => Err(future),
         }
     }
 
@@ -475,7 +479,7 @@ mod tests {
         assert_eq!(slab.mark_woken(task.wake_ref()), Some(task));
         assert_eq!(slab.mark_woken(task.wake_ref()), None, "already queued");
         let future = slab.begin_poll(task).unwrap();
-        assert!(slab.end_poll(task, future).is_none());
+        assert_eq!(slab.end_poll(task, future).ok(), Some(false));
         assert_eq!(slab.mark_woken(task.wake_ref()), Some(task), "queued again");
     }
 }

@@ -18,7 +18,7 @@ use super::current::Net;
 use super::send::stale_connection;
 use super::waiters::Ticket;
 use super::{ParseResult, PeerAddr};
-use crate::executor::{context, foreign};
+use crate::executor::foreign;
 use crate::slab::Key;
 use crate::stats::task_registry::Wait;
 
@@ -562,59 +562,64 @@ impl<F: FnMut(&[u8]) -> ParseResult> Future for WithDataFuture<F> {
             .as_mut()
             .expect("WithDataFuture polled after completion");
         let out = current::with("ConnCtx::with_data", |w| {
-            // Another worker's connection reads as closed.
-            let key = conn.key();
-            let taken = conn
-                .key_on(w)
-                .ok()
-                .and_then(|_| w.take_input(key, &mut this.waiting, cx.waker()));
-            let Some((input, eof)) = taken else {
-                return Poll::Ready(eof_count(f(&[])));
-            };
-            let mut acc = match input {
-                Input::Empty if eof => return Poll::Ready(eof_count(f(&[]))),
-                Input::Empty => return Poll::Pending,
-                Input::Acc(acc) => acc,
-                Input::Held(mut held) => {
-                    // SAFETY: `held` is out of its connection until
-                    // `put_held` below, after the closure's last use.
-                    let data = unsafe { w.held_bytes(held) };
-                    let out = match f(data) {
-                        ParseResult::Consumed(n) if n > 0 => {
-                            let n = n.min(held.len());
-                            held.start += n as u32;
-                            Poll::Ready(n)
-                        }
-                        _ if eof => Poll::Ready(0),
-                        _ => {
-                            w.put_held(key, held, &mut this.waiting, Some(cx.waker()));
-                            return Poll::Pending;
-                        }
-                    };
-                    w.put_held(key, held, &mut this.waiting, None);
-                    return out;
-                }
-            };
-            let result = f(&acc);
-            let out = match result {
-                ParseResult::Consumed(n) if n > 0 => {
-                    let n = n.min(acc.len());
-                    acc.advance(n);
-                    Poll::Ready(n)
-                }
-                _ if eof => Poll::Ready(0),
-                _ => {
-                    w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
-                    return Poll::Pending;
-                }
-            };
-            w.put_acc(key, acc, &mut this.waiting, None);
+            let site = this.site;
+            let out = (|| {
+                // Another worker's connection reads as closed.
+                let key = conn.key();
+                let taken = conn
+                    .key_on(w)
+                    .ok()
+                    .and_then(|_| w.take_input(key, &mut this.waiting, cx.waker()));
+                let Some((input, eof)) = taken else {
+                    return Poll::Ready(eof_count(f(&[])));
+                };
+                let mut acc = match input {
+                    Input::Empty if eof => return Poll::Ready(eof_count(f(&[]))),
+                    Input::Empty => return Poll::Pending,
+                    Input::Acc(acc) => acc,
+                    Input::Held(mut held) => {
+                        // SAFETY: `held` is out of its connection until
+                        // `put_held` below, after the closure's last use.
+                        let data = unsafe { w.held_bytes(held) };
+                        let out = match f(data) {
+                            ParseResult::Consumed(n) if n > 0 => {
+                                let n = n.min(held.len());
+                                held.start += n as u32;
+                                Poll::Ready(n)
+                            }
+                            _ if eof => Poll::Ready(0),
+                            _ => {
+                                w.put_held(key, held, &mut this.waiting, Some(cx.waker()));
+                                return Poll::Pending;
+                            }
+                        };
+                        w.put_held(key, held, &mut this.waiting, None);
+                        return out;
+                    }
+                };
+                let result = f(&acc);
+                let out = match result {
+                    ParseResult::Consumed(n) if n > 0 => {
+                        let n = n.min(acc.len());
+                        acc.advance(n);
+                        Poll::Ready(n)
+                    }
+                    _ if eof => Poll::Ready(0),
+                    _ => {
+                        w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
+                        return Poll::Pending;
+                    }
+                };
+                w.put_acc(key, acc, &mut this.waiting, None);
+                out
+            })();
+            if out.is_pending() {
+                w.core.stats.parked(Wait::Recv(conn.key().index), site);
+            }
             out
         });
         if out.is_ready() {
             this.f = None;
-        } else {
-            context::parked(Wait::Recv(conn.key().index), this.site);
         }
         out
     }
@@ -656,49 +661,54 @@ impl<F: FnMut(Bytes) -> ParseResult> Future for WithBytesFuture<F> {
             .as_mut()
             .expect("WithBytesFuture polled after completion");
         let out = current::with("ConnCtx::with_bytes", |w| {
-            // Another worker's connection reads as closed.
-            let key = conn.key();
-            let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
-                return Poll::Ready(eof_count(f(Bytes::new())));
-            };
-            if acc.is_empty() {
-                if eof {
-                    w.put_acc(key, acc, &mut this.waiting, None);
+            let site = this.site;
+            let out = (|| {
+                // Another worker's connection reads as closed.
+                let key = conn.key();
+                let Some((mut acc, eof)) = conn.key_on(w).ok().and_then(|_| w.take_acc(key)) else {
                     return Poll::Ready(eof_count(f(Bytes::new())));
+                };
+                if acc.is_empty() {
+                    if eof {
+                        w.put_acc(key, acc, &mut this.waiting, None);
+                        return Poll::Ready(eof_count(f(Bytes::new())));
+                    }
+                    w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
+                    return Poll::Pending;
                 }
-                w.put_acc(key, acc, &mut this.waiting, Some(cx.waker()));
-                return Poll::Pending;
+                let bytes = acc.split().freeze();
+                let result = f(bytes.clone());
+                let consumed = match result {
+                    ParseResult::Consumed(n) => n.min(bytes.len()),
+                    ParseResult::NeedMore => 0,
+                };
+                // Give back what was not consumed, reusing the allocation when
+                // `f` kept no reference to it.
+                let rest = bytes.slice(consumed..);
+                drop(bytes);
+                let mut rest = match rest.try_into_mut() {
+                    Ok(unique) => unique,
+                    Err(shared) => BytesMut::from(&shared[..]),
+                };
+                if rest.is_empty() {
+                    rest = acc;
+                }
+                let pending = consumed == 0 && !eof;
+                let wait = pending.then(|| cx.waker());
+                w.put_acc(key, rest, &mut this.waiting, wait);
+                if pending {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(consumed)
+                }
+            })();
+            if out.is_pending() {
+                w.core.stats.parked(Wait::Recv(conn.key().index), site);
             }
-            let bytes = acc.split().freeze();
-            let result = f(bytes.clone());
-            let consumed = match result {
-                ParseResult::Consumed(n) => n.min(bytes.len()),
-                ParseResult::NeedMore => 0,
-            };
-            // Give back what was not consumed, reusing the allocation when
-            // `f` kept no reference to it.
-            let rest = bytes.slice(consumed..);
-            drop(bytes);
-            let mut rest = match rest.try_into_mut() {
-                Ok(unique) => unique,
-                Err(shared) => BytesMut::from(&shared[..]),
-            };
-            if rest.is_empty() {
-                rest = acc;
-            }
-            let pending = consumed == 0 && !eof;
-            let wait = pending.then(|| cx.waker());
-            w.put_acc(key, rest, &mut this.waiting, wait);
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(consumed)
-            }
+            out
         });
         if out.is_ready() {
             this.f = None;
-        } else {
-            context::parked(Wait::Recv(conn.key().index), this.site);
         }
         out
     }

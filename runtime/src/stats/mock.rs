@@ -82,7 +82,9 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn poll_started(&self, _index: u32, _task: u64) {}
     #[inline]
-    pub(crate) fn poll_ended(&self, _index: u32, _pending: bool) {}
+    pub(crate) fn poll_ended(&self) {}
+    #[inline]
+    pub(crate) fn poll_pending(&self, _index: u32, _woken: bool) {}
     #[inline]
     pub(crate) fn parked(&self, _wait: Wait, _site: &'static Location<'static>) {}
     #[inline]
@@ -96,7 +98,7 @@ impl StatsWriter {
     ) {
     }
     #[inline]
-    pub(crate) fn task_woken(&self, _index: u32, _self_wake: bool) {}
+    pub(crate) fn task_woken(&self, _index: u32) {}
     #[inline]
     pub(crate) fn task_ended(&self, _index: u32) {}
     #[inline]

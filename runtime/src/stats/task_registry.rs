@@ -35,23 +35,45 @@ const ID: usize = 1;
 const SPAWN_SITE: usize = 2;
 const NAME_PTR: usize = 3;
 const NAME_LEN: usize = 4;
-const SINCE: usize = 5;
+/// `since << 2 | state`: one store when a wake changes it.
+const STATE: usize = 5;
 const POLLS: usize = 6;
 const BUSY: usize = 7;
-const WAKES: usize = 8;
-const SELF_WAKES: usize = 9;
-const AWAIT_SITE: usize = 10;
+/// Wakes from within the task's own poll. (Wakes that queued it are
+/// its polls, less the first, plus one while it is queued: each such wake
+/// leads to exactly one poll.)
+const SELF_WAKES: usize = 8;
+const AWAIT_SITE: usize = 9;
+const WAIT_CODE: usize = 10;
 const WAIT_VALUE: usize = 11;
 const WAIT_EXTRA: usize = 12;
 
-// Tag bits: 0..2 state (0: empty slot), 2..4 kind, 8..16 wait code,
-// 32..64 the connection of a connection task.
+// Tag bits: 0 live, 2..4 kind, 32..64 the connection of a connection task.
+const LIVE: u64 = 1;
+const KIND_SHIFT: u32 = 2;
+const CONN_SHIFT: u32 = 32;
+
+// State word: 0..2 the state, the rest the ticks it has held since.
 const STATE_SCHEDULED: u64 = 1;
 const STATE_IDLE: u64 = 2;
 const STATE_MASK: u64 = 3;
-const KIND_SHIFT: u32 = 2;
-const WAIT_SHIFT: u32 = 8;
-const CONN_SHIFT: u32 = 32;
+
+/// A state word: `state` since `ticks`.
+#[inline]
+pub(crate) fn state_word(scheduled: bool, ticks: u64) -> u64 {
+    ticks << 2
+        | if scheduled {
+            STATE_SCHEDULED
+        } else {
+            STATE_IDLE
+        }
+}
+
+/// Whether a state word says scheduled, and since when (ticks).
+#[inline]
+pub(crate) fn decode_state(word: u64) -> (bool, u64) {
+    (word & STATE_MASK == STATE_SCHEDULED, word >> 2)
+}
 
 /// What a task is, as its record stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +193,7 @@ impl Wait {
 }
 
 /// The wait a poll ended on, with the call that made the future.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parked {
     pub(crate) wait: Wait,
     pub(crate) site: &'static Location<'static>,
@@ -247,6 +269,11 @@ impl TaskRegistry {
         }
     }
 
+    /// Task slots.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
     /// A task took slot `index` (worker only); it starts scheduled.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawned(
@@ -262,14 +289,14 @@ impl TaskRegistry {
             return;
         };
         let mut words = [0u64; WORDS];
-        words[TAG] = STATE_SCHEDULED | kind.encode();
+        words[TAG] = LIVE | kind.encode();
         words[ID] = id;
         words[SPAWN_SITE] = location_word(spawn_site);
         if let Some(name) = name {
             words[NAME_PTR] = name.as_ptr() as u64;
             words[NAME_LEN] = name.len() as u64;
         }
-        words[SINCE] = now_ticks;
+        words[STATE] = state_word(true, now_ticks);
         record.write(&words);
         let index = index as usize;
         // Single writer: a plain load and store; Release so a reader that
@@ -279,58 +306,33 @@ impl TaskRegistry {
         }
     }
 
-    /// The task in slot `index` was queued by a wake (worker only).
+    /// The live task in slot `index` changed state (a wake queued it):
+    /// one word (worker only).
     #[inline]
-    pub(crate) fn woken(&self, index: u32, self_wake: bool, now_ticks: u64) {
-        let Some(record) = self.records.get(index as usize) else {
-            return;
-        };
-        let tag = record.writer_word(TAG);
-        if tag == 0 {
-            return;
+    pub(crate) fn set_state(&self, index: u32, state: u64) {
+        if let Some(record) = self.records.get(index as usize) {
+            record.write_word(STATE, state);
         }
-        let count = if self_wake { SELF_WAKES } else { WAKES };
-        let wakes = record.writer_word(count) + 1;
-        let tag = tag & !STATE_MASK | STATE_SCHEDULED;
-        record.write_words([(TAG, tag), (SINCE, now_ticks), (count, wakes)]);
     }
 
-    /// A poll of the task in slot `index` ran from `start` to `end` ticks
-    /// and left it waiting on `parked` (worker only). A task that woke
-    /// itself during the poll stays scheduled.
+    /// A poll of the live task in slot `index` ended: its state, its
+    /// `[polls, busy ticks, self-wakes]`, and the `[site, code, value,
+    /// extra]` of the wait it is parked on (worker only; the counts are
+    /// the writer's, so nothing is read back).
     #[inline]
-    pub(crate) fn polled(&self, index: u32, start: u64, end: u64, parked: Option<Parked>) {
+    pub(crate) fn polled(&self, index: u32, state: u64, counts: [u64; 3], wait: [u64; 4]) {
         let Some(record) = self.records.get(index as usize) else {
             return;
         };
-        let tag = record.writer_word(TAG);
-        if tag == 0 {
-            return;
-        }
-        let polls = record.writer_word(POLLS) + 1;
-        let busy = record.writer_word(BUSY) + end.saturating_sub(start);
-        let (code, value, extra) = parked.map_or((0, 0, 0), |p| p.wait.encode());
-        let site = location_word(parked.map(|p| p.site));
-        let state = if tag & STATE_MASK == STATE_SCHEDULED && record.writer_word(SINCE) >= start {
-            // Woken by itself (or something it called) during the poll.
-            STATE_SCHEDULED
-        } else {
-            STATE_IDLE
-        };
-        let since = if state == STATE_IDLE {
-            end
-        } else {
-            record.writer_word(SINCE)
-        };
-        let tag = tag & !(STATE_MASK | 0xff << WAIT_SHIFT) | state | code << WAIT_SHIFT;
         record.write_words([
-            (TAG, tag),
-            (SINCE, since),
-            (POLLS, polls),
-            (BUSY, busy),
-            (AWAIT_SITE, site),
-            (WAIT_VALUE, value),
-            (WAIT_EXTRA, extra),
+            (STATE, state),
+            (POLLS, counts[0]),
+            (BUSY, counts[1]),
+            (SELF_WAKES, counts[2]),
+            (AWAIT_SITE, wait[0]),
+            (WAIT_CODE, wait[1]),
+            (WAIT_VALUE, wait[2]),
+            (WAIT_EXTRA, wait[3]),
         ]);
     }
 
@@ -350,7 +352,7 @@ impl TaskRegistry {
             let Some(w) = record.read(8) else {
                 continue;
             };
-            if w[TAG] == 0 {
+            if w[TAG] & LIVE == 0 {
                 continue;
             }
             let name = (w[NAME_PTR] != 0).then(|| {
@@ -365,8 +367,8 @@ impl TaskRegistry {
                     ))
                 }
             });
-            let code = (w[TAG] >> WAIT_SHIFT) & 0xff;
-            let wait = Wait::decode(code, w[WAIT_VALUE], w[WAIT_EXTRA]);
+            let wait = Wait::decode(w[WAIT_CODE], w[WAIT_VALUE], w[WAIT_EXTRA]);
+            let (scheduled, since_ticks) = decode_state(w[STATE]);
             // SAFETY: both words come from a consistent record copy and
             // were made by `location_word` in this process.
             let (spawn_site, await_site) =
@@ -376,11 +378,11 @@ impl TaskRegistry {
                 kind: Kind::decode(w[TAG]),
                 name,
                 spawn_site,
-                scheduled: w[TAG] & STATE_MASK == STATE_SCHEDULED,
-                since_ticks: w[SINCE],
+                scheduled,
+                since_ticks,
                 polls: w[POLLS],
                 busy_ticks: w[BUSY],
-                wakes: w[WAKES],
+                wakes: (w[POLLS] + u64::from(scheduled)).saturating_sub(1),
                 self_wakes: w[SELF_WAKES],
                 parked: wait
                     .zip(await_site)
@@ -423,7 +425,9 @@ mod tests {
             },
             site: waits_at,
         };
-        r.polled(2, 110, 130, Some(parked));
+        let (code, value, extra) = parked.wait.encode();
+        let wait = [location_word(Some(waits_at)), code, value, extra];
+        r.polled(2, state_word(false, 130), [1, 20, 0], wait);
         let t = &read(&r)[0];
         assert_eq!(
             (t.scheduled, t.since_ticks, t.polls, t.busy_ticks),
@@ -438,31 +442,29 @@ mod tests {
                 senders: vec![3]
             }
         );
-        r.woken(2, false, 150);
-        r.woken(2, true, 160);
+        r.set_state(2, state_word(true, 160));
+        let t = &read(&r)[0];
+        assert_eq!((t.scheduled, t.since_ticks), (true, 160));
+        assert_eq!((t.polls, t.wakes), (1, 1), "queued by one wake");
+        assert!(
+            t.parked.is_some(),
+            "a wake keeps the wait until the next poll"
+        );
+        r.polled(2, state_word(false, 170), [2, 25, 1], [0; 4]);
         let t = &read(&r)[0];
         assert_eq!(
-            (t.scheduled, t.since_ticks, t.wakes, t.self_wakes),
-            (true, 160, 1, 1)
+            (t.polls, t.busy_ticks, t.wakes, t.self_wakes),
+            (2, 25, 1, 1)
         );
+        assert!(t.parked.is_none(), "no ringline wait");
         r.ended(2);
         assert!(read(&r).is_empty());
-        r.woken(2, false, 170);
-        r.polled(2, 170, 180, None);
-        assert!(read(&r).is_empty(), "an ended slot stays empty");
     }
 
     #[test]
-    fn a_task_woken_during_its_own_poll_stays_scheduled() {
-        let r = TaskRegistry::new(1);
-        r.spawned(0, 1, Kind::Spawned, None, None, 10);
-        r.polled(0, 20, 30, None);
-        r.woken(0, true, 25);
-        r.polled(0, 20, 30, None);
-        let t = &read(&r)[0];
-        assert!(t.scheduled, "{t:?}");
-        assert_eq!(t.since_ticks, 25);
-        assert!(t.parked.is_none(), "no ringline wait");
+    fn state_words_round_trip() {
+        assert_eq!(decode_state(state_word(true, 12345)), (true, 12345));
+        assert_eq!(decode_state(state_word(false, 1 << 40)), (false, 1 << 40));
     }
 
     #[test]

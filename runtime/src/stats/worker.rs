@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::atomic_histogram::AtomicHistogram;
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
-use super::task_registry::{Kind, Parked, RawTask, TaskRegistry, Wait};
+use super::task_registry::{Kind, RawTask, TaskRegistry, Wait, state_word};
 use super::ticks;
 use super::{
     ExecutorStats, GraveyardStats, GraveyardTotals, NetStats, OpStats, RingStats, RingTotals,
@@ -122,6 +122,11 @@ impl WorkerStats {
             registry: OpRegistry::new(layout),
             tasks: TaskRegistry::new(layout.tasks),
         }
+    }
+
+    /// Task slots (the registry's size).
+    fn tasks_len(&self) -> usize {
+        self.tasks.len()
     }
 
     /// Every live task, decoded, and the task being polled with its poll's
@@ -300,10 +305,25 @@ pub(crate) struct StatsWriter {
     datagrams_out: Cell<u64>,
     datagram_send_errors: Cell<u64>,
     queue: RefCell<RegistryQueue>,
-    /// The first wait the current poll's futures reported.
-    parked: Cell<Option<Parked>>,
+    /// The first wait the current poll's futures reported, encoded (code
+    /// 0: none yet) with the call that made its future.
+    wait_code: Cell<u64>,
+    wait_value: Cell<u64>,
+    wait_extra: Cell<u64>,
+    wait_site: Cell<u64>,
     /// When the current poll started, in ticks.
     poll_start: Cell<u64>,
+    /// Per task slot, what its registry record holds: kept here so the
+    /// hooks only store into the record, never read it back.
+    task_shadow: Box<[TaskShadow]>,
+}
+
+/// A task's counts as the worker last wrote them to its record.
+#[derive(Default)]
+struct TaskShadow {
+    polls: Cell<u64>,
+    busy_ticks: Cell<u64>,
+    self_wakes: Cell<u64>,
 }
 
 /// How often a busy worker publishes its batched counts. Publishing costs
@@ -320,7 +340,6 @@ fn bump(c: &Cell<u64>, n: u64) {
 impl StatsWriter {
     pub(crate) fn new(shared: Arc<WorkerStats>, now_ns: u64) -> StatsWriter {
         StatsWriter {
-            shared,
             turn_start_ns: Cell::new(now_ns),
             park_start_ns: Cell::new(now_ns),
             published_at_ns: Cell::new(0),
@@ -339,8 +358,15 @@ impl StatsWriter {
             datagrams_out: Cell::new(0),
             datagram_send_errors: Cell::new(0),
             queue: RefCell::new(RegistryQueue::default()),
-            parked: Cell::new(None),
+            wait_code: Cell::new(0),
+            wait_value: Cell::new(0),
+            wait_extra: Cell::new(0),
+            wait_site: Cell::new(0),
             poll_start: Cell::new(0),
+            task_shadow: (0..shared.tasks_len())
+                .map(|_| TaskShadow::default())
+                .collect(),
+            shared,
         }
     }
 
@@ -415,7 +441,7 @@ impl StatsWriter {
         bump(&self.polls, 1);
         let now = ticks::now();
         self.poll_start.set(now);
-        self.parked.set(None);
+        self.wait_code.set(0);
         let e = &self.shared.executor;
         set(&e.poll_started_ticks, now);
         // Stored + 1 so that 0 means "no task".
@@ -423,18 +449,40 @@ impl StatsWriter {
         set(&e.current_task, task.wrapping_add(1));
     }
 
-    /// The poll of the task in slot `index` returned; `pending`: the task
-    /// lives on, waiting on what its futures reported.
+    /// The poll returned, and its task ended (finished or cancelled).
     #[inline]
-    pub(crate) fn poll_ended(&self, index: u32, pending: bool) {
+    pub(crate) fn poll_ended(&self) {
         self.current_task.set(0);
         set(&self.shared.executor.current_task, 0);
-        if pending {
-            let end = ticks::now();
-            self.shared
-                .tasks
-                .polled(index, self.poll_start.get(), end, self.parked.get());
-        }
+    }
+
+    /// The poll of the task in slot `index` returned `Pending`: it waits on
+    /// what its futures reported, or (`woken`) was woken during the poll
+    /// and is queued again.
+    #[inline]
+    pub(crate) fn poll_pending(&self, index: u32, woken: bool) {
+        self.poll_ended();
+        let Some(shadow) = self.task_shadow.get(index as usize) else {
+            return;
+        };
+        let end = ticks::now();
+        let polls = shadow.polls.get() + 1;
+        let busy = shadow.busy_ticks.get() + end.saturating_sub(self.poll_start.get());
+        let self_wakes = shadow.self_wakes.get() + u64::from(woken);
+        shadow.polls.set(polls);
+        shadow.busy_ticks.set(busy);
+        shadow.self_wakes.set(self_wakes);
+        self.shared.tasks.polled(
+            index,
+            state_word(woken, end),
+            [polls, busy, self_wakes],
+            [
+                self.wait_site.get(),
+                self.wait_code.get(),
+                self.wait_value.get(),
+                self.wait_extra.get(),
+            ],
+        );
     }
 
     /// A future of the task being polled returns `Pending`, waiting on
@@ -442,8 +490,12 @@ impl StatsWriter {
     /// is what its task waits on.
     #[inline]
     pub(crate) fn parked(&self, wait: Wait, site: &'static Location<'static>) {
-        if self.parked.get().is_none() && self.current_task.get() != 0 {
-            self.parked.set(Some(Parked { wait, site }));
+        if self.wait_code.get() == 0 && self.current_task.get() != 0 {
+            let (code, value, extra) = wait.encode();
+            self.wait_code.set(code);
+            self.wait_value.set(value);
+            self.wait_extra.set(extra);
+            self.wait_site.set(site as *const Location<'static> as u64);
         }
     }
 
@@ -457,16 +509,23 @@ impl StatsWriter {
         site: Option<&'static Location<'static>>,
         name: Option<&'static str>,
     ) {
+        if let Some(shadow) = self.task_shadow.get(index as usize) {
+            shadow.polls.set(0);
+            shadow.busy_ticks.set(0);
+            shadow.self_wakes.set(0);
+        }
         self.shared
             .tasks
             .spawned(index, id, kind, site, name, ticks::now());
     }
 
-    /// The task in slot `index` was queued by a wake; `self_wake`: from
-    /// within its own poll.
+    /// The live task in slot `index` was queued by a wake: its record says
+    /// so at once (one store).
     #[inline]
-    pub(crate) fn task_woken(&self, index: u32, self_wake: bool) {
-        self.shared.tasks.woken(index, self_wake, ticks::now());
+    pub(crate) fn task_woken(&self, index: u32) {
+        self.shared
+            .tasks
+            .set_state(index, state_word(true, ticks::now()));
     }
 
     /// The task in slot `index` ended.
@@ -694,7 +753,7 @@ mod tests {
         assert_eq!(mid.executor.current_poll_age_ns, Some(1_000));
         assert_eq!(mid.executor.heartbeat_age_ns, 1_000);
         assert_eq!(mid.executor.polls_total, 0, "batched until the turn ends");
-        w.poll_ended(0, true);
+        w.poll_pending(0, false);
         w.bytes_received(10);
         w.turn_ended(8_000, true, |p| p.executor(2, Some(15_000)));
         let s = w.shared.snapshot(1, 20_000);
@@ -725,19 +784,19 @@ mod tests {
         let polls = |w: &StatsWriter, now| w.shared.snapshot(1, now).executor.polls_total;
         w.turn_started(PUBLISH_INTERVAL_NS);
         w.poll_started(0, 1);
-        w.poll_ended(0, true);
+        w.poll_pending(0, false);
         w.turn_ended(PUBLISH_INTERVAL_NS + 10, false, |_| {});
         assert_eq!(polls(&w, 0), 1, "first publish is due");
         w.turn_started(PUBLISH_INTERVAL_NS + 20);
         w.poll_started(0, 1);
-        w.poll_ended(0, true);
+        w.poll_pending(0, false);
         w.turn_ended(PUBLISH_INTERVAL_NS + 30, false, |_| {});
         assert_eq!(polls(&w, 0), 1, "within the interval: batched");
         w.turn_ended(PUBLISH_INTERVAL_NS + 40, true, |_| {});
         assert_eq!(polls(&w, 0), 2, "forced before a long sleep");
         w.turn_started(3 * PUBLISH_INTERVAL_NS);
         w.poll_started(0, 1);
-        w.poll_ended(0, true);
+        w.poll_pending(0, false);
         w.turn_ended(3 * PUBLISH_INTERVAL_NS, false, |_| {});
         assert_eq!(polls(&w, 0), 3, "the interval passed");
     }
