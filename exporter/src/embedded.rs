@@ -132,7 +132,9 @@ impl Builder {
         let app = handle.clone();
         let render = move |out: &mut String| {
             let snapshot = ringline::stats::snapshot();
-            text::render(&[Source::new(&snapshot)], &render_options, out);
+            let tasks = ringline::stats::tasks(Duration::ZERO);
+            let source = Source::new(&snapshot).with_tasks(&tasks);
+            text::render(&[source], &render_options, out);
             if let Some(app) = &app {
                 append_application_metrics(&app.render(), out);
             }

@@ -38,9 +38,11 @@
 //!
 //! A 2-worker echo server (accept and recv multishot; send, close and
 //! timer one-shot; 10 pools per worker and 2 runtime-wide) has 229 catalog
-//! series; its 6 latency histograms become 34 Prometheus series each with
-//! the default [`Buckets::PowersOfTwo`], so a scrape holds **427** series
-//! (1,687 with [`Buckets::All`]). Op kinds a process never submits add no
+//! series from its snapshot and 26 from its task list (`ringline_tasks`,
+//! `ringline_tasks_stuck`: 13 per worker); its 6 latency histograms become
+//! 34 Prometheus series each with the default [`Buckets::PowersOfTwo`], so
+//! a scrape holds **453** series
+//! (1,713 with [`Buckets::All`]). Op kinds a process never submits add no
 //! series; with all 22 kinds active a 2-worker process has 465 catalog
 //! series. A 2-worker process under echo traffic and every fs op kind on
 //! both workers (the end-to-end test) has about 320–340 catalog series,

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use ringline_schema::stats::catalog::{self, METRICS, MetricDef, MetricKind, Sample, Value};
 use ringline_schema::stats::histogram::{BUCKETS, SUB_BUCKETS_PER_OCTAVE, bucket_upper_ns};
-use ringline_schema::stats::{Histogram, Snapshot};
+use ringline_schema::stats::{Histogram, Snapshot, TaskInfo};
 
 use crate::Error;
 
@@ -85,6 +85,7 @@ impl Default for RenderOptions {
 #[derive(Debug, Clone)]
 pub struct Source<'a> {
     snapshot: &'a Snapshot,
+    tasks: Option<&'a [TaskInfo]>,
     labels: Vec<(String, String)>,
 }
 
@@ -93,8 +94,18 @@ impl<'a> Source<'a> {
     pub fn new(snapshot: &'a Snapshot) -> Source<'a> {
         Source {
             snapshot,
+            tasks: None,
             labels: Vec::new(),
         }
+    }
+
+    /// Adds the task series (`ringline_tasks`, `ringline_tasks_stuck`)
+    /// counted from `tasks`, the same process's task list (the inspect
+    /// socket's `tasks` answer, or `ringline::stats::tasks`). Without it
+    /// those families are left out (a process too old to list its tasks).
+    pub fn with_tasks(mut self, tasks: &'a [TaskInfo]) -> Self {
+        self.tasks = Some(tasks);
+        self
     }
 
     /// Adds label `name="value"` to every series of this source. The name
@@ -124,7 +135,17 @@ impl<'a> Source<'a> {
 pub fn render(sources: &[Source<'_>], options: &RenderOptions, out: &mut String) {
     let all: Vec<Vec<Sample<'_>>> = sources
         .iter()
-        .map(|s| catalog::samples(s.snapshot, options.stuck_after))
+        .map(|s| {
+            let mut samples = catalog::samples(s.snapshot, options.stuck_after);
+            if let Some(tasks) = s.tasks {
+                samples.extend(catalog::task_samples(
+                    s.snapshot,
+                    tasks,
+                    options.stuck_after,
+                ));
+            }
+            samples
+        })
         .collect();
     // Grouped by family without relying on the order `samples` promises:
     // a misordered sample would otherwise land in a second family.
@@ -534,9 +555,16 @@ mod tests {
     #[test]
     fn sources_share_one_family_each() {
         let (a, b) = (echo_snapshot(1), echo_snapshot(2));
+        // With task lists (empty ones), the task families are there too.
         let sources = [
-            Source::new(&a).with_label("pid", "10").unwrap(),
-            Source::new(&b).with_label("pid", "20").unwrap(),
+            Source::new(&a)
+                .with_tasks(&[])
+                .with_label("pid", "10")
+                .unwrap(),
+            Source::new(&b)
+                .with_tasks(&[])
+                .with_label("pid", "20")
+                .unwrap(),
         ];
         let mut text = String::new();
         render(&sources, &RenderOptions::default(), &mut text);

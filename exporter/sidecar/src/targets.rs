@@ -26,7 +26,10 @@ use std::time::Duration;
 
 use ringline_exporter::{RenderOptions, Source, text};
 use ringline_schema::inspect::{self, Client};
-use ringline_schema::stats::Snapshot;
+use ringline_schema::stats::{Snapshot, TaskInfo};
+
+/// Most tasks fetched per process and interval (the server's own cap).
+const TASKS_LIMIT: usize = 10_000;
 
 /// Which processes to serve.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +47,9 @@ struct Followed {
     process: Option<String>,
     /// Its latest snapshot (None until the first arrives).
     snapshot: Option<Arc<Snapshot>>,
+    /// Its task list as of that snapshot (None from a process too old to
+    /// list them, protocol 1).
+    tasks: Option<Arc<Vec<TaskInfo>>>,
 }
 
 /// Every process being followed, by pid.
@@ -111,6 +117,13 @@ impl Targets {
         };
         let mut client = Client::connect_path(&path).map_err(context("connecting to"))?;
         let hello = client.hello().map_err(context("hello over"))?;
+        // Task lists come over a second connection (the first one becomes
+        // the snapshot stream), from processes that can list them.
+        let mut tasks_client = if hello.protocol_version >= 2 {
+            Client::connect_path(&path).ok()
+        } else {
+            None
+        };
         let mut stream = client
             .subscribe(self.interval)
             .map_err(context("subscribing over"))?;
@@ -122,26 +135,42 @@ impl Targets {
             let snapshot = stream
                 .next_snapshot()
                 .map_err(context("reading snapshots from"))?;
+            let tasks = tasks_client
+                .as_mut()
+                .and_then(|c| c.tasks(Duration::ZERO, TASKS_LIMIT).ok());
             let mut followed = self.followed();
             let entry = followed.entry(pid).or_default();
             entry.process = Some(hello.process.clone());
             entry.snapshot = Some(Arc::new(snapshot));
+            entry.tasks = tasks.map(Arc::new);
         }
     }
 
     /// Renders every followed process's latest snapshot with `pid` and
     /// `process` labels.
     pub(crate) fn render(&self, options: &RenderOptions, out: &mut String) {
-        let latest: Vec<(u32, String, Arc<Snapshot>)> = self
+        type Latest = (u32, String, Arc<Snapshot>, Option<Arc<Vec<TaskInfo>>>);
+        let latest: Vec<Latest> = self
             .followed()
             .iter()
-            .filter_map(|(&pid, f)| Some((pid, f.process.clone()?, f.snapshot.clone()?)))
+            .filter_map(|(&pid, f)| {
+                Some((
+                    pid,
+                    f.process.clone()?,
+                    f.snapshot.clone()?,
+                    f.tasks.clone(),
+                ))
+            })
             .collect();
         let sources: Vec<Source<'_>> = latest
             .iter()
-            .filter_map(|(pid, process, snapshot)| {
+            .filter_map(|(pid, process, snapshot, tasks)| {
+                let source = match tasks {
+                    Some(tasks) => Source::new(snapshot).with_tasks(tasks),
+                    None => Source::new(snapshot),
+                };
                 // Neither name is a catalog label, so both are accepted.
-                Source::new(snapshot)
+                source
                     .with_label("pid", pid.to_string())
                     .and_then(|s| s.with_label("process", process.as_str()))
                     .ok()

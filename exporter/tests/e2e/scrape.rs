@@ -83,6 +83,9 @@ fn every_catalog_metric_is_scraped_from_a_real_runtime_and_nothing_else() {
         ..snap
     };
     let samples = catalog::samples(&mine, catalog::DEFAULT_STUCK_AFTER);
+    // Plus the task series: three states and ten stuck verdicts per worker.
+    let task_series = catalog::task_samples(&mine, &[], catalog::DEFAULT_STUCK_AFTER).len();
+    assert_eq!(task_series, 2 * 13);
     let histograms = samples
         .iter()
         .filter(|s| matches!(s.value, catalog::Value::Histogram(_)))
@@ -91,7 +94,7 @@ fn every_catalog_metric_is_scraped_from_a_real_runtime_and_nothing_else() {
     // appears in between; the load has used every kind by now.
     assert_eq!(
         series,
-        samples.len() + histograms * 33,
+        samples.len() + task_series + histograms * 33,
         "34 series per histogram"
     );
     // Reported, not asserted: timing belongs in benchmarks.

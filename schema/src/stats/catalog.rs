@@ -35,12 +35,15 @@
 //! `11 + 2 × 109 = 229` series; an idle one (accept and the wake read
 //! armed) `11 + 2 × 89 = 189`; with all 22 op kinds active,
 //! `11 + 2 × 227 = 465`. The publisher turns each latency series into 6
-//! (`_count`, `_sum`, 4 quantiles).
+//! (`_count`, `_sum`, 4 quantiles). The task series ([`task_samples`], from
+//! the process's task list) add 13 per worker: 3 states and 10 stuck
+//! verdicts, whatever the number of tasks.
 
 use std::time::Duration;
 
 use super::histogram::Histogram;
 use super::snapshot::{SlabStats, Snapshot, WorkerSnapshot};
+use super::tasks::{TaskInfo, TaskState, VerdictKind};
 
 /// What a metric is, in Prometheus terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -236,6 +239,11 @@ pub const METRICS: &[MetricDef] = &[
         "Closed connections reset because the peer did not take the queued bytes within close_linger_timeout. Any increase means peers that stop reading."),
     m("ringline_datagram_send_errors_total", C, Count, W,
         "UDP sends the kernel failed after send_to returned Ok: datagrams lost on the way out. Any increase means a destination the socket may not send to (e.g. broadcast) or a local network error."),
+    // ── Tasks (from the task registry; see `task_samples`) ──
+    m("ringline_tasks", G, Count, &["runtime", "worker", "state"],
+        "Tasks by state: running (being polled), scheduled (woken, waiting for their poll), idle (waiting). Scheduled staying high means the worker cannot keep up or one task hogs it."),
+    m("ringline_tasks_stuck", G, Count, &["runtime", "worker", "verdict"],
+        "Tasks that have not moved for the stuck threshold (default 1 s), by verdict. Above 0 for deadlock, woken_not_polled, idle_on_unknown or completed_not_woken means tasks hang; ringline-top's Tasks view names them and the line they wait in. waiting_on_connection and waiting_on_timer are often just idle clients and sleeps."),
 ];
 
 /// The metric named `name`.
@@ -298,6 +306,59 @@ pub fn samples(snapshot: &Snapshot, stuck_after: Duration) -> Vec<Sample<'_>> {
     // (as Prometheus wants them) and keeps runtime and worker order.
     let rank = |s: &Sample<'_>| METRICS.iter().position(|d| d.name == s.name);
     out.0.sort_by_cached_key(rank);
+    out.0
+}
+
+/// The task series of `snapshot`'s workers, from `tasks` (what the
+/// inspect socket's `tasks` answer or `ringline::stats::tasks` lists):
+/// per worker, the tasks in each state and, per verdict, the tasks that
+/// have not moved for `stuck_after` — every state and verdict, 0 when none,
+/// so the series set stays put and alerts clear. Bounded: three plus one
+/// per verdict kind per worker, never a series per task.
+pub fn task_samples(
+    snapshot: &Snapshot,
+    tasks: &[TaskInfo],
+    stuck_after: Duration,
+) -> Vec<Sample<'static>> {
+    let stuck_ns = u64::try_from(stuck_after.as_nanos()).unwrap_or(u64::MAX);
+    let states = [TaskState::Running, TaskState::Scheduled, TaskState::Idle];
+    let stuck_kinds = || {
+        VerdictKind::ALL
+            .into_iter()
+            .filter(|k| *k != VerdictKind::Running)
+    };
+    let mut out = Out(Vec::new());
+    for rt in &snapshot.runtimes {
+        for w in &rt.workers {
+            let mine = || {
+                tasks
+                    .iter()
+                    .filter(|t| t.runtime == rt.id && t.worker == w.worker)
+            };
+            let base = [
+                ("runtime", rt.id.to_string()),
+                ("worker", w.worker.to_string()),
+            ];
+            for state in states {
+                let n = mine().filter(|t| t.state == state).count();
+                out.gauge(
+                    "ringline_tasks",
+                    &with(&base, "state", state.name()),
+                    n as f64,
+                );
+            }
+            for kind in stuck_kinds() {
+                let n = mine()
+                    .filter(|t| t.verdict.kind == kind && t.state_for_ns >= stuck_ns)
+                    .count();
+                out.gauge(
+                    "ringline_tasks_stuck",
+                    &with(&base, "verdict", kind.name()),
+                    n as f64,
+                );
+            }
+        }
+    }
     out.0
 }
 
@@ -484,6 +545,78 @@ mod tests {
     use crate::stats::kinds::{OpKind, SlabKind};
     use crate::stats::snapshot::{InFlightOp, OpStats, RuntimeSnapshot};
     use std::collections::HashSet;
+
+    #[test]
+    fn task_series_are_bounded_and_count_states_and_stuck_verdicts() {
+        use crate::stats::tasks::{TaskKind, Verdict, WaitTarget};
+        let snap = Snapshot {
+            runtimes: vec![RuntimeSnapshot {
+                id: 1,
+                workers: vec![WorkerSnapshot::default()],
+                ..RuntimeSnapshot::default()
+            }],
+            ..Snapshot::default()
+        };
+        let task = |id, state, kind, for_ns| TaskInfo {
+            runtime: 1,
+            worker: 0,
+            id,
+            kind: TaskKind::Spawned,
+            name: None,
+            spawn_site: None,
+            state,
+            state_for_ns: for_ns,
+            polls: 1,
+            busy_ns: 0,
+            wakes: 0,
+            self_wakes: 0,
+            await_site: None,
+            waiting_on: WaitTarget::Nothing,
+            verdict: Verdict {
+                kind,
+                message: String::new(),
+                tasks: Vec::new(),
+            },
+        };
+        let second = 1_000_000_000;
+        let tasks = [
+            task(1, TaskState::Running, VerdictKind::Running, 5 * second),
+            task(2, TaskState::Idle, VerdictKind::Deadlock, 3 * second),
+            task(3, TaskState::Idle, VerdictKind::Deadlock, 3 * second),
+            task(4, TaskState::Idle, VerdictKind::IdleOnUnknown, second / 2),
+            task(
+                5,
+                TaskState::Scheduled,
+                VerdictKind::WokenNotPolled,
+                2 * second,
+            ),
+        ];
+        let samples = task_samples(&snap, &tasks, DEFAULT_STUCK_AFTER);
+        // 3 states + 10 stuck verdicts, whatever the number of tasks.
+        assert_eq!(samples.len(), 13);
+        let value = |name: &str, label: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name && s.labels.iter().any(|(_, v)| v == label))
+                .map(|s| s.value.clone())
+        };
+        assert_eq!(value("ringline_tasks", "idle"), Some(Value::Gauge(3.0)));
+        assert_eq!(value("ringline_tasks", "running"), Some(Value::Gauge(1.0)));
+        assert_eq!(
+            value("ringline_tasks_stuck", "deadlock"),
+            Some(Value::Gauge(2.0))
+        );
+        assert_eq!(
+            value("ringline_tasks_stuck", "woken_not_polled"),
+            Some(Value::Gauge(1.0))
+        );
+        // Not idle long enough yet.
+        assert_eq!(
+            value("ringline_tasks_stuck", "idle_on_unknown"),
+            Some(Value::Gauge(0.0))
+        );
+        assert_eq!(value("ringline_tasks_stuck", "running"), None);
+    }
 
     /// DESIGN.md's core names (dashboards and alerts use them), copied so
     /// that a rename here fails loudly.
