@@ -14,7 +14,7 @@ use crate::driver;
 use crate::executor::shutdown::ShutdownLatch;
 use crate::net::{SockKind, SocketFile};
 use crate::stats::kinds::{SlabKind, SlabUsage};
-use crate::stats::{RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
+use crate::stats::{ConnectionInfo, RuntimeSnapshot, RuntimeSource, SlabStats, WorkerStats};
 
 /// State every worker of one runtime shares.
 pub(crate) struct RuntimeShared {
@@ -138,6 +138,12 @@ impl RuntimeSource for RuntimeShared {
 
     fn is_running(&self) -> bool {
         self.alive.load(Ordering::Acquire) > 0
+    }
+
+    fn connections(&self, now_ns: u64, out: &mut Vec<ConnectionInfo>) {
+        for w in &self.worker_stats {
+            w.connections(self.id, now_ns, out);
+        }
     }
 }
 

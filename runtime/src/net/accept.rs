@@ -45,9 +45,12 @@ impl Net<'_> {
                         .core
                         .stats
                         .conn_opened(key.index, true, || query_peer(fd, kind));
+                    let opened_at = crate::stats::clock::ns_at(self.core.now());
                     if let Some(c) = net.conns.get_mut(key) {
                         c.peer = peer;
+                        c.opened_at_ns = opened_at;
                     }
+                    net.touch(key);
                     key
                 }
                 Err(_) => {

@@ -185,9 +185,12 @@ impl Net<'_> {
                             Target::Unix(p) => PeerAddr::Unix(p.to_path_buf()),
                         })
                     });
+                    let opened_at = crate::stats::clock::ns_at(self.core.now());
                     if let Some(c) = net.conns.get_mut(key) {
                         c.peer = peer;
+                        c.opened_at_ns = opened_at;
                     }
+                    net.touch(key);
                     key
                 }
                 Err(_) => {
@@ -252,9 +255,12 @@ impl Net<'_> {
             .get(conn)
             .is_none_or(|c| c.state != ConnState::Connecting);
         if result == 0 && !closing {
-            if let Some(c) = self.net.borrow_mut().conns.get_mut(conn) {
+            let mut net = self.net.borrow_mut();
+            if let Some(c) = net.conns.get_mut(conn) {
                 c.state = ConnState::Open;
             }
+            net.touch(conn);
+            drop(net);
             self.arm_recv(conn);
             return Ok(ConnCtx::new(&self, conn));
         }
@@ -277,7 +283,7 @@ impl Net<'_> {
     /// Closes and frees a connection slot on which nothing is armed.
     fn discard_conn(self, conn: Key) {
         if let Some(c) = self.net.borrow_mut().remove_conn(conn) {
-            self.core.stats.conn_closed();
+            self.core.stats.conn_closed(conn.index);
             close_fd(c.fd);
         }
     }

@@ -437,6 +437,7 @@ impl Net<'_> {
                     }
                 }
             }
+            net.dirty.mark(conn, key);
             net.recv.consumed(conn)
         };
         if resume {
@@ -474,6 +475,7 @@ impl Net<'_> {
                     }
                 }
             }
+            net.dirty.mark(conn, key);
             net.recv.consumed(conn)
         };
         if resume {

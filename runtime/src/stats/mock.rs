@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use super::conn_table::ConnFigures;
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{RegistryLayout, Target};
+use super::{ConnectionInfo, OpStats, SlabStats, WorkerSnapshot};
 use super::{GraveyardTotals, RingTotals};
-use super::{OpStats, SlabStats, WorkerSnapshot};
 use crate::op::{OpCounters, OpKind, UserData};
 use crate::peer::PeerAddr;
 
@@ -20,6 +21,9 @@ impl WorkerStats {
     pub(crate) fn new(worker: usize, _layout: RegistryLayout) -> WorkerStats {
         WorkerStats { worker }
     }
+
+    /// No connections are recorded.
+    pub(crate) fn connections(&self, _runtime: u64, _now_ns: u64, _out: &mut Vec<ConnectionInfo>) {}
 
     /// Every op kind and pool, all zero: the schema stays the same.
     pub(crate) fn snapshot(&self, _runtime: u64, _now_ns: u64) -> WorkerSnapshot {
@@ -93,7 +97,7 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn graveyard(&self, _t: &GraveyardTotals) {}
     #[inline]
-    pub(crate) fn conn_closed(&self) {}
+    pub(crate) fn conn_closed(&self, _index: u32) {}
     #[inline]
     pub(crate) fn bytes_received(&self, _n: u64) {}
     #[inline]
@@ -112,6 +116,8 @@ pub(crate) struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
+    #[inline]
+    pub(crate) fn conn(&self, _index: u32, _figures: &ConnFigures) {}
     #[inline]
     pub(crate) fn net_pressure(&self, _p: NetPressure) {}
     #[inline]

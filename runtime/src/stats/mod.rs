@@ -42,6 +42,9 @@ macro_rules! cfg_stats {
 }
 
 pub(crate) mod clock;
+// Without the `stats` feature only the figures type is used.
+#[cfg_attr(not(feature = "stats"), allow(dead_code))]
+pub(crate) mod conn_table;
 pub(crate) mod kinds;
 // Without the `stats` feature only the layout and target types are used.
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
@@ -74,6 +77,10 @@ pub use ringline_schema::stats::{catalog, histogram};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
+
+/// Whether the `stats` feature is on: bookkeeping done only for the stats
+/// (outside this module's hooks) is skipped at compile time when it is off.
+pub(crate) const ENABLED: bool = cfg!(feature = "stats");
 
 /// The ring's own totals, published once per iteration.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

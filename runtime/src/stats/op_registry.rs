@@ -328,6 +328,14 @@ impl OpRegistry {
         record.write(&encode_peer(peer));
     }
 
+    /// The peer of connection slot `index` as last recorded, if known.
+    pub(crate) fn peer(&self, index: u32) -> Option<String> {
+        self.peers
+            .get(index as usize)
+            .and_then(|p| p.read(READ_TRIES))
+            .and_then(|p| decode_peer(&p))
+    }
+
     /// Every live record, for a snapshot taken at `now_ns`.
     pub(crate) fn read_in_flight(
         &self,
@@ -369,11 +377,7 @@ impl OpRegistry {
         let target = match (w[0] >> 16) & 0xff {
             TARGET_CONN => OpTarget::Connection {
                 index: w[3] as u32,
-                peer: self
-                    .peers
-                    .get(w[3] as usize)
-                    .and_then(|p| p.read(READ_TRIES))
-                    .and_then(|p| decode_peer(&p)),
+                peer: self.peer(w[3] as u32),
             },
             TARGET_FD => OpTarget::Fd { fd: w[3] as i32 },
             TARGET_PATH => {

@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::atomic_histogram::AtomicHistogram;
+use super::conn_table::{ConnFigures, ConnTable};
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
 use super::{
-    ExecutorStats, GraveyardStats, GraveyardTotals, NetStats, OpStats, RingStats, RingTotals,
+    ConnectionInfo, ExecutorStats, GraveyardStats, GraveyardTotals, NetStats, OpStats, RingStats, RingTotals,
     SlabStats, WorkerSnapshot,
 };
 use crate::peer::PeerAddr;
@@ -101,6 +102,8 @@ pub(crate) struct WorkerStats {
     slabs: [SlabCells; SlabKind::COUNT],
     ops: Box<[OpCells]>,
     registry: OpRegistry,
+    /// Per connection slot, what it holds (see `conn_table.rs`).
+    conns: ConnTable,
 }
 
 impl WorkerStats {
@@ -114,7 +117,17 @@ impl WorkerStats {
             slabs: Default::default(),
             ops: (0..OpKind::COUNT).map(|_| OpCells::default()).collect(),
             registry: OpRegistry::new(layout),
+            conns: ConnTable::new(layout.conns as usize),
         }
+    }
+
+    /// Appends every live connection record, with ages relative to
+    /// `now_ns` and the peers from the op registry's peer table.
+    pub(crate) fn connections(&self, runtime: u64, now_ns: u64, out: &mut Vec<ConnectionInfo>) {
+        self.conns.read(|index, figures| {
+            let peer = self.registry.peer(index);
+            out.push(figures.info(runtime, self.worker, index, peer, now_ns));
+        });
     }
 
     /// A plain copy, with ages relative to `now_ns`.
@@ -445,10 +458,11 @@ impl StatsWriter {
         peer
     }
 
-    /// A connection's slot was released.
+    /// Connection slot `index` was released: its record is cleared now.
     #[inline]
-    pub(crate) fn conn_closed(&self) {
+    pub(crate) fn conn_closed(&self, index: u32) {
         bump(&self.closed, 1);
+        self.shared.conns.clear(index);
     }
 
     #[inline]
@@ -515,6 +529,12 @@ impl Publisher<'_> {
         set(&o.submitted, submitted);
         set(&o.ok, ok);
         set(&o.cancelled, cancelled);
+    }
+
+    /// Publishes the figures of connection slot `index` (a dirty one).
+    #[inline]
+    pub(crate) fn conn(&self, index: u32, figures: &ConnFigures) {
+        self.stats.conns.write(index, figures);
     }
 
     #[inline]
@@ -668,6 +688,33 @@ mod tests {
         );
         assert_eq!(s.op("fs_open").unwrap().completed_cancelled_total, 1);
         assert_eq!(c.take_dirty(), 0, "publishing clears the dirty set");
+    }
+
+    #[test]
+    fn connection_records_publish_with_the_turn_and_clear_at_release() {
+        let w = writer();
+        let figures = ConnFigures {
+            opened_at_ns: 500,
+            bytes_in: 9,
+            ops_in_flight: 1,
+            task: Some(4),
+            ..ConnFigures::default()
+        };
+        w.shared
+            .registry
+            .set_peer(2, Some(&PeerAddr::Tcp("127.0.0.1:9".parse().unwrap())));
+        w.turn_ended(1_000, true, |p| p.conn(2, &figures));
+        let mut out = Vec::new();
+        w.shared.connections(7, 2_000, &mut out);
+        assert_eq!(out.len(), 1);
+        let c = &out[0];
+        assert_eq!((c.runtime, c.worker, c.index), (7, 3, 2));
+        assert_eq!((c.age_ns, c.bytes_in, c.task), (1_500, 9, Some(4)));
+        assert_eq!(c.peer.as_deref(), Some("127.0.0.1:9"));
+        w.conn_closed(2);
+        out.clear();
+        w.shared.connections(7, 2_000, &mut out);
+        assert!(out.is_empty(), "released: gone at once");
     }
 
     #[test]
