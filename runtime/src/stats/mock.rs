@@ -117,6 +117,10 @@ pub(crate) struct Publisher<'a> {
 
 impl Publisher<'_> {
     #[inline]
+    pub(crate) fn conns_due(&self) -> bool {
+        false
+    }
+    #[inline]
     pub(crate) fn conn(&self, _index: u32, _figures: &ConnFigures) {}
     #[inline]
     pub(crate) fn net_pressure(&self, _p: NetPressure) {}

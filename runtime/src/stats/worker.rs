@@ -244,6 +244,8 @@ pub(crate) struct StatsWriter {
     turn_start_ns: Cell<u64>,
     park_start_ns: Cell<u64>,
     published_at_ns: Cell<u64>,
+    /// When the connection records were last published.
+    conns_published_at_ns: Cell<u64>,
     /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: Cell<u64>,
     polls: Cell<u64>,
@@ -268,6 +270,14 @@ pub(crate) struct StatsWriter {
 /// the stats overhead. 250 µs keeps readers (10 Hz at most) current.
 pub(crate) const PUBLISH_INTERVAL_NS: u64 = 250_000;
 
+/// How often a busy worker publishes its connection records (the dirty
+/// ones: on a busy server, every connection that moved). Each costs a
+/// seqlock write of a cache line; at [`PUBLISH_INTERVAL_NS`] that was ~10 %
+/// of an echo round trip. 10 ms is still ten times fresher than a 10 Hz
+/// reader needs; a worker that may sleep indefinitely publishes them all
+/// the same.
+pub(crate) const CONN_PUBLISH_INTERVAL_NS: u64 = 10_000_000;
+
 #[inline]
 fn bump(c: &Cell<u64>, n: u64) {
     c.set(c.get().wrapping_add(n));
@@ -280,6 +290,7 @@ impl StatsWriter {
             turn_start_ns: Cell::new(now_ns),
             park_start_ns: Cell::new(now_ns),
             published_at_ns: Cell::new(0),
+            conns_published_at_ns: Cell::new(0),
             current_task: Cell::new(0),
             polls: Cell::new(0),
             iterations: Cell::new(0),
@@ -327,14 +338,26 @@ impl StatsWriter {
         self.stamp(now_ns);
         if force || now_ns.saturating_sub(self.published_at_ns.get()) >= PUBLISH_INTERVAL_NS {
             self.published_at_ns.set(now_ns);
-            self.publish(gather);
+            let conns = force
+                || now_ns.saturating_sub(self.conns_published_at_ns.get())
+                    >= CONN_PUBLISH_INTERVAL_NS;
+            if conns {
+                self.conns_published_at_ns.set(now_ns);
+            }
+            self.publish_with(conns, gather);
         }
         self.park_start_ns.set(now_ns);
         set(&self.shared.executor.parked, 1);
     }
 
-    /// Publishes the batched counts and whatever `gather` reports.
+    /// Publishes the batched counts and whatever `gather` reports, the
+    /// connection records included.
     pub(crate) fn publish(&self, gather: impl FnOnce(&Publisher<'_>)) {
+        self.publish_with(true, gather);
+    }
+
+    /// [`publish`](Self::publish); `conns`: the connection records are due.
+    fn publish_with(&self, conns: bool, gather: impl FnOnce(&Publisher<'_>)) {
         let s = &*self.shared;
         let e = &s.executor;
         set(&e.polls, self.polls.get());
@@ -351,7 +374,7 @@ impl StatsWriter {
         set(&n.datagrams_in, self.datagrams_in.get());
         set(&n.datagrams_out, self.datagrams_out.get());
         set(&n.datagram_send_errors, self.datagram_send_errors.get());
-        gather(&Publisher { stats: s });
+        gather(&Publisher { stats: s, conns });
     }
 
     /// Publishes queued op records with their submit time `now_ns`.
@@ -495,9 +518,17 @@ impl StatsWriter {
 /// What `turn_ended`'s gather closure reports through.
 pub(crate) struct Publisher<'a> {
     stats: &'a WorkerStats,
+    /// The connection records are due (see [`CONN_PUBLISH_INTERVAL_NS`]).
+    conns: bool,
 }
 
 impl Publisher<'_> {
+    /// True when the dirty connection records are to be published now.
+    #[inline]
+    pub(crate) fn conns_due(&self) -> bool {
+        self.conns
+    }
+
     /// Publishes the op kinds touched since the last call.
     #[inline]
     pub(crate) fn ops(&self, counters: &mut OpCounters) {
@@ -715,6 +746,38 @@ mod tests {
         out.clear();
         w.shared.connections(7, 2_000, &mut out);
         assert!(out.is_empty(), "released: gone at once");
+    }
+
+    #[test]
+    fn a_busy_loop_publishes_connection_records_at_their_own_interval() {
+        let w = writer();
+        let seen = |w: &StatsWriter| {
+            let mut out = Vec::new();
+            w.shared.connections(1, 0, &mut out);
+            out.first().map(|c| c.bytes_in)
+        };
+        let publish = |w: &StatsWriter, now, force, bytes_in| {
+            let f = ConnFigures {
+                bytes_in,
+                ..ConnFigures::default()
+            };
+            w.turn_ended(now, force, |p| {
+                if p.conns_due() {
+                    p.conn(0, &f)
+                }
+            });
+        };
+        let t0 = CONN_PUBLISH_INTERVAL_NS;
+        publish(&w, t0, false, 1);
+        assert_eq!(seen(&w), Some(1), "first publish is due");
+        publish(&w, t0 + PUBLISH_INTERVAL_NS, false, 2);
+        assert_eq!(seen(&w), Some(1), "counts due, connections not yet");
+        publish(&w, t0 + 2 * PUBLISH_INTERVAL_NS, true, 3);
+        assert_eq!(seen(&w), Some(3), "forced before a long sleep");
+        publish(&w, 2 * t0 + 2 * PUBLISH_INTERVAL_NS, false, 4);
+        assert_eq!(seen(&w), Some(4), "the interval passed");
+        w.publish(|p| p.conn(0, &ConnFigures::default()));
+        assert_eq!(seen(&w), Some(0), "an on-demand publish includes them");
     }
 
     #[test]

@@ -90,7 +90,9 @@ fn gather(net: &Net<'_>, fs: &Fs<'_>, p: &Publisher<'_>) {
     }
     {
         let mut state = net.net.borrow_mut();
-        state.publish_dirty(|index, figures| p.conn(index, &figures));
+        if p.conns_due() {
+            state.publish_dirty(|index, figures| p.conn(index, &figures));
+        }
         p.slab(SlabKind::Connections, state.conns.usage());
         p.slab(SlabKind::SendCopy, state.pool.usage());
         p.slab(SlabKind::UdpSend, state.udp_send_usage());
