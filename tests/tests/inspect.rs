@@ -96,7 +96,7 @@ backend_test! {
         let mut client = connect(&target.socket(dir.path()));
         let hello = client.hello().expect("hello");
         assert_eq!(hello.pid, target.pid);
-        assert_eq!(hello.protocol_version, 1);
+        assert_eq!(hello.protocol_version, ringline::inspect::wire::PROTOCOL_VERSION);
         assert_eq!(hello.workers, 1);
         assert_eq!(hello.histogram, ringline::stats::Layout::current());
         assert!(
