@@ -2,8 +2,10 @@
 //! kernel takes — readable from any thread while the workers run.
 //!
 //! Each worker owns one `WorkerStats` block, written only by that worker
-//! (see `worker.rs` for the single-writer rules) and mirrored into a
-//! seqlock op registry for stuck-op questions. A process-wide list holds
+//! (see `worker.rs` for the single-writer rules), with seqlock tables
+//! beside it: the op registry for stuck-op questions (files named through
+//! `fd_paths.rs`) and the connection table behind [`connections`]. A
+//! process-wide list holds
 //! every live runtime, and [`snapshot`] copies all of it into a plain
 //! [`Snapshot`]: the one schema the exporter, the inspector, tests and
 //! benchmarks read.
@@ -45,6 +47,7 @@ pub(crate) mod clock;
 // Without the `stats` feature only the figures type is used.
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
 pub(crate) mod conn_table;
+pub(crate) mod fd_paths;
 pub(crate) mod kinds;
 // Without the `stats` feature only the layout and target types are used.
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
