@@ -58,7 +58,7 @@ pub fn stuck_read() -> InFlightOp {
         op: "fs_read".into(),
         age_ns: 37 * SEC,
         task: Some(5),
-        target: OpTarget::Fd { fd: 23 },
+        target: OpTarget::Fd { fd: 23, path: None },
         in_graveyard: false,
         cancel_submitted: false,
         await_site: None,

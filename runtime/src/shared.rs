@@ -14,7 +14,9 @@ use crate::driver;
 use crate::executor::shutdown::ShutdownLatch;
 use crate::net::{SockKind, SocketFile};
 use crate::stats::kinds::{SlabKind, SlabUsage};
-use crate::stats::{InFlightOp, RuntimeSnapshot, RuntimeSource, SlabStats, TaskInfo, WorkerStats};
+use crate::stats::{
+    ConnectionInfo, InFlightOp, RuntimeSnapshot, RuntimeSource, SlabStats, TaskInfo, WorkerStats,
+};
 
 /// State every worker of one runtime shares.
 pub(crate) struct RuntimeShared {
@@ -152,6 +154,12 @@ impl RuntimeSource for RuntimeShared {
         let mut tasks = Vec::new();
         for w in &self.worker_stats {
             w.tasks(self.id, &mut tasks, Some(out));
+        }
+    }
+
+    fn connections(&self, now_ns: u64, out: &mut Vec<ConnectionInfo>) {
+        for w in &self.worker_stats {
+            w.connections(self.id, now_ns, out);
         }
     }
 }

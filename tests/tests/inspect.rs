@@ -114,8 +114,9 @@ backend_test! {
         );
         assert_eq!(stuck.len(), 1, "{stuck:?}");
         assert_eq!(stuck[0].op, "fs_read");
+        // Named by the path it was opened by, read off the worker.
         assert!(
-            matches!(stuck[0].target, OpTarget::Fd { .. }),
+            matches!(&stuck[0].target, OpTarget::Fd { path: Some(p), .. } if p.ends_with("/stuck.fifo")),
             "{:?}",
             stuck[0]
         );

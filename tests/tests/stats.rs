@@ -4,6 +4,8 @@
 // `on_accept` returns a `'static` future, which an `async fn` cannot.
 #![allow(clippy::manual_async_fn)]
 
+#[path = "stats/connections.rs"]
+mod connections;
 #[path = "stats/counts.rs"]
 mod counts;
 #[path = "stats/graveyard.rs"]

@@ -361,7 +361,8 @@ pub fn slab_rows(snapshot: &Snapshot) -> Vec<SlabRow> {
 }
 
 /// What an in-flight op works on, in a few words: `conn #7 10.0.0.1:80`,
-/// `fd 23`, `/var/lib/…`, `-`.
+/// `fd 23 /var/log/app.log` (`fd 23` when its path is not known),
+/// `/var/lib/…`, `-`.
 pub fn target_text(target: &OpTarget) -> String {
     match target {
         OpTarget::None => "-".to_owned(),
@@ -369,7 +370,10 @@ pub fn target_text(target: &OpTarget) -> String {
             Some(p) => format!("conn #{index} {p}"),
             None => format!("conn #{index}"),
         },
-        OpTarget::Fd { fd } => format!("fd {fd}"),
+        OpTarget::Fd { fd, path } => match path {
+            Some(p) => format!("fd {fd} {p}"),
+            None => format!("fd {fd}"),
+        },
         OpTarget::Path { prefix, truncated } => {
             if *truncated {
                 format!("{prefix}…")

@@ -448,3 +448,15 @@ fn disconnects_keep_the_last_data_and_a_new_pid_starts_afresh() {
         "another process: no stale base for rates"
     );
 }
+
+#[test]
+fn an_fd_target_shows_its_path_when_known() {
+    use ringline_schema::stats::OpTarget;
+    let named = OpTarget::Fd {
+        fd: 23,
+        path: Some("/var/lib/app/data.db".into()),
+    };
+    assert_eq!(rows::target_text(&named), "fd 23 /var/lib/app/data.db");
+    let unnamed = OpTarget::Fd { fd: 23, path: None };
+    assert_eq!(rows::target_text(&unnamed), "fd 23");
+}

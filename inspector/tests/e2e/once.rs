@@ -32,7 +32,13 @@ fn once_json_reports_the_demo_stuck_read() {
     let op = stuck_read(&report).expect("found above");
     assert_eq!(op["worker"], 0, "{op}");
     assert_eq!(op["target"]["type"], "fd", "{op}");
-    assert_eq!(op["target_text"], format!("fd {}", op["target"]["fd"]));
+    // The demo opened its FIFO through ringline::fs: named by that path.
+    let path = op["target"]["path"].as_str().expect("a named fd");
+    assert!(path.ends_with("/stuck.fifo"), "{op}");
+    assert_eq!(
+        op["target_text"],
+        format!("fd {} {path}", op["target"]["fd"])
+    );
     assert!(op["task"].is_u64(), "{op}");
     assert_eq!(op["flags"], serde_json::json!([]));
     assert_eq!(report["format"], "ringline-top/once");

@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use super::File;
 use super::current;
 use super::current::Fs;
-use super::table::{FsState, Permit, Reserved};
+use super::table::{FileFd, FsState, Permit, Reserved};
 use crate::driver::ops::{Completed, OpOwner, OpSlot};
 use crate::error::Error;
 use crate::executor::context;
@@ -37,7 +37,7 @@ pub(crate) struct FsHold {
     /// Releases the command when the hold is dropped.
     _permit: Permit,
     /// The file's descriptor, kept open (not reused) while the op runs.
-    pub(super) fd: Option<Rc<OwnedFd>>,
+    pub(super) fd: Option<Rc<FileFd>>,
     pub(super) path: Option<CString>,
     /// `rename`'s destination.
     pub(super) path2: Option<CString>,

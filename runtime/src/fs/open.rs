@@ -112,7 +112,8 @@ impl Future for OpenFuture {
                     // SAFETY: a successful openat CQE carries a new
                     // descriptor that nothing else owns.
                     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                    Ok(fs.finish_open(reserved, fd))
+                    let path = hold.path.as_ref().map(|p| p.as_bytes());
+                    Ok(fs.finish_open(reserved, fd, path))
                 }
                 Err(e) => {
                     fs.release(reserved);

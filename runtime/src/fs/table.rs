@@ -25,7 +25,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -33,6 +33,7 @@ use super::op::FsHold;
 use super::{File, FsConfig};
 use crate::driver::ops::OpTable;
 use crate::error::Error;
+use crate::stats::fd_paths;
 use crate::stats::kinds::SlabUsage;
 
 /// Source of process-unique table ids; 0 is never issued.
@@ -42,7 +43,51 @@ enum Entry {
     Free,
     /// Taken by an `open` whose CQE has not arrived.
     Opening,
-    Open(Rc<OwnedFd>),
+    Open(Rc<FileFd>),
+}
+
+/// An open file's descriptor, named in the stats' descriptor table (see
+/// `stats::fd_paths`) from its open until right before it is closed: by
+/// `into_owned` for `fs::close`, or when the last reference drops.
+#[derive(Debug)]
+pub(crate) struct FileFd {
+    /// `None` only inside `into_owned`, which takes it out.
+    fd: Option<OwnedFd>,
+}
+
+impl FileFd {
+    /// `fd`, opened by `path` (when known: recorded for the stats).
+    pub(crate) fn new(fd: OwnedFd, path: Option<&[u8]>) -> FileFd {
+        if let Some(path) = path {
+            fd_paths::record(fd.as_raw_fd(), path);
+        }
+        FileFd { fd: Some(fd) }
+    }
+
+    /// The descriptor, to be closed by the caller: its name is forgotten
+    /// first.
+    pub(crate) fn into_owned(mut self) -> Option<OwnedFd> {
+        let fd = self.fd.take();
+        if let Some(fd) = &fd {
+            fd_paths::forget(fd.as_raw_fd());
+        }
+        fd
+    }
+}
+
+impl AsRawFd for FileFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}
+
+impl Drop for FileFd {
+    fn drop(&mut self) {
+        // Before the `OwnedFd` field closes the number.
+        if let Some(fd) = &self.fd {
+            fd_paths::forget(fd.as_raw_fd());
+        }
+    }
 }
 
 struct FileSlot {
@@ -172,11 +217,12 @@ impl FsState {
         })
     }
 
-    /// The open of `r` succeeded: the slot now owns `fd`.
-    pub(crate) fn finish_open(&mut self, r: Reserved, fd: OwnedFd) -> File {
+    /// The open of `r` succeeded: the slot now owns `fd`, opened by
+    /// `path` (bytes, no NUL; named in the stats when given).
+    pub(crate) fn finish_open(&mut self, r: Reserved, fd: OwnedFd, path: Option<&[u8]>) -> File {
         let slot = &mut self.slots[r.index as usize];
         debug_assert!(matches!(slot.entry, Entry::Opening) && slot.generation == r.generation);
-        slot.entry = Entry::Open(Rc::new(fd));
+        slot.entry = Entry::Open(Rc::new(FileFd::new(fd, path)));
         File {
             index: r.index,
             generation: r.generation,
@@ -202,7 +248,7 @@ impl FsState {
     }
 
     /// Finds the slot `file` names, or says why it cannot.
-    fn lookup(&self, file: File) -> io::Result<&Rc<OwnedFd>> {
+    fn lookup(&self, file: File) -> io::Result<&Rc<FileFd>> {
         self.limits()?;
         if file.table != self.id {
             return Err(io::Error::new(
@@ -224,7 +270,7 @@ impl FsState {
     }
 
     /// A reference to `file`'s descriptor for an op about to use it.
-    pub(crate) fn fd(&self, file: File) -> io::Result<Rc<OwnedFd>> {
+    pub(crate) fn fd(&self, file: File) -> io::Result<Rc<FileFd>> {
         self.lookup(file).cloned()
     }
 
@@ -239,7 +285,7 @@ impl FsState {
             unreachable!("lookup found an open slot")
         };
         self.free_slot(file.index);
-        Ok(Rc::try_unwrap(fd).ok())
+        Ok(Rc::try_unwrap(fd).ok().and_then(FileFd::into_owned))
     }
 
     /// Slots open or opening.
@@ -312,12 +358,12 @@ mod tests {
     fn closed_handle_is_stale_even_after_its_slot_is_reused() {
         let mut s = state(1, 4);
         let r = s.reserve().unwrap();
-        let a = s.finish_open(r, dev_null());
+        let a = s.finish_open(r, dev_null(), None);
         assert!(s.fd(a).is_ok());
         assert!(s.close(a).unwrap().is_some(), "no op in flight: close now");
         assert_eq!(s.fd(a).unwrap_err().kind(), io::ErrorKind::InvalidInput);
         let r = s.reserve().unwrap();
-        let b = s.finish_open(r, dev_null());
+        let b = s.finish_open(r, dev_null(), None);
         assert_eq!(a.index(), b.index());
         assert_ne!(a, b);
         assert!(s.fd(a).is_err(), "old handle must not reach the new file");
@@ -329,11 +375,33 @@ mod tests {
     fn close_with_ops_in_flight_defers_the_descriptor() {
         let mut s = state(2, 4);
         let r = s.reserve().unwrap();
-        let f = s.finish_open(r, dev_null());
+        let f = s.finish_open(r, dev_null(), None);
         let in_flight = s.fd(f).unwrap();
         assert!(s.close(f).unwrap().is_none(), "an op still holds the fd");
         assert_eq!(s.files_in_use(), 0, "the slot is free at once");
         assert_eq!(Rc::strong_count(&in_flight), 1, "the op's is the last ref");
+    }
+
+    #[cfg(feature = "stats")]
+    #[test]
+    fn a_file_is_named_until_its_descriptor_is_closed() {
+        let named = |fd| fd_paths::path_of(fd).filter(|p| p == "/named/by/open");
+        let mut s = state(2, 4);
+        let r = s.reserve().unwrap();
+        let f = s.finish_open(r, dev_null(), Some(b"/named/by/open"));
+        let fd = s.fd(f).unwrap().as_raw_fd();
+        assert!(named(fd).is_some(), "recorded at open");
+        let fd = s.close(f).unwrap().expect("no op in flight");
+        assert!(named(fd.as_raw_fd()).is_none(), "forgotten before close(2)");
+        // With an op in flight the last reference forgets it.
+        let r = s.reserve().unwrap();
+        let f = s.finish_open(r, dev_null(), Some(b"/named/by/open"));
+        let in_flight = s.fd(f).unwrap();
+        let raw = in_flight.as_raw_fd();
+        assert!(s.close(f).unwrap().is_none());
+        assert!(named(raw).is_some(), "still open under the op");
+        drop(in_flight);
+        assert!(named(raw).is_none(), "forgotten as the op let go");
     }
 
     #[test]
@@ -341,9 +409,9 @@ mod tests {
         let mut a = state(2, 4);
         let mut b = state(2, 4);
         let r = a.reserve().unwrap();
-        let f = a.finish_open(r, dev_null());
+        let f = a.finish_open(r, dev_null(), None);
         let r = b.reserve().unwrap();
-        let _ = b.finish_open(r, dev_null());
+        let _ = b.finish_open(r, dev_null(), None);
         let e = b.fd(f).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         assert!(e.to_string().contains("worker-local"), "{e}");

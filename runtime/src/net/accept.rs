@@ -46,10 +46,13 @@ impl Net<'_> {
                         .core
                         .stats
                         .conn_opened(key.index, true, || query_peer(fd.raw, kind));
+                    let opened_at = crate::stats::clock::ns_at(self.core.now());
                     if let Some(c) = net.conns.get_mut(key) {
                         c.peer = peer;
+                        c.opened_at_ns = opened_at;
                         c.fd = fd;
                     }
+                    net.touch(key);
                     key
                 }
                 Err(_) => {

@@ -25,9 +25,11 @@ impl Net<'_> {
     pub(crate) fn close_conn(self, key: Key) {
         {
             let mut net = self.net.borrow_mut();
+            let net = &mut *net;
             let Some(conn) = net.conns.get_mut(key) else {
                 return;
             };
+            net.dirty.mark(conn, key);
             match conn.state {
                 ConnState::Closing | ConnState::Closed => return,
                 // The connect completion sees `Closing` and fails it.
@@ -64,6 +66,7 @@ impl Net<'_> {
             }
             conn.send.clear(&mut net.pool);
             net.linger.stop(conn);
+            net.dirty.mark(conn, key);
             conn.state = ConnState::Closed;
             conn.pending_cqes += 1;
             conn.wake_senders();
@@ -107,6 +110,7 @@ impl Net<'_> {
                 return;
             }
             net.linger_resets_total += 1;
+            net.dirty.mark(conn, key);
             crate::sys::set_linger_zero(conn.fd.raw);
             conn.send.error.get_or_insert(libc::ETIMEDOUT);
             conn.wake_senders();
@@ -141,6 +145,7 @@ impl Net<'_> {
     pub(crate) fn submit_shutdown(self, key: Key) {
         let fd = {
             let mut net = self.net.borrow_mut();
+            let net = &mut *net;
             let Some(conn) = net.conns.get_mut(key) else {
                 return;
             };
@@ -149,6 +154,7 @@ impl Net<'_> {
             }
             conn.shut_wr_sent = true;
             conn.pending_cqes += 1;
+            net.dirty.mark(conn, key);
             conn.fd
         };
         let ud = UserData::new(OpKind::Shutdown, key.generation, key.index);
@@ -164,8 +170,13 @@ impl Net<'_> {
         let Some(key) = self.conn_key(ud) else {
             return;
         };
-        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
-            conn.pending_cqes -= 1;
+        {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            if let Some(conn) = net.conns.get_mut(key) {
+                conn.pending_cqes -= 1;
+                net.dirty.mark(conn, key);
+            }
         }
         self.maybe_release(key);
     }
@@ -187,7 +198,7 @@ impl Net<'_> {
             }
             conn
         };
-        self.core.stats.conn_closed();
+        self.core.stats.conn_closed(key.index);
         if let Some(task) = conn.task {
             self.core.exec.cancel_task(task);
         }
@@ -196,15 +207,23 @@ impl Net<'_> {
 
     /// Records the `on_accept` task of an accepted connection.
     pub(crate) fn set_conn_task(self, key: Key, task: TaskRef) {
-        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
+        let mut net = self.net.borrow_mut();
+        let net = &mut *net;
+        if let Some(conn) = net.conns.get_mut(key) {
             conn.task = Some(task);
+            net.dirty.mark(conn, key);
         }
     }
 
     /// A connection's `on_accept` task ended: close the connection.
     pub(crate) fn conn_task_ended(self, key: Key) {
-        if let Some(conn) = self.net.borrow_mut().conns.get_mut(key) {
-            conn.task = None;
+        {
+            let mut net = self.net.borrow_mut();
+            let net = &mut *net;
+            if let Some(conn) = net.conns.get_mut(key) {
+                conn.task = None;
+                net.dirty.mark(conn, key);
+            }
         }
         self.close_conn(key);
     }

@@ -18,6 +18,8 @@ use crate::driver::ops::{self, OpTable};
 use crate::driver::sqe::FdRef;
 use crate::executor::waker::TaskRef;
 use crate::slab::{Key, Slab};
+use crate::stats;
+use crate::stats::conn_table::ConnFigures;
 
 /// TCP or Unix stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +190,13 @@ pub(crate) struct Conn {
     pub(crate) pending_cqes: u32,
     /// The `on_accept` task, dropped when the connection is released.
     pub(crate) task: Option<TaskRef>,
+    /// Bytes received so far (sent: `send.sent_total`).
+    pub(crate) bytes_in: u64,
+    /// Stats-clock time it was accepted or its connect started.
+    pub(crate) opened_at_ns: u64,
+    /// Its figures changed since the stats last published them: it is in
+    /// `NetState::dirty`.
+    pub(crate) dirty: bool,
 }
 
 impl Conn {
@@ -216,6 +225,31 @@ impl Conn {
             lingering: false,
             pending_cqes: 0,
             task: None,
+            bytes_in: 0,
+            opened_at_ns: 0,
+            dirty: false,
+        }
+    }
+
+    /// What the stats' connection table shows of it.
+    pub(crate) fn figures(&self) -> ConnFigures {
+        let send = &self.send;
+        ConnFigures {
+            opened_at_ns: self.opened_at_ns,
+            outbound: self.outbound,
+            bytes_in: self.bytes_in,
+            bytes_out: send.sent_total,
+            buffered: self.acc_counted as u64,
+            // A broken stream drops what was queued (the totals stay).
+            queued: if send.chunks.is_empty() {
+                0
+            } else {
+                send.queued_total - send.sent_total
+            },
+            recv_paused: self.recv_paused,
+            closing: matches!(self.state, ConnState::Closing | ConnState::Closed),
+            ops_in_flight: self.pending_cqes,
+            task: self.task.map(TaskRef::stats_id),
         }
     }
 
@@ -242,6 +276,32 @@ impl Conn {
         if !self.send.waiters.is_empty() {
             self.send.wake_waiters();
         }
+    }
+}
+
+/// Connections whose figures changed since the stats last published them
+/// (each once, flagged by `Conn::dirty`); the worker writes their records
+/// when it publishes (see `stats::conn_table`). Marking costs a flag test
+/// on the hot path, and nothing with the `stats` feature off.
+#[derive(Default)]
+pub(crate) struct Dirty {
+    keys: Vec<Key>,
+}
+
+impl Dirty {
+    /// Connection `key` (`conn`) changed.
+    #[inline]
+    pub(crate) fn mark(&mut self, conn: &mut Conn, key: Key) {
+        if stats::ENABLED && !conn.dirty {
+            self.push(conn, key);
+        }
+    }
+
+    /// The first change since the last publish.
+    #[inline(never)]
+    fn push(&mut self, conn: &mut Conn, key: Key) {
+        conn.dirty = true;
+        self.keys.push(key);
     }
 }
 
@@ -276,6 +336,8 @@ pub(crate) struct NetState {
     pub(crate) send_slots_per_conn: usize,
     /// Closing connections that still have bytes to send, by deadline.
     pub(crate) linger: Linger,
+    /// Connections to publish to the stats' connection table.
+    pub(crate) dirty: Dirty,
 }
 
 impl NetState {
@@ -297,6 +359,27 @@ impl NetState {
             linger_resets_total: 0,
             send_slots_per_conn: config.send_slots_per_connection().into(),
             linger: Linger::new(config.close_linger_timeout),
+            dirty: Dirty::default(),
+        }
+    }
+
+    /// Marks connection `key` for the next stats publish (a stale key is
+    /// a no-op).
+    pub(crate) fn touch(&mut self, key: Key) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            self.dirty.mark(conn, key);
+        }
+    }
+
+    /// Hands the figures of every connection marked since the last call to
+    /// `publish`, by slot index, and clears the marks.
+    pub(crate) fn publish_dirty(&mut self, mut publish: impl FnMut(u32, ConnFigures)) {
+        for key in self.dirty.keys.drain(..) {
+            // Released since (its record was cleared then): skipped.
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.dirty = false;
+                publish(key.index, conn.figures());
+            }
         }
     }
 

@@ -200,9 +200,12 @@ impl Net<'_> {
                             Target::Unix(p) => PeerAddr::Unix(p.to_path_buf()),
                         })
                     });
+                    let opened_at = crate::stats::clock::ns_at(self.core.now());
                     if let Some(c) = net.conns.get_mut(key) {
                         c.peer = peer;
+                        c.opened_at_ns = opened_at;
                     }
+                    net.touch(key);
                     key
                 }
                 Err(_) => {
@@ -268,7 +271,8 @@ impl Net<'_> {
             .get(conn)
             .is_none_or(|c| c.state != ConnState::Connecting);
         if result == 0 && !closing {
-            if let Some(c) = self.net.borrow_mut().conns.get_mut(conn) {
+            let mut net = self.net.borrow_mut();
+            if let Some(c) = net.conns.get_mut(conn) {
                 c.state = ConnState::Open;
                 // Connected: its ops from now on may name a file-table
                 // slot (the connect itself used the descriptor).
@@ -278,6 +282,8 @@ impl Net<'_> {
                     .borrow_mut()
                     .install_socket(conn.index, c.fd.raw);
             }
+            net.touch(conn);
+            drop(net);
             self.arm_recv(conn);
             return Ok(ConnCtx::new(&self, conn));
         }
@@ -300,7 +306,7 @@ impl Net<'_> {
     /// Closes and frees a connection slot on which nothing is armed.
     fn discard_conn(self, conn: Key) {
         if let Some(c) = self.net.borrow_mut().remove_conn(conn) {
-            self.core.stats.conn_closed();
+            self.core.stats.conn_closed(conn.index);
             // Never installed (only an open connection is), so closing the
             // descriptor closes the socket.
             close_fd(c.fd.raw);

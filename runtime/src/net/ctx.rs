@@ -454,6 +454,7 @@ impl Net<'_> {
                     }
                 }
             }
+            net.dirty.mark(conn, key);
             net.recv.consumed(conn)
         };
         if resume {
@@ -491,6 +492,7 @@ impl Net<'_> {
                     }
                 }
             }
+            net.dirty.mark(conn, key);
             net.recv.consumed(conn)
         };
         if resume {

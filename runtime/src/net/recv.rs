@@ -33,6 +33,7 @@ impl Net<'_> {
     pub(crate) fn arm_recv(self, key: Key) {
         let fd = {
             let mut net = self.net.borrow_mut();
+            let net = &mut *net;
             let Some(conn) = net.conns.get_mut(key) else {
                 return;
             };
@@ -41,7 +42,9 @@ impl Net<'_> {
             }
             conn.recv_armed = true;
             conn.pending_cqes += 1;
-            conn.fd
+            let fd = conn.fd;
+            net.dirty.mark(conn, key);
+            fd
         };
         let mut driver = self.core.driver.borrow_mut();
         let ud = UserData::new(OpKind::Recv, key.generation, key.index);
@@ -64,6 +67,7 @@ impl Net<'_> {
                 && ud.matches(key.generation)
             {
                 found = Some(key);
+                net.dirty.mark(conn, key);
                 let mut taken = 0;
                 match cqe.result {
                     n if n > 0 => {
@@ -91,6 +95,7 @@ impl Net<'_> {
                                 conn.acc.extend_from_slice(data);
                             }
                             self.core.stats.bytes_received(n as u64);
+                            conn.bytes_in += n as u64;
                             taken = n as usize;
                         }
                         conn.wake_recv();

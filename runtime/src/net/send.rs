@@ -104,6 +104,7 @@ impl Net<'_> {
                 });
             }
             conn.send.queued_total += data.len() as u64;
+            net.dirty.mark(conn, key);
             conn.send.in_flight == 0
         };
         if submit {
@@ -141,6 +142,7 @@ impl Net<'_> {
                     return Err(io::Error::other(Error::SendPoolExhausted));
                 }
                 conn.send.queued_total += data.len() as u64;
+                net.dirty.mark(conn, key);
                 let in_flight = conn.send.in_flight;
                 if pieces == 1 {
                     conn.send.queue_owned(data);
@@ -223,6 +225,7 @@ impl Net<'_> {
                 return;
             }
             conn.pending_cqes -= 1;
+            net.dirty.mark(conn, key);
             let in_flight = std::mem::take(&mut conn.send.in_flight);
             match cqe.result {
                 n if n > 0 => {

@@ -5,12 +5,12 @@
 use std::panic::Location;
 use std::sync::Arc;
 
+use super::conn_table::ConnFigures;
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{RegistryLayout, Target};
 use super::task_registry::{Kind, Wait};
+use super::{ConnectionInfo, InFlightOp, OpStats, SlabStats, TaskInfo, WorkerSnapshot};
 use super::{GraveyardTotals, RingTotals};
-use super::{InFlightOp, TaskInfo};
-use super::{OpStats, SlabStats, WorkerSnapshot};
 use crate::op::{OpCounters, OpKind, UserData};
 use crate::peer::PeerAddr;
 
@@ -32,6 +32,9 @@ impl WorkerStats {
         _ops: Option<&mut Vec<InFlightOp>>,
     ) {
     }
+
+    /// No connections are recorded.
+    pub(crate) fn connections(&self, _runtime: u64, _now_ns: u64, _out: &mut Vec<ConnectionInfo>) {}
 
     /// Every op kind and pool, all zero: the schema stays the same.
     pub(crate) fn snapshot(&self, _runtime: u64, _now_ns: u64) -> WorkerSnapshot {
@@ -123,7 +126,7 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn graveyard(&self, _t: &GraveyardTotals) {}
     #[inline]
-    pub(crate) fn conn_closed(&self) {}
+    pub(crate) fn conn_closed(&self, _index: u32) {}
     #[inline]
     pub(crate) fn bytes_received(&self, _n: u64) {}
     #[inline]
@@ -142,6 +145,12 @@ pub(crate) struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
+    #[inline]
+    pub(crate) fn conns_due(&self) -> bool {
+        false
+    }
+    #[inline]
+    pub(crate) fn conn(&self, _index: u32, _figures: &ConnFigures) {}
     #[inline]
     pub(crate) fn net_pressure(&self, _p: NetPressure) {}
     #[inline]

@@ -2,8 +2,10 @@
 //! kernel takes — readable from any thread while the workers run.
 //!
 //! Each worker owns one `WorkerStats` block, written only by that worker
-//! (see `worker.rs` for the single-writer rules) and mirrored into a
-//! seqlock op registry for stuck-op questions. A process-wide list holds
+//! (see `worker.rs` for the single-writer rules), with seqlock tables
+//! beside it: the op registry for stuck-op questions (files named through
+//! `fd_paths.rs`) and the connection table behind [`connections`]. A
+//! process-wide list holds
 //! every live runtime, and [`snapshot`] copies all of it into a plain
 //! [`Snapshot`]: the one schema the exporter, the inspector, tests and
 //! benchmarks read.
@@ -42,6 +44,10 @@ macro_rules! cfg_stats {
 }
 
 pub(crate) mod clock;
+// Without the `stats` feature only the figures type is used.
+#[cfg_attr(not(feature = "stats"), allow(dead_code))]
+pub(crate) mod conn_table;
+pub(crate) mod fd_paths;
 pub(crate) mod kinds;
 // Without the `stats` feature only the layout and target types are used.
 #[cfg_attr(not(feature = "stats"), allow(dead_code))]
@@ -79,6 +85,10 @@ pub use ringline_schema::stats::{catalog, histogram};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
+
+/// Whether the `stats` feature is on: bookkeeping done only for the stats
+/// (outside this module's hooks) is skipped at compile time when it is off.
+pub(crate) const ENABLED: bool = cfg!(feature = "stats");
 
 /// The ring's own totals, published once per iteration.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

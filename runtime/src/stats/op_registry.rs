@@ -379,13 +379,15 @@ impl OpRegistry {
         let target = match (w[0] >> 16) & 0xff {
             TARGET_CONN => OpTarget::Connection {
                 index: w[3] as u32,
-                peer: self
-                    .peers
-                    .get(w[3] as usize)
-                    .and_then(|p| p.read(READ_TRIES))
-                    .and_then(|p| decode_peer(&p)),
+                peer: self.peer(w[3] as u32),
             },
-            TARGET_FD => OpTarget::Fd { fd: w[3] as i32 },
+            TARGET_FD => {
+                let fd = w[3] as i32;
+                OpTarget::Fd {
+                    fd,
+                    path: super::fd_paths::path_of(fd),
+                }
+            }
             TARGET_PATH => {
                 let n = ((w[0] >> 24) & 0xff) as usize;
                 let mut bytes = Vec::with_capacity(PATH_PREFIX);
@@ -575,7 +577,8 @@ mod tests {
                 .unwrap()
         };
         r.registered(&mut q, op(0), OpKind::FsOpen, None, Target::Path(long));
-        r.registered(&mut q, op(1), OpKind::FsRead, Some(5), Target::Fd(42));
+        // Never open (beyond any descriptor limit): no path to find.
+        r.registered(&mut q, op(1), OpKind::FsRead, Some(5), Target::Fd(i32::MAX));
         r.registered(
             &mut q,
             op(2),
@@ -596,7 +599,13 @@ mod tests {
             }
         );
         assert_eq!(out[0].task, None);
-        assert_eq!(out[1].target, OpTarget::Fd { fd: 42 });
+        assert_eq!(
+            out[1].target,
+            OpTarget::Fd {
+                fd: i32::MAX,
+                path: None
+            }
+        );
         assert!(out[1].in_graveyard);
         assert_eq!(
             out[2].target,

@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::atomic_histogram::AtomicHistogram;
+use super::conn_table::{ConnFigures, ConnTable};
 use super::kinds::{NetPressure, SlabKind, SlabUsage};
 use super::op_registry::{OpRegistry, RegistryLayout, RegistryQueue, Target};
 use super::task_registry::{Kind, RawTask, TaskRegistry, Wait, state_word};
 use super::ticks;
 use super::{
-    ExecutorStats, GraveyardStats, GraveyardTotals, NetStats, OpStats, RingStats, RingTotals,
-    InFlightOp, SlabStats, TaskInfo, WorkerSnapshot,
+    ConnectionInfo, ExecutorStats, GraveyardStats, GraveyardTotals, InFlightOp, NetStats, OpStats,
+    RingStats, RingTotals, SlabStats, TaskInfo, TaskState, WorkerSnapshot,
 };
 use crate::peer::PeerAddr;
 use crate::op::{OpCounters, OpKind, UserData};
@@ -107,6 +108,8 @@ pub(crate) struct WorkerStats {
     ops: Box<[OpCells]>,
     registry: OpRegistry,
     tasks: TaskRegistry,
+    /// Per connection slot, what it holds (see `conn_table.rs`).
+    conns: ConnTable,
 }
 
 impl WorkerStats {
@@ -120,6 +123,7 @@ impl WorkerStats {
             slabs: Default::default(),
             ops: (0..OpKind::COUNT).map(|_| OpCells::default()).collect(),
             registry: OpRegistry::new(layout),
+            conns: ConnTable::new(layout.conns as usize),
             tasks: TaskRegistry::new(layout.tasks),
         }
     }
@@ -170,6 +174,27 @@ impl WorkerStats {
             let mut explained = in_flight.clone();
             super::verdict::explain_ops(&view, &out[first..], &mut explained);
             ops.append(&mut explained);
+        }
+    }
+
+    /// Appends every live connection record, with ages relative to
+    /// `now_ns` and the peers from the op registry's peer table.
+    pub(crate) fn connections(&self, runtime: u64, now_ns: u64, out: &mut Vec<ConnectionInfo>) {
+        let first = out.len();
+        self.conns.read(|index, figures| {
+            let peer = self.registry.peer(index);
+            out.push(figures.info(runtime, self.worker, index, peer, now_ns));
+        });
+        // Each connection's task state, from the task registry.
+        let mut tasks = Vec::new();
+        let running = self.raw_tasks(&mut tasks).map(|(id, _)| id);
+        let states: std::collections::HashMap<u64, TaskState> =
+            tasks.iter().map(|t| (t.id, t.state())).collect();
+        for conn in &mut out[first..] {
+            conn.task_state = conn.task.and_then(|id| match running {
+                Some(r) if r == id => Some(TaskState::Running),
+                _ => states.get(&id).copied(),
+            });
         }
     }
 
@@ -289,6 +314,8 @@ pub(crate) struct StatsWriter {
     turn_start_ns: Cell<u64>,
     park_start_ns: Cell<u64>,
     published_at_ns: Cell<u64>,
+    /// When the connection records were last published.
+    conns_published_at_ns: Cell<u64>,
     /// The polled task's number (`TaskId::as_u64`) + 1, 0 when none.
     current_task: Cell<u64>,
     polls: Cell<u64>,
@@ -332,6 +359,14 @@ struct TaskShadow {
 /// the stats overhead. 250 µs keeps readers (10 Hz at most) current.
 pub(crate) const PUBLISH_INTERVAL_NS: u64 = 250_000;
 
+/// How often a busy worker publishes its connection records (the dirty
+/// ones: on a busy server, every connection that moved). Each costs a
+/// seqlock write of a cache line; at [`PUBLISH_INTERVAL_NS`] that was ~10 %
+/// of an echo round trip. 10 ms is still ten times fresher than a 10 Hz
+/// reader needs; a worker that may sleep indefinitely publishes them all
+/// the same.
+pub(crate) const CONN_PUBLISH_INTERVAL_NS: u64 = 10_000_000;
+
 #[inline]
 fn bump(c: &Cell<u64>, n: u64) {
     c.set(c.get().wrapping_add(n));
@@ -343,6 +378,7 @@ impl StatsWriter {
             turn_start_ns: Cell::new(now_ns),
             park_start_ns: Cell::new(now_ns),
             published_at_ns: Cell::new(0),
+            conns_published_at_ns: Cell::new(0),
             current_task: Cell::new(0),
             polls: Cell::new(0),
             iterations: Cell::new(0),
@@ -399,14 +435,26 @@ impl StatsWriter {
         self.stamp(now_ns);
         if force || now_ns.saturating_sub(self.published_at_ns.get()) >= PUBLISH_INTERVAL_NS {
             self.published_at_ns.set(now_ns);
-            self.publish(gather);
+            let conns = force
+                || now_ns.saturating_sub(self.conns_published_at_ns.get())
+                    >= CONN_PUBLISH_INTERVAL_NS;
+            if conns {
+                self.conns_published_at_ns.set(now_ns);
+            }
+            self.publish_with(conns, gather);
         }
         self.park_start_ns.set(now_ns);
         set(&self.shared.executor.parked, 1);
     }
 
-    /// Publishes the batched counts and whatever `gather` reports.
+    /// Publishes the batched counts and whatever `gather` reports, the
+    /// connection records included.
     pub(crate) fn publish(&self, gather: impl FnOnce(&Publisher<'_>)) {
+        self.publish_with(true, gather);
+    }
+
+    /// [`publish`](Self::publish); `conns`: the connection records are due.
+    fn publish_with(&self, conns: bool, gather: impl FnOnce(&Publisher<'_>)) {
         let s = &*self.shared;
         let e = &s.executor;
         set(&e.polls, self.polls.get());
@@ -423,7 +471,7 @@ impl StatsWriter {
         set(&n.datagrams_in, self.datagrams_in.get());
         set(&n.datagrams_out, self.datagrams_out.get());
         set(&n.datagram_send_errors, self.datagram_send_errors.get());
-        gather(&Publisher { stats: s });
+        gather(&Publisher { stats: s, conns });
     }
 
     /// Publishes queued op records with their submit time `now_ns`.
@@ -615,10 +663,11 @@ impl StatsWriter {
         peer
     }
 
-    /// A connection's slot was released.
+    /// Connection slot `index` was released: its record is cleared now.
     #[inline]
-    pub(crate) fn conn_closed(&self) {
+    pub(crate) fn conn_closed(&self, index: u32) {
         bump(&self.closed, 1);
+        self.shared.conns.clear(index);
     }
 
     #[inline]
@@ -651,9 +700,17 @@ impl StatsWriter {
 /// What `turn_ended`'s gather closure reports through.
 pub(crate) struct Publisher<'a> {
     stats: &'a WorkerStats,
+    /// The connection records are due (see [`CONN_PUBLISH_INTERVAL_NS`]).
+    conns: bool,
 }
 
 impl Publisher<'_> {
+    /// True when the dirty connection records are to be published now.
+    #[inline]
+    pub(crate) fn conns_due(&self) -> bool {
+        self.conns
+    }
+
     /// Publishes the op kinds touched since the last call.
     #[inline]
     pub(crate) fn ops(&self, counters: &mut OpCounters) {
@@ -685,6 +742,12 @@ impl Publisher<'_> {
         set(&o.submitted, submitted);
         set(&o.ok, ok);
         set(&o.cancelled, cancelled);
+    }
+
+    /// Publishes the figures of connection slot `index` (a dirty one).
+    #[inline]
+    pub(crate) fn conn(&self, index: u32, figures: &ConnFigures) {
+        self.stats.conns.write(index, figures);
     }
 
     #[inline]
@@ -841,6 +904,65 @@ mod tests {
         );
         assert_eq!(s.op("fs_open").unwrap().completed_cancelled_total, 1);
         assert_eq!(c.take_dirty(), 0, "publishing clears the dirty set");
+    }
+
+    #[test]
+    fn connection_records_publish_with_the_turn_and_clear_at_release() {
+        let w = writer();
+        let figures = ConnFigures {
+            opened_at_ns: 500,
+            bytes_in: 9,
+            ops_in_flight: 1,
+            task: Some(4),
+            ..ConnFigures::default()
+        };
+        w.shared
+            .registry
+            .set_peer(2, Some(&PeerAddr::Tcp("127.0.0.1:9".parse().unwrap())));
+        w.turn_ended(1_000, true, |p| p.conn(2, &figures));
+        let mut out = Vec::new();
+        w.shared.connections(7, 2_000, &mut out);
+        assert_eq!(out.len(), 1);
+        let c = &out[0];
+        assert_eq!((c.runtime, c.worker, c.index), (7, 3, 2));
+        assert_eq!((c.age_ns, c.bytes_in, c.task), (1_500, 9, Some(4)));
+        assert_eq!(c.peer.as_deref(), Some("127.0.0.1:9"));
+        w.conn_closed(2);
+        out.clear();
+        w.shared.connections(7, 2_000, &mut out);
+        assert!(out.is_empty(), "released: gone at once");
+    }
+
+    #[test]
+    fn a_busy_loop_publishes_connection_records_at_their_own_interval() {
+        let w = writer();
+        let seen = |w: &StatsWriter| {
+            let mut out = Vec::new();
+            w.shared.connections(1, 0, &mut out);
+            out.first().map(|c| c.bytes_in)
+        };
+        let publish = |w: &StatsWriter, now, force, bytes_in| {
+            let f = ConnFigures {
+                bytes_in,
+                ..ConnFigures::default()
+            };
+            w.turn_ended(now, force, |p| {
+                if p.conns_due() {
+                    p.conn(0, &f)
+                }
+            });
+        };
+        let t0 = CONN_PUBLISH_INTERVAL_NS;
+        publish(&w, t0, false, 1);
+        assert_eq!(seen(&w), Some(1), "first publish is due");
+        publish(&w, t0 + PUBLISH_INTERVAL_NS, false, 2);
+        assert_eq!(seen(&w), Some(1), "counts due, connections not yet");
+        publish(&w, t0 + 2 * PUBLISH_INTERVAL_NS, true, 3);
+        assert_eq!(seen(&w), Some(3), "forced before a long sleep");
+        publish(&w, 2 * t0 + 2 * PUBLISH_INTERVAL_NS, false, 4);
+        assert_eq!(seen(&w), Some(4), "the interval passed");
+        w.publish(|p| p.conn(0, &ConnFigures::default()));
+        assert_eq!(seen(&w), Some(0), "an on-demand publish includes them");
     }
 
     #[test]

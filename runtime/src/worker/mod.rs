@@ -78,6 +78,8 @@ impl Worker {
         config: Arc<Config>,
     ) -> Result<Worker, Error> {
         let handle = waker::register()?;
+        // Stats read on this thread must not resolve fds through /proc.
+        crate::stats::fd_paths::on_worker_thread();
         let listeners = runtime
             .listeners
             .lock()

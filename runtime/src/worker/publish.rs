@@ -89,7 +89,10 @@ fn gather(net: &Net<'_>, fs: &Fs<'_>, p: &Publisher<'_>) {
         p.slab(SlabKind::UdpRecvBuffers, udp_recv);
     }
     {
-        let state = net.net.borrow();
+        let mut state = net.net.borrow_mut();
+        if p.conns_due() {
+            state.publish_dirty(|index, figures| p.conn(index, &figures));
+        }
         p.slab(SlabKind::Connections, state.conns.usage());
         p.slab(SlabKind::SendCopy, state.pool.usage());
         p.slab(SlabKind::UdpSend, state.udp_send_usage());

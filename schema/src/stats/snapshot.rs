@@ -281,6 +281,12 @@ pub enum OpTarget {
     Fd {
         /// The descriptor.
         fd: i32,
+        /// The file's path: as given to `ringline::fs::open` for a file
+        /// opened through ringline, else what `/proc/self/fd` named when
+        /// the snapshot was read off the workers (Linux); `None` when
+        /// neither is known. Older processes never send it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
     },
     /// A path (open, stat, rename, remove, mkdir): its first bytes.
     Path {
@@ -603,6 +609,22 @@ mod tests {
         assert!(json.contains(r#""type":"connection""#), "{json}");
         let back: Snapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn fd_targets_carry_their_path_only_when_known() {
+        let named = OpTarget::Fd {
+            fd: 9,
+            path: Some("/var/log/app.log".into()),
+        };
+        let json = serde_json::to_string(&named).unwrap();
+        assert_eq!(json, r#"{"type":"fd","fd":9,"path":"/var/log/app.log"}"#);
+        assert_eq!(serde_json::from_str::<OpTarget>(&json).unwrap(), named);
+        let unnamed = OpTarget::Fd { fd: 9, path: None };
+        let json = serde_json::to_string(&unnamed).unwrap();
+        assert_eq!(json, r#"{"type":"fd","fd":9}"#, "no path key");
+        // What a process from before paths sends.
+        assert_eq!(serde_json::from_str::<OpTarget>(&json).unwrap(), unnamed);
     }
 
     #[test]

@@ -32,7 +32,7 @@ backend_test! {
                 let reads: Vec<_> = w.in_flight.iter().filter(|o| o.op == "fs_read").collect();
                 ensure!(reads.len() == 1, "one read in flight: {:?}", w.in_flight);
                 ensure!(
-                    matches!(reads[0].target, OpTarget::Fd { fd } if fd >= 0)
+                    matches!(reads[0].target, OpTarget::Fd { fd, .. } if fd >= 0)
                         && !reads[0].in_graveyard
                         && !reads[0].cancel_submitted,
                     "{:?}",

@@ -38,7 +38,13 @@ backend_test! {
                 ensure!(stuck.len() == 1, "one stuck op: {stuck:?}");
                 let op = &stuck[0];
                 ensure!(op.op == "fs_read", "{op:?}");
-                ensure!(matches!(op.target, OpTarget::Fd { .. }), "{op:?}");
+                // Named as opened (read on this worker: from the table
+                // fs::open filled, never through /proc).
+                let named = path.to_string_lossy();
+                ensure!(
+                    matches!(&op.target, OpTarget::Fd { fd, path: Some(p) } if *fd >= 0 && *p == named),
+                    "{op:?}, expected the path {named}"
+                );
                 ensure!(op.task.is_some() && op.worker == 0, "{op:?}");
                 let age = Duration::from_nanos(op.age_ns);
                 ensure!(within_10_percent(age, truth), "age {age:?}, truth {truth:?}");
