@@ -23,6 +23,9 @@
 //! their overhead is a rebuild away; snapshots then list the runtimes and
 //! workers with every count zero and `stats_enabled: false`.
 //!
+//! [`tasks`], [`stuck_ops`] and [`connections`] answer "which line of code
+//! waits, and why" from the same tables.
+//!
 //! ```no_run
 //! let snap = ringline::stats::snapshot();
 //! for rt in &snap.runtimes {
