@@ -554,8 +554,11 @@ mod tests {
 
     #[test]
     fn sources_share_one_family_each() {
-        let (a, b) = (echo_snapshot(1), echo_snapshot(2));
-        // With task lists (empty ones), the task families are there too.
+        let (mut a, mut b) = (echo_snapshot(1), echo_snapshot(2));
+        // Processes whose recorder runs, with task lists (empty ones): the
+        // recorder and task families are there too.
+        a.recorder.enabled = true;
+        b.recorder.enabled = true;
         let sources = [
             Source::new(&a)
                 .with_tasks(&[])

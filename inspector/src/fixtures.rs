@@ -133,6 +133,7 @@ pub fn snapshot(t: u64) -> Snapshot {
     let mut w1 = worker(1, t);
     w1.in_flight.push(young_send());
     Snapshot {
+        recorder: Default::default(),
         schema_version: SCHEMA_VERSION,
         pid: 4242,
         taken_at_unix_ns: 1_700_000_000 * SEC + t * SEC,

@@ -28,7 +28,7 @@
 //!  10    builder                        launching a runtime, its ShutdownHandle
 //!   9    worker                         one thread's loop: composes the layers, routes CQEs
 //!   8    handler shared                 the service's trait; what a runtime's workers share
-//!   7    net fs blocking                connections, files, pools: state machines on a Reactor
+//!   7    net fs blocking recorder       connections, files, pools: state machines on a Reactor; flight recorder
 //!   6    reactor inspect                one worker's core (executor + driver + stats); inspect socket
 //!   5    driver                         io_uring / mio backends, op tables, the lifecycle
 //!   4    executor                       tasks, wakers, timers, channels: no I/O
@@ -100,6 +100,7 @@ mod executor;
 mod op;
 mod peer;
 mod reactor;
+mod recorder;
 mod shared;
 mod slab;
 mod worker;
@@ -113,12 +114,17 @@ mod net;
 pub mod inspect;
 pub mod stats;
 
+/// The flight recorder's dump format (`ringline_schema::record`): read a
+/// dump with [`record::Recording::read`]. The recorder itself is set up by
+/// [`Config::recorder`].
+pub use ringline_schema::record;
+
 // ── Publishing to the `metrics` facade (feature `metrics`) ──────────
 #[cfg(feature = "metrics")]
 pub mod metrics;
 
 pub use builder::{RinglineBuilder, ShutdownHandle};
-pub use config::{Backend, Config, ConfigBuilder, RecvBufferConfig, WorkerConfig};
+pub use config::{Backend, Config, ConfigBuilder, RecorderConfig, RecvBufferConfig, WorkerConfig};
 pub use error::{Error, TimerExhausted, UdpSendError};
 pub use handler::{AsyncEventHandler, ConnToken, DriverCtx, UdpToken};
 pub use signal::Signal;

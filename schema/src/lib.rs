@@ -56,4 +56,5 @@
 #![deny(missing_docs)]
 
 pub mod inspect;
+pub mod record;
 pub mod stats;

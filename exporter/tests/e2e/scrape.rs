@@ -35,11 +35,13 @@ fn every_catalog_metric_is_scraped_from_a_real_runtime_and_nothing_else() {
     for def in METRICS {
         let kind = e.types.get(def.name).map(String::as_str);
         assert_eq!(kind, Some(type_of(def.kind)), "{}: # TYPE", def.name);
+        // Process-wide families (the flight recorder's) carry no runtime.
+        let process_wide = !def.labels.contains(&"runtime");
         let of_ours = e
             .samples
             .iter()
             .filter(|s| e.family(&s.name) == def.name)
-            .any(|s| s.label("runtime") == Some(&ours));
+            .any(|s| process_wide || s.label("runtime") == Some(&ours));
         assert!(of_ours, "{}: no series of runtime {ours}", def.name);
     }
     // Scrape → catalog: every family and every sample is a catalog name
@@ -82,7 +84,10 @@ fn every_catalog_metric_is_scraped_from_a_real_runtime_and_nothing_else() {
             .collect(),
         ..snap
     };
-    let samples = catalog::samples(&mine, catalog::DEFAULT_STUCK_AFTER);
+    let samples: Vec<_> = catalog::samples(&mine, catalog::DEFAULT_STUCK_AFTER)
+        .into_iter()
+        .filter(|s| s.labels.iter().any(|(k, _)| *k == "runtime"))
+        .collect();
     // Plus the task series: three states and ten stuck verdicts per worker.
     let task_series = catalog::task_samples(&mine, &[], catalog::DEFAULT_STUCK_AFTER).len();
     assert_eq!(task_series, 2 * 13);

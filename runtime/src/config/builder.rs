@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::FsConfig;
+use super::{FsConfig, RecorderConfig};
 use super::{BackendChoice, Config};
 use crate::error::Error;
 
@@ -71,6 +71,12 @@ impl ConfigBuilder {
     /// Sets [`Config::inspect`].
     pub fn inspect(mut self, on: bool) -> Self {
         self.config.inspect = on;
+        self
+    }
+
+    /// Sets [`Config::recorder`].
+    pub fn recorder(mut self, recorder: RecorderConfig) -> Self {
+        self.config.recorder = recorder;
         self
     }
 

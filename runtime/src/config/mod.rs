@@ -22,7 +22,9 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 pub use self::builder::ConfigBuilder;
-pub use self::parts::{Backend, BackendChoice, FsConfig, RecvBufferConfig, WorkerConfig};
+pub use self::parts::{
+    Backend, BackendChoice, FsConfig, RecorderConfig, RecvBufferConfig, WorkerConfig,
+};
 
 /// Configuration of a ringline runtime, passed to
 /// [`RinglineBuilder::new`](crate::RinglineBuilder::new). Start from
@@ -164,6 +166,8 @@ pub struct Config {
     /// feature (on by default); the environment variable
     /// `RINGLINE_INSPECT=0` turns it off whatever this says. Default true.
     pub inspect: bool,
+    /// The flight recorder (see [`RecorderConfig`]); on by default.
+    pub recorder: RecorderConfig,
 }
 
 impl Config {
@@ -251,6 +255,7 @@ impl Default for Config {
             shutdown_drain_timeout: Duration::from_secs(5),
             blocking_queue_capacity: 4096,
             inspect: true,
+            recorder: RecorderConfig::default(),
         }
     }
 }

@@ -97,6 +97,51 @@ impl Default for FsConfig {
     }
 }
 
+/// The flight recorder: the process's last minute, kept in memory and
+/// written to a dump file by itself when a worker stalls or panics, on a
+/// signal, or when asked (`ringline-top --pid P --dump`). One per process:
+/// the first runtime launched sets it up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecorderConfig {
+    /// Record at all (default true). `RINGLINE_RECORDER=0` turns it off
+    /// whatever this says.
+    pub enabled: bool,
+    /// History kept at 1 s resolution (default 60 s).
+    pub history: std::time::Duration,
+    /// History kept at 100 ms resolution, the most recent part (default 5 s).
+    pub fine_history: std::time::Duration,
+    /// Most bytes the history may take (default 8 MiB); the oldest frames
+    /// go first.
+    pub max_bytes: usize,
+    /// A worker whose heartbeat is this old is stalled: a dump is written
+    /// (once per stall). Default 2 s; zero turns stall dumps off.
+    pub stall_after: std::time::Duration,
+    /// A signal that makes the process write a dump (e.g. `libc::SIGUSR2`);
+    /// none by default.
+    pub dump_signal: Option<i32>,
+    /// Where dumps go: this, else `RINGLINE_DUMP_DIR`, else the inspect
+    /// socket directory.
+    pub dump_dir: Option<std::path::PathBuf>,
+    /// Most dump files kept in the dump directory; the oldest are removed
+    /// (default 10).
+    pub max_dumps: usize,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            enabled: true,
+            history: std::time::Duration::from_secs(60),
+            fine_history: std::time::Duration::from_secs(5),
+            max_bytes: 8 << 20,
+            stall_after: std::time::Duration::from_secs(2),
+            dump_signal: None,
+            dump_dir: None,
+            max_dumps: 10,
+        }
+    }
+}
+
 /// The I/O backend a ringline process runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {

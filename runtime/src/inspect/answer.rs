@@ -70,7 +70,7 @@ pub(crate) fn answer(line: &[u8], started_at_unix_ns: u64) -> Answer {
                     "bad_request",
                     format!(
                         "{e}; expected one JSON object per line, e.g. {{\"cmd\":\"snapshot\"}} \
-                         (commands: hello, snapshot, ops, tasks, connections, subscribe)"
+                         (commands: hello, snapshot, ops, tasks, connections, dump, subscribe)"
                     ),
                 ),
                 false,
@@ -116,6 +116,14 @@ pub(crate) fn answer(line: &[u8], started_at_unix_ns: u64) -> Answer {
             let mut connections = stats::connections();
             connections.truncate(limit);
             Response::Connections { connections }
+        }
+        Request::Dump { .. } => {
+            match stats::request_dump("asked for over the inspect socket".into()) {
+                Ok(path) => Response::Dumped {
+                    path: path.display().to_string(),
+                },
+                Err(e) => Response::error("dump_failed", e.to_string()),
+            }
         }
         Request::Subscribe { interval_ms, .. } => {
             subscription = Subscribe::Start(Duration::from_millis(interval_ms).max(MIN_INTERVAL));

@@ -81,7 +81,8 @@ pub use ringline_schema::stats::{
 #[doc(inline)]
 pub use ringline_schema::stats::{
     ExecutorStats, GraveyardStats, Histogram, InFlightOp, Layout, NetStats, OpStats, OpTarget,
-    RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
+    RecorderStats, RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot,
+    WorkerSnapshot,
 };
 #[doc(inline)]
 pub use ringline_schema::stats::{catalog, histogram};
@@ -185,6 +186,41 @@ pub fn snapshot() -> Snapshot {
         monotonic_ns: now_ns,
         stats_enabled: cfg!(feature = "stats"),
         runtimes: live.iter().map(|r| r.snapshot(now_ns)).collect(),
+        recorder: RECORDER.get().map(|r| r.stats()).unwrap_or_default(),
+    }
+}
+
+/// The flight recorder, as the layers below it reach it (it sits above
+/// stats and the inspect socket, which ask it for dumps).
+pub(crate) trait Recorder: Send + Sync {
+    /// What it holds and the dumps it wrote.
+    fn stats(&self) -> RecorderStats;
+
+    /// Writes a dump now, for `trigger`; the file's path.
+    fn dump(
+        &self,
+        trigger: ringline_schema::record::TriggerKind,
+        worker: Option<usize>,
+        message: String,
+    ) -> std::io::Result<std::path::PathBuf>;
+}
+
+/// The process's recorder, once one was started.
+static RECORDER: OnceLock<&'static dyn Recorder> = OnceLock::new();
+
+/// Installs the process's recorder (the first call wins).
+pub(crate) fn set_recorder(recorder: &'static dyn Recorder) {
+    let _ = RECORDER.set(recorder);
+}
+
+/// Asks the flight recorder for a dump (the inspect `dump` command); an
+/// error when no recorder runs.
+pub(crate) fn request_dump(message: String) -> std::io::Result<std::path::PathBuf> {
+    match RECORDER.get() {
+        Some(r) => r.dump(ringline_schema::record::TriggerKind::Request, None, message),
+        None => Err(std::io::Error::other(
+            "the flight recorder is off in this process (Config::recorder, RINGLINE_RECORDER=0)",
+        )),
     }
 }
 

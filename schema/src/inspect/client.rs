@@ -127,6 +127,17 @@ impl Client {
         }
     }
 
+    /// Has the process write a flight-recorder dump now; the file's path.
+    /// Needs a server of protocol version 2 with its recorder on.
+    pub fn dump(&mut self) -> io::Result<std::path::PathBuf> {
+        match self.call(&Request::Dump {
+            v: Some(PROTOCOL_VERSION),
+        })? {
+            Response::Dumped { path } => Ok(path.into()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Turns the connection into a stream of snapshots, one now and one
     /// every `interval` (the server's floor is 50 ms).
     pub fn subscribe(mut self, interval: Duration) -> io::Result<Subscription> {
@@ -209,6 +220,7 @@ fn unexpected(r: &Response) -> io::Error {
         Response::Ops { .. } => "ops",
         Response::Tasks { .. } => "tasks",
         Response::Connections { .. } => "connections",
+        Response::Dumped { .. } => "dumped",
         Response::Error { .. } => "error",
     };
     io::Error::new(

@@ -12,6 +12,8 @@
 //!  ← {"type":"tasks","tasks":[{"id":5,"state":"idle","await_site":{...},"verdict":{...}}]}
 //!  → {"cmd":"connections","v":2}
 //!  ← {"type":"connections","connections":[{"index":3,"peer":"10.0.0.7:4242",...}]}
+//!  → {"cmd":"dump","v":2}
+//!  ← {"type":"dumped","path":"/run/user/1000/ringline/ringline-dump-4242-….jsonl"}
 //!  → {"cmd":"subscribe","interval_ms":1000}
 //!  ← {"type":"snapshot",...}   (every interval, until the client leaves)
 //!  → {"cmd":"bogus"}
@@ -100,6 +102,13 @@ pub enum Request {
         #[serde(default)]
         limit: Option<usize>,
     },
+    /// Writes a flight-recorder dump now (protocol version 2); answered
+    /// with its path.
+    Dump {
+        /// Protocol version the client speaks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        v: Option<u32>,
+    },
     /// A snapshot now and every `interval_ms` (at least 50) until the
     /// client disconnects or sends another request.
     Subscribe {
@@ -120,6 +129,7 @@ impl Request {
             | Request::Ops { v, .. }
             | Request::Tasks { v, .. }
             | Request::Connections { v, .. }
+            | Request::Dump { v }
             | Request::Subscribe { v, .. } => *v,
         }
     }
@@ -193,6 +203,11 @@ pub enum Response {
     Connections {
         /// Every connection (up to the limit), oldest first.
         connections: Vec<ConnectionInfo>,
+    },
+    /// Answer to `dump`: the file written.
+    Dumped {
+        /// Its path.
+        path: String,
     },
     /// A request the server could not serve.
     Error {

@@ -37,7 +37,9 @@
 //! `11 + 2 × 227 = 465`. The publisher turns each latency series into 6
 //! (`_count`, `_sum`, 4 quantiles). The task series ([`task_samples`], from
 //! the process's task list) add 13 per worker: 3 states and 10 stuck
-//! verdicts, whatever the number of tasks.
+//! verdicts, whatever the number of tasks. A process whose flight recorder
+//! runs adds 6 (`ringline_recorder_bytes`, and
+//! `ringline_recorder_dumps_total` for each of the 5 triggers).
 
 use std::time::Duration;
 
@@ -239,6 +241,11 @@ pub const METRICS: &[MetricDef] = &[
         "Closed connections reset because the peer did not take the queued bytes within close_linger_timeout. Any increase means peers that stop reading."),
     m("ringline_datagram_send_errors_total", C, Count, W,
         "UDP sends the kernel failed after send_to returned Ok: datagrams lost on the way out. Any increase means a destination the socket may not send to (e.g. broadcast) or a local network error."),
+    // ── The process's flight recorder (only while it records) ──
+    m("ringline_recorder_bytes", G, Bytes, &[],
+        "Bytes the flight recorder's history (the last minute of snapshots) takes; capped by RecorderConfig::max_bytes (default 8 MiB)."),
+    m("ringline_recorder_dumps_total", C, Count, &["trigger"],
+        "Dumps the flight recorder wrote, by trigger: stall (a worker stopped turning), panic, signal, request. Any stall or panic dump is an incident; its file is named in the process's log and ringline-top --replay FILE shows the minute before it."),
     // ── Tasks (from the task registry; see `task_samples`) ──
     m("ringline_tasks", G, Count, &["runtime", "worker", "state"],
         "Tasks by state: running (being polled), scheduled (woken, waiting for their poll), idle (waiting). Scheduled staying high means the worker cannot keep up or one task hogs it."),
@@ -300,6 +307,18 @@ pub fn samples(snapshot: &Snapshot, stuck_after: Duration) -> Vec<Sample<'_>> {
         }
         for w in &rt.workers {
             out.worker(&with(&base, "worker", &w.worker.to_string()), w, stuck_ns);
+        }
+    }
+    if snapshot.recorder.enabled {
+        let r = &snapshot.recorder;
+        out.gauge("ringline_recorder_bytes", &[], r.bytes as f64);
+        for kind in crate::record::TriggerKind::ALL {
+            let n = r.dumps_total.get(kind.name()).copied().unwrap_or(0);
+            out.counter(
+                "ringline_recorder_dumps_total",
+                &[("trigger", kind.name().to_owned())],
+                n,
+            );
         }
     }
     // Emitted runtime by runtime; a stable sort groups each name's series

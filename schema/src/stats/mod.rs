@@ -15,8 +15,8 @@ mod tasks;
 
 pub use histogram::{Histogram, Layout};
 pub use snapshot::{
-    ExecutorStats, GraveyardStats, InFlightOp, NetStats, OpStats, OpTarget, RingStats,
-    RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
+    ExecutorStats, GraveyardStats, InFlightOp, NetStats, OpStats, OpTarget, RecorderStats,
+    RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
 };
 pub use tasks::{
     ConnectionInfo, Site, TaskInfo, TaskKind, TaskState, Verdict, VerdictKind, WaitTarget,

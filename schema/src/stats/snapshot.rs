@@ -32,6 +32,26 @@ pub struct Snapshot {
     pub stats_enabled: bool,
     /// Every live runtime, in launch order.
     pub runtimes: Vec<RuntimeSnapshot>,
+    /// The process's flight recorder (zero when it is off).
+    #[serde(default)]
+    pub recorder: RecorderStats,
+}
+
+/// The flight recorder of a process: what it holds and the dumps it wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecorderStats {
+    /// Recording (false when disabled, or in a process with no runtime yet).
+    pub enabled: bool,
+    /// Bytes its history takes now.
+    pub bytes: u64,
+    /// The most it may take (`RecorderConfig::max_bytes`).
+    pub max_bytes: u64,
+    /// Frames held.
+    pub frames: u64,
+    /// Dumps written, by trigger name (`stall`, `panic`, `signal`,
+    /// `request`).
+    #[serde(default)]
+    pub dumps_total: std::collections::BTreeMap<String, u64>,
 }
 
 /// One runtime (one `RinglineBuilder::launch`).

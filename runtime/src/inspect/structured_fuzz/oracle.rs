@@ -11,6 +11,8 @@ pub(super) enum Expect {
     Ops,
     Tasks,
     Connections,
+    /// A dump written, or refused when no recorder runs.
+    Dump,
     Subscribed,
     Error(&'static str),
 }
@@ -43,6 +45,7 @@ pub(super) fn expected(stream: &[u8]) -> Vec<Expect> {
             Ok(Request::Ops { .. }) => Expect::Ops,
             Ok(Request::Tasks { .. }) => Expect::Tasks,
             Ok(Request::Connections { .. }) => Expect::Connections,
+            Ok(Request::Dump { .. }) => Expect::Dump,
             Ok(Request::Subscribe { .. }) => Expect::Subscribed,
         });
     }
@@ -101,6 +104,8 @@ pub(super) fn check_responses(lines: &[Vec<u8>], want: &[Expect]) -> Result<Got,
                 (Expect::Ops, Response::Ops { .. }) => true,
                 (Expect::Tasks, Response::Tasks { .. }) => true,
                 (Expect::Connections, Response::Connections { .. }) => true,
+                (Expect::Dump, Response::Dumped { .. }) => true,
+                (Expect::Dump, Response::Error { error, .. }) => error == "dump_failed",
                 (Expect::Error(code), Response::Error { error, .. }) => error == code,
                 _ => false,
             };
