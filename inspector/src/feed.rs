@@ -1,28 +1,196 @@
-//! The feed thread: attaches to the inspect socket (`hello` once per
+//! The feed threads. One attaches to the inspect socket (`hello` once per
 //! attach, then a `subscribe` stream), forwards what it gets to the app
 //! loop as model [`Event`]s, and when the connection drops or cannot be
 //! made, reports it once and retries until the process is back.
+//!
+//! A subscription keeps its connection busy (the server pushes snapshots
+//! on it until the client leaves), so the side requests — `tasks`,
+//! `connections`, `ops` — go over a second connection, from a second
+//! thread, and only while the shown view needs them ([`Queries::want`]):
+//! at once when the need changes, then once per refresh interval. The
+//! connection is closed while nothing is needed.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringline_schema::inspect::Client;
 
 use crate::model::Event;
+use crate::model::tasks::{Fetched, Needs};
+
+/// How many entries each side request asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `tasks`' limit.
+    pub tasks: usize,
+    /// `connections`' limit.
+    pub connections: usize,
+    /// `ops`' limit.
+    pub ops: usize,
+}
+
+/// The first inspect protocol version with `tasks` and `connections`.
+pub const TASKS_PROTOCOL: u32 = 2;
+
+/// Asks `client` (of a server speaking `protocol`) what `needs` names.
+/// Returns the answers as events, and whether the connection broke (a
+/// refused request leaves it usable). A server too old for a request
+/// gives [`Fetched::Unsupported`], never an error.
+pub fn ask(
+    client: &mut Client,
+    protocol: u32,
+    needs: &Needs,
+    limits: Limits,
+) -> (Vec<Event>, bool) {
+    let mut broken = false;
+    let mut events = Vec::new();
+    if let Some(min_age) = needs.ops {
+        let r = client.ops(min_age, limits.ops);
+        events.push(Event::Ops(fetched(r, &mut broken)));
+    }
+    let new_enough = protocol >= TASKS_PROTOCOL;
+    if let Some(min_idle) = needs.tasks {
+        events.push(Event::Tasks(if !new_enough {
+            Fetched::Unsupported
+        } else if broken {
+            Fetched::Failed("the connection broke".into())
+        } else {
+            fetched(client.tasks(min_idle, limits.tasks), &mut broken)
+        }));
+    }
+    if needs.connections {
+        events.push(Event::Connections(if !new_enough {
+            Fetched::Unsupported
+        } else if broken {
+            Fetched::Failed("the connection broke".into())
+        } else {
+            fetched(client.connections(limits.connections), &mut broken)
+        }));
+    }
+    (events, broken)
+}
+
+/// An answer as a [`Fetched`]: a refusal as unsupported (an older server
+/// refuses a version or a command it does not know) or failed; any other
+/// error breaks the connection.
+fn fetched<T>(r: io::Result<T>, broken: &mut bool) -> Fetched<T> {
+    match r {
+        Ok(v) => Fetched::Ready(v),
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("refused the request (unsupported_version)")
+                || text.contains("refused the request (bad_request)")
+            {
+                Fetched::Unsupported
+            } else {
+                if !text.contains("refused the request") {
+                    *broken = true;
+                }
+                Fetched::Failed(text)
+            }
+        }
+    }
+}
+
+/// The app loop's handle on the side-request thread.
+#[derive(Debug, Clone)]
+pub struct Queries {
+    shared: Arc<(Mutex<Needs>, Condvar)>,
+}
+
+impl Queries {
+    /// What the shown view needs now; a change is asked for at once.
+    pub fn want(&self, needs: Needs) {
+        let (lock, changed) = &*self.shared;
+        let mut current = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current != needs {
+            *current = needs;
+            changed.notify_one();
+        }
+    }
+}
 
 /// Pause between attach attempts: quick enough to catch a restarted
 /// process within a refresh, slow enough to cost nothing while waiting.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// Starts the thread. It ends when the receiving side is dropped (it
-/// notices on its next send; the process exits without joining it).
-pub fn spawn(socket: PathBuf, interval: Duration, events: Sender<Event>) -> std::io::Result<()> {
+/// Starts the threads. They end when the receiving side is dropped (they
+/// notice on their next send; the process exits without joining them).
+pub fn spawn(socket: PathBuf, interval: Duration, events: Sender<Event>) -> io::Result<Queries> {
+    let queries = Queries {
+        shared: Arc::new((Mutex::new(Needs::default()), Condvar::new())),
+    };
+    let (side_socket, side_events, side) = (socket.clone(), events.clone(), queries.clone());
     thread::Builder::new()
         .name("ringline-top-feed".into())
-        .spawn(move || run(&socket, interval, &events))
-        .map(drop)
+        .spawn(move || run(&socket, interval, &events))?;
+    thread::Builder::new()
+        .name("ringline-top-queries".into())
+        .spawn(move || run_queries(&side_socket, interval, &side, &side_events))?;
+    Ok(queries)
+}
+
+/// The side-request thread: waits for a need (or its next refresh), asks
+/// on its own connection, sends the answers. Attach failures are left to
+/// the subscription thread to report; this one retries on its next turn.
+fn run_queries(socket: &Path, interval: Duration, queries: &Queries, events: &Sender<Event>) {
+    let limits = Limits {
+        tasks: crate::model::tasks::TASK_LIMIT,
+        connections: crate::model::tasks::CONNECTION_LIMIT,
+        ops: crate::model::tasks::OPS_LIMIT,
+    };
+    let mut client: Option<(Client, u32)> = None;
+    let mut asked = Needs::default();
+    loop {
+        let needs = {
+            let (lock, changed) = &*queries.shared;
+            let mut current = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let due = Instant::now() + interval;
+            while *current == asked {
+                let left = due.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                current = changed
+                    .wait_timeout(current, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            *current
+        };
+        asked = needs;
+        if !needs.any() {
+            // Free the server's client slot while nothing is shown.
+            client = None;
+            continue;
+        }
+        if client.is_none() {
+            let attached = Client::connect_path(socket).and_then(|mut c| {
+                let hello = c.hello()?;
+                Ok((c, hello.protocol_version))
+            });
+            match attached {
+                Ok(c) => client = Some(c),
+                Err(_) => continue,
+            }
+        }
+        let Some((c, protocol)) = client.as_mut() else {
+            continue;
+        };
+        let (answers, broken) = ask(c, *protocol, &needs, limits);
+        if broken {
+            client = None;
+        }
+        for event in answers {
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 fn run(socket: &Path, interval: Duration, events: &Sender<Event>) {
