@@ -238,3 +238,115 @@ fn attach(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+
+    use ringline_schema::inspect::wire::{Request, Response};
+
+    use super::*;
+    use crate::fixtures;
+
+    const LIMITS: Limits = Limits {
+        tasks: 10,
+        connections: 10,
+        ops: 10,
+    };
+
+    /// A fake inspect server on one end of a socket pair: answers `ops`
+    /// with the fixture's, and every other request with `refusal` (an
+    /// error code); returns the commands it saw.
+    fn serve(server: UnixStream, refusal: &'static str) -> thread::JoinHandle<Vec<String>> {
+        thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut out = server.try_clone().unwrap();
+            for line in BufReader::new(server).lines().map_while(Result::ok) {
+                let request: Request = serde_json::from_str(&line).unwrap();
+                let response = match request {
+                    Request::Ops { .. } => Response::Ops {
+                        min_age_ms: 0,
+                        ops: fixtures::explained_ops(),
+                    },
+                    Request::Tasks { .. } => {
+                        seen.push("tasks".to_owned());
+                        Response::error(refusal, "no")
+                    }
+                    Request::Connections { .. } => {
+                        seen.push("connections".to_owned());
+                        Response::error(refusal, "no")
+                    }
+                    _ => Response::error("bad_request", "unexpected"),
+                };
+                out.write_all(&response.to_line()).unwrap();
+            }
+            seen
+        })
+    }
+
+    fn all() -> Needs {
+        Needs {
+            tasks: Some(Duration::ZERO),
+            connections: true,
+            ops: Some(Duration::from_secs(1)),
+        }
+    }
+
+    #[test]
+    fn a_protocol_1_process_is_not_asked_and_reads_as_unsupported() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = serve(b, "unsupported_version");
+        let mut client = Client::from_stream(a).unwrap();
+        let (events, broken) = ask(&mut client, 1, &all(), LIMITS);
+        drop(client);
+        assert!(!broken);
+        assert_eq!(
+            events,
+            [
+                Event::Ops(Fetched::Ready(fixtures::explained_ops())),
+                Event::Tasks(Fetched::Unsupported),
+                Event::Connections(Fetched::Unsupported),
+            ]
+        );
+        assert!(server.join().unwrap().is_empty(), "never asked");
+    }
+
+    #[test]
+    fn a_refusal_is_unsupported_or_failed_and_keeps_the_connection() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = serve(b, "unsupported_version");
+        let mut client = Client::from_stream(a).unwrap();
+        let (events, broken) = ask(&mut client, 2, &all(), LIMITS);
+        assert!(!broken);
+        assert_eq!(events[1], Event::Tasks(Fetched::Unsupported));
+        assert_eq!(events[2], Event::Connections(Fetched::Unsupported));
+        drop(client);
+        assert_eq!(server.join().unwrap(), ["tasks", "connections"]);
+
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = serve(b, "busy");
+        let mut client = Client::from_stream(a).unwrap();
+        let (events, broken) = ask(&mut client, 2, &all(), LIMITS);
+        assert!(!broken, "a refusal leaves the connection usable");
+        assert!(
+            matches!(&events[1], Event::Tasks(Fetched::Failed(e)) if e.contains("(busy)")),
+            "{events:?}"
+        );
+        drop(client);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_dead_server_breaks_the_connection() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let mut client = Client::from_stream(a).unwrap();
+        let (events, broken) = ask(&mut client, 2, &all(), LIMITS);
+        assert!(broken);
+        assert!(matches!(events[0], Event::Ops(Fetched::Failed(_))));
+        assert!(
+            matches!(&events[1], Event::Tasks(Fetched::Failed(e)) if e == "the connection broke")
+        );
+    }
+}

@@ -337,3 +337,27 @@ fn paused_ignores_answers_and_a_new_process_forgets_them() {
     assert_eq!(m.tasks, Fetched::Pending);
     assert_eq!(m.connections, Fetched::Pending);
 }
+
+#[test]
+fn task_links_follow_the_wait_before_the_verdict() {
+    use ringline_schema::stats::WaitTarget;
+    let mut t = fixtures::tasks()[0].clone();
+    t.verdict.tasks = vec![99];
+    let to = |id: u64| Some(tasks::Link::Task(TaskKey { runtime: 1, id }));
+    t.waiting_on = WaitTarget::ChannelRecv {
+        channel: 1,
+        senders: vec![5, 7],
+    };
+    assert_eq!(tasks::task_link(&t), to(7), "itself skipped");
+    t.waiting_on = WaitTarget::ChannelSend {
+        channel: 1,
+        receiver: Some(8),
+    };
+    assert_eq!(tasks::task_link(&t), to(8));
+    t.waiting_on = WaitTarget::Join { task: 6 };
+    assert_eq!(tasks::task_link(&t), to(6));
+    t.waiting_on = WaitTarget::Pool;
+    assert_eq!(tasks::task_link(&t), to(99), "else what the verdict names");
+    t.verdict.tasks.clear();
+    assert_eq!(tasks::task_link(&t), None);
+}
