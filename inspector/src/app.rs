@@ -24,7 +24,7 @@ const REDRAW: Duration = Duration::from_secs(1);
 pub fn run(target: &Target, interval: Duration, stuck_after: Duration) -> Result<(), String> {
     let mut model = Model::new(target.label.clone(), interval, stuck_after);
     let (tx, rx) = mpsc::channel::<Event>();
-    feed::spawn(target.socket.clone(), interval, tx)
+    let queries = feed::spawn(target.socket.clone(), interval, tx)
         .map_err(|e| format!("cannot start the feed thread: {e}"))?;
     let theme = Theme::from_env();
     let mut guard = TerminalGuard::enter().map_err(|e| e.to_string())?;
@@ -47,6 +47,7 @@ pub fn run(target: &Target, interval: Duration, stuck_after: Duration) -> Result
                 }
             }
         }
+        queries.want(model.needs());
         if dirty || drawn_at.elapsed() >= REDRAW {
             guard
                 .terminal

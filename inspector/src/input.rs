@@ -69,7 +69,7 @@ pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[key('4')],
         label: "4",
-        help: "Stuck: ops in flight longer than the threshold",
+        help: "Stuck: ops in flight and tasks stuck longer than the threshold",
         action: Action::Show(View::Stuck),
     },
     Binding {
@@ -77,6 +77,18 @@ pub const KEYS: &[Binding] = &[
         label: "5",
         help: "Worker: everything about one worker",
         action: Action::Show(View::Worker),
+    },
+    Binding {
+        keys: &[key('6')],
+        label: "6",
+        help: "Tasks: every task, its wait and verdict",
+        action: Action::Show(View::Tasks),
+    },
+    Binding {
+        keys: &[key('7')],
+        label: "7",
+        help: "Connections: every connection and its task",
+        action: Action::Show(View::Connections),
     },
     Binding {
         keys: &[(KeyCode::Up, NONE), key('k')],
@@ -93,7 +105,7 @@ pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Enter, NONE)],
         label: "Enter",
-        help: "open the selected row's worker",
+        help: "follow the selected row to its task, op, connection or worker",
         action: Action::Open,
     },
     Binding {
@@ -105,7 +117,7 @@ pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[key('/')],
         label: "/",
-        help: "filter rows (Enter keeps, Esc clears)",
+        help: "filter rows (Enter keeps, Esc clears; state:idle, verdict:deadlock …)",
         action: Action::StartFilter,
     },
     Binding {
@@ -135,7 +147,7 @@ pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
-        help: "close help, clear the filter, leave the Worker view",
+        help: "close help, clear the filter, go back after Enter, leave the Worker view",
         action: Action::Back,
     },
 ];

@@ -5,6 +5,10 @@
 //!
 //! A single snapshot has no rates: busy shares and latency quantiles cover
 //! the process's lifetime.
+//!
+//! Beside the snapshot it asks for every task and connection and for the
+//! stuck ops' await sites and verdicts (inspect protocol 2); a process of
+//! protocol 1 gets those sections empty, with a note saying why.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -12,15 +16,100 @@ use std::time::Duration;
 use ringline_schema::inspect::Client;
 use ringline_schema::inspect::wire::{Hello, RuntimeInfo};
 use ringline_schema::stats::histogram::{BUCKETS, bucket_lower_ns, bucket_upper_ns};
-use ringline_schema::stats::{ExecutorStats, Histogram, NetStats, OpTarget, RingStats, Snapshot};
+use ringline_schema::stats::{
+    ConnectionInfo, ExecutorStats, Histogram, InFlightOp, NetStats, OpTarget, RingStats, Site,
+    Snapshot, TaskInfo, TaskKind, Verdict, WaitTarget,
+};
 use serde::Serialize;
 
+use crate::feed::{self, Limits};
 use crate::model::alerts::{self, Thresholds};
 use crate::model::rows::{self, OpScope, Window, WorkerId};
-use crate::model::{table, units};
+use crate::model::tasks::{self, Fetched, NEEDS_NEWER, Needs};
+use crate::model::{Event, table, units};
 use crate::target::Target;
 
-/// Version of the JSON below; bumped on any incompatible change.
+/// Most tasks, connections and ops `--once` asks for (the server's
+/// ceiling).
+const ONCE_LIMIT: usize = 10_000;
+
+/// What `--once` fetched beside the snapshot.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// The `tasks` answer (every task).
+    pub tasks: Fetched<Vec<TaskInfo>>,
+    /// The `connections` answer.
+    pub connections: Fetched<Vec<ConnectionInfo>>,
+    /// The `ops` answer for the stuck threshold (await sites, verdicts).
+    pub ops: Fetched<Vec<InFlightOp>>,
+}
+
+impl Extras {
+    /// Nothing fetched.
+    pub fn none() -> Extras {
+        Extras {
+            tasks: Fetched::Pending,
+            connections: Fetched::Pending,
+            ops: Fetched::Pending,
+        }
+    }
+
+    /// Asks `client` (of a server speaking `protocol`) for everything.
+    fn fetch(client: &mut Client, protocol: u32, stuck_after: Duration) -> Extras {
+        let needs = Needs {
+            tasks: Some(Duration::ZERO),
+            connections: true,
+            ops: Some(stuck_after),
+        };
+        let limits = Limits {
+            tasks: ONCE_LIMIT,
+            connections: ONCE_LIMIT,
+            ops: ONCE_LIMIT,
+        };
+        let mut extras = Extras::none();
+        for event in feed::ask(client, protocol, &needs, limits).0 {
+            match event {
+                Event::Tasks(t) => extras.tasks = t,
+                Event::Connections(c) => extras.connections = c,
+                Event::Ops(o) => extras.ops = o,
+                _ => {}
+            }
+        }
+        extras
+    }
+
+    /// Why a section is empty, one note each.
+    fn notes(&self) -> Vec<String> {
+        fn note<T>(what: &str, f: &Fetched<T>) -> Option<String> {
+            match f {
+                Fetched::Ready(_) => None,
+                Fetched::Pending => Some(format!("{what}: not asked")),
+                Fetched::Unsupported => Some(format!("{what}: {NEEDS_NEWER}")),
+                Fetched::Failed(e) => Some(format!("{what}: cannot list them: {e}")),
+            }
+        }
+        [
+            note("tasks", &self.tasks),
+            note("connections", &self.connections),
+            note("stuck op verdicts", &self.ops),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The snapshot's stuck ops with their await sites and verdicts.
+    fn stuck_ops(&self, snapshot: &Snapshot, stuck_after: Duration) -> Vec<InFlightOp> {
+        let mut ops = snapshot.stuck_ops(stuck_after);
+        if let Some(explained) = self.ops.ready() {
+            tasks::explain(&mut ops, explained);
+        }
+        ops
+    }
+}
+
+/// Version of the JSON below; bumped on any incompatible change (fields
+/// may be added without a bump).
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The `--once --json` document.
@@ -48,6 +137,13 @@ pub struct Report {
     pub graveyard: Vec<GraveyardOut>,
     /// Ops in flight for at least the threshold, oldest first.
     pub stuck: Vec<StuckOut>,
+    /// Every task, longest in its state first (empty with a note when the
+    /// process cannot list them).
+    pub tasks: Vec<TaskOut>,
+    /// Every connection, oldest first (empty with a note likewise).
+    pub connections: Vec<ConnOut>,
+    /// Why a section is empty or incomplete: an older process, a failure.
+    pub notes: Vec<String>,
 }
 
 /// The process, from `hello` (without the histogram layout: every
@@ -160,6 +256,74 @@ pub struct StuckOut {
     pub target: OpTarget,
     pub target_text: String,
     pub flags: Vec<&'static str>,
+    /// Where the task waiting on it waits (`null` when unknown).
+    pub await_site: Option<Site>,
+    /// Why it has not completed (`null` when the process does not say).
+    pub verdict: Option<VerdictOut>,
+}
+
+/// A verdict: why a task or an op has not moved.
+#[derive(Debug, Serialize)]
+pub struct VerdictOut {
+    pub kind: &'static str,
+    pub message: String,
+    pub tasks: Vec<u64>,
+}
+
+impl VerdictOut {
+    fn of(v: &Verdict) -> VerdictOut {
+        VerdictOut {
+            kind: v.kind.name(),
+            message: v.message.clone(),
+            tasks: v.tasks.clone(),
+        }
+    }
+}
+
+/// A task.
+#[derive(Debug, Serialize)]
+pub struct TaskOut {
+    pub runtime: u64,
+    pub worker: usize,
+    pub id: u64,
+    pub name: Option<String>,
+    /// `connection`, `on_start` or `spawned`.
+    pub kind: &'static str,
+    /// The connection of a `connection` task.
+    pub connection: Option<u32>,
+    pub state: &'static str,
+    pub state_for_ms: u64,
+    pub polls: u64,
+    pub busy_ns: u64,
+    pub wakes: u64,
+    pub self_wakes: u64,
+    pub spawn_site: Option<Site>,
+    pub await_site: Option<Site>,
+    pub waiting_on: WaitTarget,
+    pub waiting_on_text: String,
+    pub verdict: VerdictOut,
+    /// Stuck by the Stuck view's rule at `stuck_threshold_ms`.
+    pub stuck: bool,
+}
+
+/// A connection.
+#[derive(Debug, Serialize)]
+pub struct ConnOut {
+    pub runtime: u64,
+    pub worker: usize,
+    pub index: u32,
+    pub peer: Option<String>,
+    pub outbound: bool,
+    pub age_ms: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub buffered_bytes: u64,
+    pub queued_bytes: u64,
+    pub recv_paused: bool,
+    pub closing: bool,
+    pub ops_in_flight: u32,
+    pub task: Option<u64>,
+    pub task_state: Option<&'static str>,
 }
 
 /// Connects to `target`, takes one snapshot and prints it.
@@ -176,13 +340,14 @@ pub fn run(target: &Target, json: bool, stuck_after: Duration) -> Result<String,
     let snapshot = client
         .snapshot()
         .map_err(|e| context("no snapshot from", e))?;
+    let extras = Extras::fetch(&mut client, hello.protocol_version, stuck_after);
     if json {
-        let report = report(&hello, &snapshot, stuck_after);
+        let report = report(&hello, &snapshot, &extras, stuck_after);
         serde_json::to_string_pretty(&report)
             .map(|s| s + "\n")
             .map_err(|e| format!("cannot encode the report: {e}"))
     } else {
-        Ok(text(&hello, &snapshot, stuck_after))
+        Ok(text(&hello, &snapshot, &extras, stuck_after))
     }
 }
 
@@ -190,8 +355,13 @@ fn ms(ns: u64) -> u64 {
     ns / 1_000_000
 }
 
-/// The JSON document for one snapshot.
-pub fn report(hello: &Hello, snapshot: &Snapshot, stuck_after: Duration) -> Report {
+/// The JSON document for one snapshot and what was fetched beside it.
+pub fn report(
+    hello: &Hello,
+    snapshot: &Snapshot,
+    extras: &Extras,
+    stuck_after: Duration,
+) -> Report {
     let thresholds = Thresholds {
         stuck_after,
         ..Thresholds::default()
@@ -287,8 +457,8 @@ pub fn report(hello: &Hello, snapshot: &Snapshot, stuck_after: Duration) -> Repo
             })
             .collect(),
         graveyard,
-        stuck: snapshot
-            .stuck_ops(stuck_after)
+        stuck: extras
+            .stuck_ops(snapshot, stuck_after)
             .into_iter()
             .map(|op| StuckOut {
                 runtime: op.runtime,
@@ -297,10 +467,71 @@ pub fn report(hello: &Hello, snapshot: &Snapshot, stuck_after: Duration) -> Repo
                 task: op.task,
                 target_text: rows::target_text(&op.target),
                 flags: rows::flag_names(&op),
+                verdict: op.verdict.as_ref().map(VerdictOut::of),
+                await_site: op.await_site,
                 target: op.target,
                 op: op.op,
             })
             .collect(),
+        tasks: extras
+            .tasks
+            .ready()
+            .map(|ts| ts.iter().map(|t| task_out(t, stuck_after)).collect())
+            .unwrap_or_default(),
+        connections: extras
+            .connections
+            .ready()
+            .map(|cs| cs.iter().map(conn_out).collect())
+            .unwrap_or_default(),
+        notes: extras.notes(),
+    }
+}
+
+fn task_out(t: &TaskInfo, stuck_after: Duration) -> TaskOut {
+    let (kind, connection) = match t.kind {
+        TaskKind::Connection { connection } => ("connection", Some(connection)),
+        TaskKind::OnStart => ("on_start", None),
+        TaskKind::Spawned => ("spawned", None),
+    };
+    TaskOut {
+        runtime: t.runtime,
+        worker: t.worker,
+        id: t.id,
+        name: t.name.clone(),
+        kind,
+        connection,
+        state: t.state.name(),
+        state_for_ms: ms(t.state_for_ns),
+        polls: t.polls,
+        busy_ns: t.busy_ns,
+        wakes: t.wakes,
+        self_wakes: t.self_wakes,
+        spawn_site: t.spawn_site.clone(),
+        await_site: t.await_site.clone(),
+        waiting_on: t.waiting_on.clone(),
+        waiting_on_text: tasks::wait_text(&t.waiting_on),
+        verdict: VerdictOut::of(&t.verdict),
+        stuck: tasks::is_stuck(t, stuck_after),
+    }
+}
+
+fn conn_out(c: &ConnectionInfo) -> ConnOut {
+    ConnOut {
+        runtime: c.runtime,
+        worker: c.worker,
+        index: c.index,
+        peer: c.peer.clone(),
+        outbound: c.outbound,
+        age_ms: ms(c.age_ns),
+        bytes_in: c.bytes_in,
+        bytes_out: c.bytes_out,
+        buffered_bytes: c.buffered_bytes,
+        queued_bytes: c.queued_bytes,
+        recv_paused: c.recv_paused,
+        closing: c.closing,
+        ops_in_flight: c.ops_in_flight,
+        task: c.task,
+        task_state: c.task_state.map(|s| s.name()),
     }
 }
 
@@ -326,8 +557,8 @@ fn latency(h: &Histogram) -> LatencyOut {
     }
 }
 
-/// The text table for one snapshot.
-pub fn text(hello: &Hello, snapshot: &Snapshot, stuck_after: Duration) -> String {
+/// The text table for one snapshot and what was fetched beside it.
+pub fn text(hello: &Hello, snapshot: &Snapshot, extras: &Extras, stuck_after: Duration) -> String {
     let thresholds = Thresholds {
         stuck_after,
         ..Thresholds::default()
@@ -445,7 +676,7 @@ pub fn text(hello: &Hello, snapshot: &Snapshot, stuck_after: Duration) -> String
         );
     }
 
-    let stuck = snapshot.stuck_ops(stuck_after);
+    let stuck = extras.stuck_ops(snapshot, stuck_after);
     let _ = writeln!(
         out,
         "\nstuck (in flight ≥ {}, oldest first):{}",
@@ -474,6 +705,58 @@ pub fn text(hello: &Hello, snapshot: &Snapshot, stuck_after: Duration) -> String
             op.task.map_or_else(|| "-".to_owned(), |t| t.to_string()),
             rows::flag_names(op).join(",")
         );
+        if let Some(v) = &op.verdict {
+            let _ = writeln!(
+                out,
+                "    waited on at {}; {}: {}",
+                tasks::site_text(op.await_site.as_ref()),
+                v.kind.name(),
+                v.message
+            );
+        }
+    }
+
+    let threshold = units::duration_ns(stuck_after.as_nanos() as u64);
+    match &extras.tasks {
+        Fetched::Ready(all) => {
+            let stuck = tasks::stuck_tasks(all, stuck_after);
+            let _ = writeln!(
+                out,
+                "\nstuck tasks (not running for ≥ {threshold}; sleeps and quiet peers left out; {} task{} in all):{}",
+                all.len(),
+                if all.len() == 1 { "" } else { "s" },
+                if stuck.is_empty() { " none" } else { "" }
+            );
+            for t in &stuck {
+                let id = WorkerId {
+                    runtime: t.runtime,
+                    worker: t.worker,
+                };
+                let _ = writeln!(
+                    out,
+                    "  worker {}  {}  {}  {}: {}",
+                    rows::worker_label(snapshot, id),
+                    tasks::task_label(t),
+                    tasks::state_text(t.state, t.state_for_ns),
+                    t.verdict.kind.name(),
+                    t.verdict.message
+                );
+                let _ = writeln!(
+                    out,
+                    "    spawned at {}; waits at {} on {}",
+                    tasks::site_text(t.spawn_site.as_ref()),
+                    tasks::site_text(t.await_site.as_ref()),
+                    tasks::wait_text(&t.waiting_on)
+                );
+            }
+        }
+        Fetched::Unsupported => {
+            let _ = writeln!(out, "\ntasks: {NEEDS_NEWER}");
+        }
+        Fetched::Failed(e) => {
+            let _ = writeln!(out, "\ntasks: cannot list them: {e}");
+        }
+        Fetched::Pending => {}
     }
     // Empty last columns leave trailing blanks; tickets do not need them.
     out.lines()
@@ -489,8 +772,13 @@ mod tests {
     #[test]
     fn json_carries_every_documented_section() {
         let s = fixtures::snapshot(2);
-        let v =
-            serde_json::to_value(report(&fixtures::hello(), &s, Duration::from_secs(1))).unwrap();
+        let v = serde_json::to_value(report(
+            &fixtures::hello(),
+            &s,
+            &Extras::none(),
+            Duration::from_secs(1),
+        ))
+        .unwrap();
         assert_eq!(v["format"], "ringline-top/once");
         assert_eq!(v["format_version"], 1);
         assert_eq!(v["stuck_threshold_ms"], 1000);
@@ -525,7 +813,7 @@ mod tests {
             serde_json::json!([{
                 "runtime": 1, "worker": 0, "op": "fs_read", "age_ms": 37_000,
                 "task": 5, "target": {"type": "fd", "fd": 23}, "target_text": "fd 23",
-                "flags": []
+                "flags": [], "await_site": null, "verdict": null
             }])
         );
         assert_eq!(v["alerts"][0]["rule"], "op_stuck");
@@ -535,8 +823,13 @@ mod tests {
     #[test]
     fn stuck_threshold_and_flags_in_json() {
         let s = fixtures::snapshot(2);
-        let v = serde_json::to_value(report(&fixtures::hello(), &s, Duration::from_millis(100)))
-            .unwrap();
+        let v = serde_json::to_value(report(
+            &fixtures::hello(),
+            &s,
+            &Extras::none(),
+            Duration::from_millis(100),
+        ))
+        .unwrap();
         let stuck = v["stuck"].as_array().unwrap();
         assert_eq!(stuck.len(), 2);
         assert_eq!(stuck[1]["op"], "send");
@@ -551,7 +844,12 @@ mod tests {
     #[test]
     fn text_table_lists_workers_ops_and_the_stuck_read() {
         let s = fixtures::snapshot(2);
-        let t = text(&fixtures::hello(), &s, Duration::from_secs(1));
+        let t = text(
+            &fixtures::hello(),
+            &s,
+            &Extras::none(),
+            Duration::from_secs(1),
+        );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines[0],
@@ -573,5 +871,121 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("fs_fsync"), "idle op kinds are left out");
+    }
+
+    fn extras() -> Extras {
+        Extras {
+            tasks: Fetched::Ready(fixtures::tasks()),
+            connections: Fetched::Ready(fixtures::connections()),
+            ops: Fetched::Ready(fixtures::explained_ops()),
+        }
+    }
+
+    #[test]
+    fn json_carries_tasks_connections_and_explained_stuck_ops() {
+        let s = fixtures::snapshot(2);
+        let v = serde_json::to_value(report(
+            &fixtures::hello(),
+            &s,
+            &extras(),
+            Duration::from_secs(1),
+        ))
+        .unwrap();
+        assert_eq!(v["format_version"], 1, "fields added: no bump");
+        assert_eq!(v["notes"], serde_json::json!([]));
+        let stuck = &v["stuck"][0];
+        assert_eq!(
+            stuck["await_site"],
+            serde_json::json!({"file": "runtime/examples/demo.rs", "line": 92, "column": 20})
+        );
+        assert_eq!(stuck["verdict"]["kind"], "in_kernel");
+        assert_eq!(stuck["verdict"]["tasks"], serde_json::json!([5]));
+        let tasks = v["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), 7);
+        assert_eq!(
+            tasks[0],
+            serde_json::json!({
+                "runtime": 1, "worker": 0, "id": 5, "name": "stuck_read", "kind": "spawned",
+                "connection": null, "state": "idle", "state_for_ms": 37_000, "polls": 50,
+                "busy_ns": 95_000, "wakes": 10, "self_wakes": 2,
+                "spawn_site": {"file": "runtime/examples/demo.rs", "line": 45, "column": 25},
+                "await_site": {"file": "runtime/examples/demo.rs", "line": 92, "column": 20},
+                "waiting_on": {"on": "op", "op": "fs_read"},
+                "waiting_on_text": "op fs_read",
+                "verdict": {
+                    "kind": "in_kernel",
+                    "message": "its fs_read has been in the kernel for 37.0s with no completion yet",
+                    "tasks": []
+                },
+                "stuck": true
+            })
+        );
+        let by_id = |id: u64| tasks.iter().find(|t| t["id"] == id).unwrap();
+        assert_eq!(by_id(11)["verdict"]["tasks"], serde_json::json!([11, 12]));
+        assert_eq!(by_id(20)["kind"], "connection");
+        assert_eq!(by_id(20)["connection"], 3);
+        assert_eq!(by_id(20)["stuck"], false, "a quiet peer is no stuck task");
+        assert_eq!(by_id(22)["state"], "running");
+        let conns = v["connections"].as_array().unwrap();
+        assert_eq!(conns.len(), 3);
+        assert_eq!(conns[0]["peer"], "10.0.0.7:4242");
+        assert_eq!(conns[0]["age_ms"], 60_000);
+        assert_eq!(conns[0]["task"], 20);
+        assert_eq!(conns[0]["task_state"], "idle");
+        assert_eq!(conns[1]["recv_paused"], true);
+        assert_eq!(conns[1]["task"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn an_older_process_gets_empty_sections_and_notes() {
+        let s = fixtures::snapshot(2);
+        let old = Extras {
+            tasks: Fetched::Unsupported,
+            connections: Fetched::Unsupported,
+            ops: Fetched::Ready(vec![fixtures::stuck_read()]),
+        };
+        let v = serde_json::to_value(report(&fixtures::hello(), &s, &old, Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(v["tasks"], serde_json::json!([]));
+        assert_eq!(v["connections"], serde_json::json!([]));
+        let notes = v["notes"].as_array().unwrap();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0]
+                .as_str()
+                .unwrap()
+                .starts_with("tasks: needs a newer ringline")
+        );
+        assert_eq!(v["stuck"][0]["verdict"], serde_json::Value::Null);
+        let t = text(&fixtures::hello(), &s, &old, Duration::from_secs(1));
+        assert!(t.contains("\ntasks: needs a newer ringline"), "{t}");
+        assert!(!t.contains("stuck tasks"), "{t}");
+    }
+
+    #[test]
+    fn text_lists_stuck_tasks_with_verdicts_and_sites() {
+        let s = fixtures::snapshot(2);
+        let t = text(&fixtures::hello(), &s, &extras(), Duration::from_secs(1));
+        let lines: Vec<&str> = t.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("stuck tasks (not running for ≥ 1.00s"))
+            .unwrap_or_else(|| panic!("{t}"));
+        assert_eq!(
+            &lines[at + 1..],
+            [
+                "  worker 1  task 11  idle 5.00s  deadlock: waits on task 12, which waits on task 11: a cycle",
+                "    spawned at runtime/examples/demo.rs:51:25; waits at runtime/examples/demo.rs:211:13 on channel 11 (senders 12)",
+                "  worker 1  task 12  idle 5.00s  deadlock: waits on task 11, which waits on task 12: a cycle",
+                "    spawned at runtime/examples/demo.rs:52:25; waits at runtime/examples/demo.rs:212:13 on channel 12 (senders 11)",
+                "  worker 0  task 5 \"stuck_read\"  idle 37.0s  in_kernel: its fs_read has been in the kernel for 37.0s with no completion yet",
+                "    spawned at runtime/examples/demo.rs:45:25; waits at runtime/examples/demo.rs:92:20 on op fs_read",
+            ],
+            "{t}"
+        );
+        assert!(
+            lines.contains(&"    waited on at runtime/examples/demo.rs:92:20; in_kernel: in the kernel for 37.0s with no completion yet; task 5 \"stuck_read\" waits on it"),
+            "{t}"
+        );
     }
 }

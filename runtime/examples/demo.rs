@@ -53,8 +53,10 @@ impl AsyncEventHandler for Demo {
                 let _ = ringline::spawn(echo_client(i));
             }
             if worker == 0 {
-                let _ = ringline::spawn(stuck_read());
-                let _ = ringline::spawn(file_io());
+                // Named, so `ringline-top`'s Tasks and Stuck views (and
+                // `--once`) show which task the stuck read belongs to.
+                let _ = ringline::spawn_named("stuck_read", stuck_read());
+                let _ = ringline::spawn_named("file_io", file_io());
                 let _ = ringline::spawn(filling_pool());
             }
         }))

@@ -9,9 +9,12 @@ pub mod alerts;
 pub mod rows;
 mod state;
 pub mod table;
+pub mod tasks;
 pub mod units;
 
 #[cfg(test)]
+mod task_tests;
+#[cfg(test)]
 mod tests;
 
-pub use state::{Action, Connection, Effect, Event, Model, View};
+pub use state::{Action, Connection, Effect, Event, Model, RowKey, StuckRow, View};

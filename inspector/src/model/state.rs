@@ -7,11 +7,12 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use ringline_schema::inspect::wire::Hello;
-use ringline_schema::stats::{InFlightOp, Snapshot};
+use ringline_schema::stats::{ConnectionInfo, InFlightOp, Snapshot, TaskInfo};
 
 use super::alerts::{self, Alert, Thresholds};
 use super::rows::{self, OpRow, OpScope, SlabRow, Window, WorkerId, WorkerRow};
 use super::table::{self, SortBy};
+use super::tasks::{self, ConnKey, Fetched, Link, Needs, OpKey, TaskKey};
 
 /// Snapshots kept: the window of latency quantiles and of the graveyard
 /// trend. Ten at the default 1 s interval smooths one slow second without
@@ -22,6 +23,9 @@ pub const HISTORY: usize = 10;
 pub const THRESHOLD_STEPS_MS: [u64; 10] = [
     100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000,
 ];
+
+/// Follow steps Esc can go back.
+const BACK_DEPTH: usize = 32;
 
 /// A screen of the TUI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +40,22 @@ pub enum View {
     Stuck,
     /// Everything about one worker.
     Worker,
+    /// One row per task: state, wait, verdict.
+    Tasks,
+    /// One row per connection.
+    Connections,
 }
 
 impl View {
-    /// Every view, in tab order (keys `1`–`5`).
-    pub const ALL: [View; 5] = [
+    /// Every view, in tab order (keys `1`–`7`).
+    pub const ALL: [View; 7] = [
         View::Overview,
         View::Ops,
         View::Slabs,
         View::Stuck,
         View::Worker,
+        View::Tasks,
+        View::Connections,
     ];
 
     /// Its tab title.
@@ -56,6 +66,8 @@ impl View {
             View::Slabs => "Slabs",
             View::Stuck => "Stuck",
             View::Worker => "Worker",
+            View::Tasks => "Tasks",
+            View::Connections => "Conns",
         }
     }
 
@@ -83,6 +95,22 @@ impl View {
             }
             View::Slabs => &[SortBy::Usage, SortBy::Name, SortBy::Worker],
             View::Stuck => &[SortBy::Age, SortBy::Worker, SortBy::Name],
+            View::Tasks => &[
+                SortBy::Idle,
+                SortBy::Busy,
+                SortBy::Polls,
+                SortBy::Wakes,
+                SortBy::Worker,
+                SortBy::Name,
+            ],
+            View::Connections => &[
+                SortBy::Age,
+                SortBy::BytesIn,
+                SortBy::BytesOut,
+                SortBy::Buffered,
+                SortBy::Queued,
+                SortBy::Worker,
+            ],
         }
     }
 }
@@ -102,7 +130,7 @@ pub enum Action {
     Up,
     /// Select the row below (in Worker: the next worker).
     Down,
-    /// Open the Worker view for the selected row's worker.
+    /// Follow the selected row: to its worker, task, op or connection.
     Open,
     /// The next sort key of this view.
     CycleSort,
@@ -124,7 +152,8 @@ pub enum Action {
     TogglePause,
     /// Show or hide the help screen.
     ToggleHelp,
-    /// Close help, else clear the filter, else leave the Worker view.
+    /// Close help, else clear the filter, else go back where the last
+    /// Enter came from, else leave the Worker view.
     Back,
 }
 
@@ -135,6 +164,12 @@ pub enum Event {
     Attached(Box<Hello>),
     /// A new snapshot.
     Snapshot(Box<Snapshot>),
+    /// The answer to `tasks`.
+    Tasks(Fetched<Vec<TaskInfo>>),
+    /// The answer to `connections`.
+    Connections(Fetched<Vec<ConnectionInfo>>),
+    /// The answer to `ops` (with await sites and verdicts).
+    Ops(Fetched<Vec<InFlightOp>>),
     /// The connection is gone or could not be made; retrying.
     Disconnected(String),
 }
@@ -189,6 +224,57 @@ pub struct Model {
     /// True while the help screen is shown.
     pub help: bool,
     focus: Option<WorkerId>,
+    /// The last `tasks` answer.
+    pub tasks: Fetched<Vec<TaskInfo>>,
+    /// The last `connections` answer.
+    pub connections: Fetched<Vec<ConnectionInfo>>,
+    /// The last `ops` answer (await sites and verdicts of stuck ops).
+    pub explained_ops: Fetched<Vec<InFlightOp>>,
+    /// The selected row of each view by identity, where rows have one: the
+    /// selection stays on its task, connection or op while rows move.
+    keys: [Option<RowKey>; View::ALL.len()],
+    /// Where Esc goes back to, the latest last.
+    back: Vec<Place>,
+}
+
+/// A row of the Tasks, Connections or Stuck view, by identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKey {
+    /// A task.
+    Task(TaskKey),
+    /// A connection.
+    Conn(ConnKey),
+    /// An op in flight.
+    Op(OpKey),
+}
+
+/// A view and its selection, to go back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Place {
+    view: View,
+    selected: usize,
+    key: Option<RowKey>,
+    focus: Option<WorkerId>,
+    filter: String,
+}
+
+impl StuckRow {
+    /// Its identity.
+    pub fn key(&self) -> RowKey {
+        match self {
+            StuckRow::Op(op) => RowKey::Op(OpKey::of(op)),
+            StuckRow::Task(t) => RowKey::Task(TaskKey::of(t)),
+        }
+    }
+}
+
+/// A row of the Stuck view: a stuck op (listed first) or a stuck task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StuckRow {
+    /// An op in flight for at least the threshold.
+    Op(InFlightOp),
+    /// A task stuck for at least the threshold.
+    Task(TaskInfo),
 }
 
 impl Model {
@@ -212,6 +298,11 @@ impl Model {
             paused: false,
             help: false,
             focus: None,
+            tasks: Fetched::Pending,
+            connections: Fetched::Pending,
+            explained_ops: Fetched::Pending,
+            keys: Default::default(),
+            back: Vec::new(),
         }
     }
 
@@ -223,6 +314,9 @@ impl Model {
                     // A different process: its counters are no base for ours.
                     self.history.clear();
                     self.focus = None;
+                    self.tasks = Fetched::Pending;
+                    self.connections = Fetched::Pending;
+                    self.explained_ops = Fetched::Pending;
                 }
                 self.hello = Some(*hello);
                 self.connection = Connection::Connected;
@@ -237,9 +331,38 @@ impl Model {
                 }
                 self.history.push_back(*snapshot);
             }
+            Event::Tasks(t) if !self.paused => self.tasks = t,
+            Event::Connections(c) if !self.paused => self.connections = c,
+            Event::Ops(o) if !self.paused => self.explained_ops = o,
+            Event::Tasks(_) | Event::Connections(_) | Event::Ops(_) => {}
             Event::Disconnected(reason) => {
                 self.connection = Connection::Disconnected { reason };
             }
+        }
+    }
+
+    /// The side requests the shown view needs (none while paused or on
+    /// the help screen).
+    pub fn needs(&self) -> Needs {
+        if self.paused || self.help {
+            return Needs::default();
+        }
+        let threshold = self.thresholds.stuck_after;
+        match self.view {
+            View::Tasks => Needs {
+                tasks: Some(Duration::ZERO),
+                ..Needs::default()
+            },
+            View::Connections => Needs {
+                connections: true,
+                ..Needs::default()
+            },
+            View::Stuck => Needs {
+                tasks: Some(threshold),
+                ops: Some(threshold),
+                connections: false,
+            },
+            _ => Needs::default(),
         }
     }
 
@@ -248,33 +371,22 @@ impl Model {
         let v = self.view.index();
         match action {
             Action::Quit => return Effect::Quit,
-            Action::NextView => self.view = View::ALL[(v + 1) % View::ALL.len()],
+            Action::NextView => self.switch(View::ALL[(v + 1) % View::ALL.len()]),
             Action::PrevView => {
-                self.view = View::ALL[(v + View::ALL.len() - 1) % View::ALL.len()];
+                self.switch(View::ALL[(v + View::ALL.len() - 1) % View::ALL.len()]);
             }
-            Action::Show(view) => self.view = view,
+            Action::Show(view) => self.switch(view),
             Action::Up | Action::Down if self.view == View::Worker => {
                 self.step_focus(action == Action::Down);
             }
-            Action::Up => self.selected[v] = self.selected(self.view).saturating_sub(1),
+            Action::Up => self.select(self.view, self.selected(self.view).saturating_sub(1)),
             Action::Down => {
                 let last = self.row_count(self.view).saturating_sub(1);
-                self.selected[v] = (self.selected(self.view) + 1).min(last);
+                self.select(self.view, (self.selected(self.view) + 1).min(last));
             }
             Action::Open => {
-                let sel = self.selected(self.view);
-                let worker = match self.view {
-                    View::Overview => self.worker_rows().get(sel).map(|r| r.id),
-                    View::Stuck => self.stuck_rows().get(sel).map(|op| WorkerId {
-                        runtime: op.runtime,
-                        worker: op.worker,
-                    }),
-                    View::Slabs => self.slab_rows().get(sel).and_then(|r| r.worker),
-                    _ => None,
-                };
-                if let Some(id) = worker {
-                    self.focus = Some(id);
-                    self.view = View::Worker;
+                if let Some(link) = self.link() {
+                    self.follow(link);
                 }
             }
             Action::CycleSort => self.sort[v] = (self.sort[v] + 1) % self.view.sorts().len(),
@@ -298,12 +410,153 @@ impl Model {
                     self.help = false;
                 } else if !self.filter.is_empty() {
                     self.filter.clear();
+                } else if let Some(place) = self.back.pop() {
+                    let v = place.view.index();
+                    self.view = place.view;
+                    self.filter = place.filter;
+                    self.selected[v] = place.selected;
+                    self.keys[v] = place.key;
+                    if place.focus.is_some() {
+                        self.focus = place.focus;
+                    }
                 } else if self.view == View::Worker {
                     self.view = View::Overview;
                 }
             }
         }
         Effect::Continue
+    }
+
+    /// Shows `view` as the user asked: the way back is forgotten.
+    fn switch(&mut self, view: View) {
+        self.view = view;
+        self.back.clear();
+    }
+
+    /// Selects row `i` of `view` (and remembers which row it is).
+    fn select(&mut self, view: View, i: usize) {
+        self.selected[view.index()] = i;
+        self.keys[view.index()] = self.key_at(view, i);
+    }
+
+    /// The identity of row `i` of `view`, where its rows have one.
+    fn key_at(&self, view: View, i: usize) -> Option<RowKey> {
+        match view {
+            View::Tasks => self
+                .task_rows()
+                .get(i)
+                .map(|t| RowKey::Task(TaskKey::of(t))),
+            View::Connections => self
+                .conn_rows()
+                .get(i)
+                .map(|c| RowKey::Conn(ConnKey::of(c))),
+            View::Stuck => self.stuck_view_rows().get(i).map(StuckRow::key),
+            _ => None,
+        }
+    }
+
+    /// Where row `key` is in `view`'s rows now.
+    fn position(&self, view: View, key: &RowKey) -> Option<usize> {
+        match (view, key) {
+            (View::Tasks, RowKey::Task(k)) => {
+                self.task_rows().iter().position(|t| TaskKey::of(t) == *k)
+            }
+            (View::Connections, RowKey::Conn(k)) => {
+                self.conn_rows().iter().position(|c| ConnKey::of(c) == *k)
+            }
+            (View::Stuck, k) => self.stuck_view_rows().iter().position(|r| r.key() == *k),
+            _ => None,
+        }
+    }
+
+    /// Where Enter on the selected row leads.
+    fn link(&self) -> Option<Link> {
+        let sel = self.selected(self.view);
+        match self.view {
+            View::Overview => self.worker_rows().get(sel).map(|r| Link::Worker(r.id)),
+            View::Slabs => self
+                .slab_rows()
+                .get(sel)
+                .and_then(|r| r.worker)
+                .map(Link::Worker),
+            View::Stuck => match self.stuck_view_rows().get(sel)? {
+                // Without a task list (an older process) the op's worker is
+                // the most there is to see.
+                StuckRow::Op(op) if matches!(self.tasks, Fetched::Unsupported) => {
+                    Some(Link::Worker(WorkerId {
+                        runtime: op.runtime,
+                        worker: op.worker,
+                    }))
+                }
+                StuckRow::Op(op) => Some(tasks::op_link(op)),
+                StuckRow::Task(t) => {
+                    tasks::task_link(t).or_else(|| Some(Link::Task(TaskKey::of(t))))
+                }
+            },
+            View::Tasks => self.task_rows().get(sel).and_then(tasks::task_link),
+            View::Connections => self.conn_rows().get(sel).and_then(tasks::conn_link),
+            View::Ops | View::Worker => None,
+        }
+    }
+
+    /// Goes where `link` leads, selecting its row, and remembers the way
+    /// back. The filter is put aside (it would likely hide the row) and
+    /// comes back with Esc.
+    fn follow(&mut self, link: Link) {
+        let v = self.view.index();
+        let here = Place {
+            view: self.view,
+            selected: self.selected(self.view),
+            key: self.keys[v].clone(),
+            focus: self.focus,
+            filter: std::mem::take(&mut self.filter),
+        };
+        let (view, key, index) = match link {
+            Link::Worker(id) => {
+                self.focus = Some(id);
+                (View::Worker, None, None)
+            }
+            Link::Task(k) => (View::Tasks, Some(RowKey::Task(k)), None),
+            Link::Conn(k) => (View::Connections, Some(RowKey::Conn(k)), None),
+            Link::Op(k) => {
+                let stuck = self
+                    .stuck_view_rows()
+                    .iter()
+                    .position(|r| matches!(r, StuckRow::Op(op) if OpKey::of(op) == k));
+                match stuck {
+                    Some(i) => (View::Stuck, Some(RowKey::Op(k)), Some(i)),
+                    // Not stuck: its kind in the Ops view.
+                    None => {
+                        let i = self
+                            .op_rows()
+                            .iter()
+                            .position(|r| r.runtime == k.runtime && r.op == k.op);
+                        (View::Ops, None, i)
+                    }
+                }
+            }
+        };
+        if self.back.len() == BACK_DEPTH {
+            self.back.remove(0);
+        }
+        self.back.push(here);
+        self.view = view;
+        self.keys[view.index()] = key;
+        if let Some(i) = index {
+            self.selected[view.index()] = i;
+        }
+    }
+
+    /// The row `view` was sent to by Enter, while it is not among the
+    /// view's rows (not fetched yet, finished, or beyond the limit).
+    pub fn missing(&self, view: View) -> Option<&RowKey> {
+        let key = self.keys[view.index()].as_ref()?;
+        self.position(view, key).is_none().then_some(key)
+    }
+
+    /// Steps Esc can go back.
+    pub fn back_depth(&self) -> usize {
+        self.back.len()
     }
 
     fn step_threshold(&mut self, up: bool) {
@@ -359,8 +612,14 @@ impl Model {
         view.sorts()[self.sort[view.index()] % view.sorts().len()]
     }
 
-    /// The selected row of `view`, within its rows.
+    /// The selected row of `view`, within its rows: where its remembered
+    /// row is now, else the same position.
     pub fn selected(&self, view: View) -> usize {
+        if let Some(key) = &self.keys[view.index()]
+            && let Some(i) = self.position(view, key)
+        {
+            return i;
+        }
         self.selected[view.index()].min(self.row_count(view).saturating_sub(1))
     }
 
@@ -369,8 +628,10 @@ impl Model {
             View::Overview => self.worker_rows().len(),
             View::Ops => self.op_rows().len(),
             View::Slabs => self.slab_rows().len(),
-            View::Stuck => self.stuck_rows().len(),
             View::Worker => self.worker_op_rows().len(),
+            View::Tasks => self.task_rows().len(),
+            View::Connections => self.conn_rows().len(),
+            View::Stuck => self.stuck_view_rows().len(),
         }
     }
 
@@ -406,14 +667,54 @@ impl Model {
     }
 
     /// Ops in flight for at least the threshold, filtered and sorted
-    /// (oldest first by default).
+    /// (oldest first by default), with their await sites and verdicts
+    /// when the `ops` answer has them.
     pub fn stuck_rows(&self) -> Vec<InFlightOp> {
         let mut rows = self
             .latest()
             .map(|s| s.stuck_ops(self.thresholds.stuck_after))
             .unwrap_or_default();
+        if let Some(explained) = self.explained_ops.ready() {
+            tasks::explain(&mut rows, explained);
+        }
         rows.retain(|op| table::matches(&self.filter, &table::stuck_text(op)));
         table::sort_stuck(&mut rows, self.sort_by(View::Stuck));
+        rows
+    }
+
+    /// Tasks stuck for at least the threshold (see [`tasks::is_stuck`]),
+    /// filtered and sorted (the most alarming verdict first by default).
+    pub fn stuck_task_rows(&self) -> Vec<TaskInfo> {
+        let mut rows = self
+            .tasks
+            .ready()
+            .map(|t| tasks::stuck_tasks(t, self.thresholds.stuck_after))
+            .unwrap_or_default();
+        rows.retain(|t| table::matches(&self.filter, &tasks::task_text(t)));
+        table::sort_stuck_tasks(&mut rows, self.sort_by(View::Stuck));
+        rows
+    }
+
+    /// The Stuck view's rows: stuck ops, then stuck tasks.
+    pub fn stuck_view_rows(&self) -> Vec<StuckRow> {
+        let ops = self.stuck_rows().into_iter().map(StuckRow::Op);
+        ops.chain(self.stuck_task_rows().into_iter().map(StuckRow::Task))
+            .collect()
+    }
+
+    /// Tasks view rows, filtered and sorted.
+    pub fn task_rows(&self) -> Vec<TaskInfo> {
+        let mut rows = self.tasks.ready().cloned().unwrap_or_default();
+        rows.retain(|t| table::matches(&self.filter, &tasks::task_text(t)));
+        table::sort_tasks(&mut rows, self.sort_by(View::Tasks));
+        rows
+    }
+
+    /// Connections view rows, filtered and sorted.
+    pub fn conn_rows(&self) -> Vec<ConnectionInfo> {
+        let mut rows = self.connections.ready().cloned().unwrap_or_default();
+        rows.retain(|c| table::matches(&self.filter, &tasks::conn_text(c)));
+        table::sort_conns(&mut rows, self.sort_by(View::Connections));
         rows
     }
 

@@ -5,9 +5,10 @@
 
 use std::cmp::Ordering;
 
-use ringline_schema::stats::InFlightOp;
+use ringline_schema::stats::{ConnectionInfo, InFlightOp, TaskInfo};
 
 use super::rows::{OpRow, SlabRow, WorkerRow, target_text};
+use super::tasks::site_text;
 
 /// A column rows can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,22 @@ pub enum SortBy {
     Name,
     /// Used share of a pool.
     Usage,
-    /// In-flight age.
+    /// In-flight age; a connection's age.
     Age,
+    /// A task's time in its state (idle, queued or running).
+    Idle,
+    /// A task's polls.
+    Polls,
+    /// A task's wakes.
+    Wakes,
+    /// A connection's bytes received.
+    BytesIn,
+    /// A connection's bytes sent.
+    BytesOut,
+    /// A connection's received bytes not consumed yet.
+    Buffered,
+    /// A connection's bytes queued to send.
+    Queued,
 }
 
 impl SortBy {
@@ -48,6 +63,13 @@ impl SortBy {
             SortBy::Name => "name",
             SortBy::Usage => "usage",
             SortBy::Age => "age",
+            SortBy::Idle => "idle",
+            SortBy::Polls => "polls",
+            SortBy::Wakes => "wakes",
+            SortBy::BytesIn => "bytes in",
+            SortBy::BytesOut => "bytes out",
+            SortBy::Buffered => "buffered",
+            SortBy::Queued => "queued",
         }
     }
 }
@@ -115,6 +137,62 @@ pub fn sort_stuck(rows: &mut [InFlightOp], by: SortBy) {
             _ => Ordering::Equal,
         };
         primary.then(b.age_ns.cmp(&a.age_ns))
+    });
+}
+
+/// Sorts tasks: by time in their state (the server's order), busy time,
+/// polls or wakes, largest first; by worker; or by name (unnamed last,
+/// then spawn site). Ties keep task id order.
+pub fn sort_tasks(rows: &mut [TaskInfo], by: SortBy) {
+    rows.sort_by(|a, b| {
+        let primary = match by {
+            SortBy::Idle => b.state_for_ns.cmp(&a.state_for_ns),
+            SortBy::Busy => b.busy_ns.cmp(&a.busy_ns),
+            SortBy::Polls => b.polls.cmp(&a.polls),
+            SortBy::Wakes => b.wakes.cmp(&a.wakes),
+            SortBy::Worker => (a.runtime, a.worker).cmp(&(b.runtime, b.worker)),
+            SortBy::Name => by_name(a, b),
+            _ => Ordering::Equal,
+        };
+        primary.then((a.runtime, a.id).cmp(&(b.runtime, b.id)))
+    });
+}
+
+/// Sorts stuck tasks (already in verdict order): by worker or name when
+/// asked, else as they are.
+pub fn sort_stuck_tasks(rows: &mut [TaskInfo], by: SortBy) {
+    // Stable sorts: the verdict order stays within a worker or a name.
+    match by {
+        SortBy::Worker => rows.sort_by_key(|t| (t.runtime, t.worker)),
+        SortBy::Name => rows.sort_by(by_name),
+        _ => {}
+    }
+}
+
+/// Named tasks first, by name, then by spawn site.
+fn by_name(a: &TaskInfo, b: &TaskInfo) -> Ordering {
+    match (&a.name, &b.name) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+    .then_with(|| site_text(a.spawn_site.as_ref()).cmp(&site_text(b.spawn_site.as_ref())))
+}
+
+/// Sorts connections: oldest first, or the most bytes in, out, buffered or
+/// queued first, or by worker; ties by (worker, index).
+pub fn sort_conns(rows: &mut [ConnectionInfo], by: SortBy) {
+    rows.sort_by(|a, b| {
+        let primary = match by {
+            SortBy::Age => b.age_ns.cmp(&a.age_ns),
+            SortBy::BytesIn => b.bytes_in.cmp(&a.bytes_in),
+            SortBy::BytesOut => b.bytes_out.cmp(&a.bytes_out),
+            SortBy::Buffered => b.buffered_bytes.cmp(&a.buffered_bytes),
+            SortBy::Queued => b.queued_bytes.cmp(&a.queued_bytes),
+            _ => Ordering::Equal,
+        };
+        primary.then((a.runtime, a.worker, a.index).cmp(&(b.runtime, b.worker, b.index)))
     });
 }
 

@@ -8,6 +8,7 @@ use super::alerts::{self, Rule, Thresholds};
 use super::rows::{self, OpScope, Window, WorkerId};
 use super::state::HISTORY;
 use super::table::SortBy;
+use super::tasks;
 use super::*;
 use crate::fixtures::{self, SEC, snapshot, w};
 use ringline_schema::stats::Snapshot;
@@ -373,13 +374,15 @@ fn views_switch_by_tab_number_and_wrap() {
         View::Slabs,
         View::Stuck,
         View::Worker,
+        View::Tasks,
+        View::Connections,
         View::Overview,
     ] {
         m.update(Action::NextView);
         assert_eq!(m.view, expected);
     }
     m.update(Action::PrevView);
-    assert_eq!(m.view, View::Worker);
+    assert_eq!(m.view, View::Connections);
     m.update(Action::Show(View::Stuck));
     assert_eq!(m.view, View::Stuck);
     assert_eq!(m.update(Action::Quit), Effect::Quit);
@@ -407,10 +410,21 @@ fn selection_clamps_and_open_focuses_a_worker() {
     m.update(Action::Back);
     assert_eq!(m.view, View::Overview);
 
+    m.update(Action::Show(View::Slabs));
+    m.update(Action::Open);
+    assert_eq!(m.view, View::Worker, "a pool opens its worker");
+    assert_eq!(m.focused_worker(), Some(W0));
+    m.update(Action::Back);
+    assert_eq!(m.view, View::Slabs, "Esc goes back where Enter came from");
+
     m.update(Action::Show(View::Stuck));
     m.update(Action::Open);
-    assert_eq!(m.view, View::Worker, "a stuck op opens its worker");
-    assert_eq!(m.focused_worker(), Some(W0));
+    assert_eq!(m.view, View::Tasks, "a stuck op leads to its task");
+    assert_eq!(
+        m.missing(View::Tasks),
+        Some(&RowKey::Task(tasks::TaskKey { runtime: 1, id: 5 })),
+        "not fetched yet"
+    );
 }
 
 #[test]

@@ -31,5 +31,18 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, theme: Theme) {
         "graveyard growing, slab ≥ 90% used, completion-queue overflow",
         theme.dim(),
     ));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Enter on a task: the op, connection, joined task or channel peer it waits on; on a stuck op",
+        theme.dim(),
+    ));
+    lines.push(Line::styled(
+        "or a connection: its task. Stuck tasks: not running for ≥ threshold, except sleeps and quiet",
+        theme.dim(),
+    ));
+    lines.push(Line::styled(
+        "peers (deadlocks, lost wake-ups and a busy worker first). Filter tokens: state:idle, verdict:deadlock",
+        theme.dim(),
+    ));
     frame.render_widget(Paragraph::new(lines), area);
 }

@@ -3,6 +3,7 @@
 //! threshold. Pure functions of the model: the same model draws the same
 //! screen, which is what the `TestBackend` tests rely on.
 
+mod conns;
 mod help;
 mod ops;
 mod overview;
@@ -10,12 +11,13 @@ mod parts;
 mod screen;
 mod slabs;
 mod stuck;
+mod tasks;
 mod theme;
 mod worker;
 
 #[cfg(test)]
 mod tests;
 
-use parts::{bar, below, render_table, table, worker_name};
+use parts::{bar, render_table, table, worker_name};
 pub use screen::draw;
 pub use theme::Theme;

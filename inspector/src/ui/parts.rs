@@ -30,16 +30,6 @@ pub fn worker_name(model: &Model, id: WorkerId) -> String {
         .unwrap_or_else(|| id.worker.to_string())
 }
 
-/// `area` minus its first `n` lines.
-pub(super) fn below(area: Rect, n: u16) -> Rect {
-    let n = n.min(area.height);
-    Rect {
-        y: area.y + n,
-        height: area.height - n,
-        ..area
-    }
-}
-
 /// A table with the shared look: bold headings, `>` and reverse video on
 /// the selected row (visible without colour), one space between columns.
 pub(super) fn table<'a>(

@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::model::{Connection, Model, View, units};
 
-use super::{Theme, help, ops, overview, slabs, stuck, worker};
+use super::{Theme, conns, help, ops, overview, slabs, stuck, tasks, worker};
 
 /// Alert lines shown at most; the rest are counted.
 const MAX_ALERT_LINES: usize = 3;
@@ -42,6 +42,8 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, theme: Theme) {
             View::Slabs => slabs::draw(frame, body, model, theme),
             View::Stuck => stuck::draw(frame, body, model, theme),
             View::Worker => worker::draw(frame, body, model, theme),
+            View::Tasks => tasks::draw(frame, body, model, theme),
+            View::Connections => conns::draw(frame, body, model, theme),
         }
     }
     frame.render_widget(Paragraph::new(footer_line(model, theme)), footer);
@@ -149,6 +151,9 @@ fn footer_line(model: &Model, theme: Theme) -> Line<'static> {
     );
     if !model.filter.is_empty() {
         text.push_str(&format!("  filter: {}", model.filter));
+    }
+    if model.back_depth() > 0 {
+        text.push_str("  Esc: back");
     }
     Line::styled(text, theme.dim())
 }

@@ -62,7 +62,7 @@ fn overview_shows_one_row_per_worker() {
     );
     assert_eq!(
         s[2],
-        " 1 Overview   2 Ops   3 Slabs   4 Stuck (1)   5 Worker"
+        " 1 Overview   2 Ops   3 Slabs   4 Stuck (1)   5 Worker   6 Tasks   7 Conns"
     );
     assert_eq!(
         &s[3..6],
@@ -113,8 +113,8 @@ fn stuck_view_lists_the_read_with_target_and_age_oldest_first() {
         [
             "1 op in flight for ≥ 1.00s, oldest first (+/- changes the threshold)",
             "",
-            " WORKER OP         TARGET                   AGE     TASK             FLAGS",
-            ">0      fs_read    fd 23                    37.0s   5",
+            " WORKER OP         TARGET               AGE     TASK            FLAGS      AWAIT            VERDICT",
+            ">0      fs_read    fd 23                37.0s   5                          -                -",
         ],
         "{}",
         dump(&s)
@@ -125,13 +125,13 @@ fn stuck_view_lists_the_read_with_target_and_age_oldest_first() {
     let s = screen(&m);
     assert_eq!(
         s[2],
-        " 1 Overview   2 Ops   3 Slabs   4 Stuck (2)   5 Worker"
+        " 1 Overview   2 Ops   3 Slabs   4 Stuck (2)   5 Worker   6 Tasks   7 Conns"
     );
     assert_eq!(
         &s[6..8],
         [
-            ">0      fs_read    fd 23                    37.0s   5",
-            " 1      send       conn #7 127.0.0.1:9      200ms   9                graveyard,cancel_submitted",
+            ">0      fs_read    fd 23                37.0s   5                          -                -",
+            " 1      send       conn #7 127.0.0.1:9  200ms   9               graveyard, -                -",
         ],
         "{}",
         dump(&s)
@@ -339,4 +339,136 @@ fn bars_fill_in_eighths() {
     assert_eq!(bar(0.5, 4), "██··");
     assert_eq!(bar(1.0 / 32.0, 4), "▏···");
     assert_eq!(bar(2.0, 4), "████");
+}
+
+fn with_answers(mut m: Model) -> Model {
+    use crate::model::tasks::Fetched;
+    m.apply(Event::Tasks(Fetched::Ready(fixtures::tasks())));
+    m.apply(Event::Connections(Fetched::Ready(fixtures::connections())));
+    m.apply(Event::Ops(Fetched::Ready(fixtures::explained_ops())));
+    m
+}
+
+#[test]
+fn stuck_view_explains_ops_and_lists_stuck_tasks_with_a_detail() {
+    let mut m = with_answers(model([snapshot(1)]));
+    m.update(Action::Show(View::Stuck));
+    let s = screen(&m);
+    assert_eq!(
+        &s[5..7],
+        [
+            " WORKER OP         TARGET               AGE     TASK            FLAGS      AWAIT            VERDICT",
+            ">0      fs_read    fd 23                37.0s   5                          demo.rs:92       in the kernel for 37.0s with",
+        ],
+        "{}",
+        dump(&s)
+    );
+    assert_eq!(s[8], "3 tasks stuck for ≥ 1.00s, the most alarming first");
+    assert!(
+        s[10].starts_with(" 1      11              -            idle 5.00s  deadlock            demo.rs:51       demo.rs:211      waits on task 12"),
+        "{}",
+        dump(&s)
+    );
+    assert!(s[12].starts_with(" 0      5               stuck_read   idle 37.0s  in_kernel "));
+    assert_eq!(
+        &s[24..28],
+        [
+            "fs_read for 37.0s  task 5",
+            "waited on at runtime/examples/demo.rs:92:20",
+            "in_kernel: in the kernel for 37.0s with no completion yet; task 5 \"stuck_read\" waits on it",
+            "Enter: task 5",
+        ],
+        "{}",
+        dump(&s)
+    );
+    m.update(Action::Down);
+    let s = screen(&m);
+    assert!(s[10].starts_with(">1      11 "), "{}", dump(&s));
+    assert_eq!(
+        &s[25..28],
+        [
+            "spawned at runtime/examples/demo.rs:51:25",
+            "waits at   runtime/examples/demo.rs:211:13  on channel 11 (senders 12)",
+            "deadlock: waits on task 12, which waits on task 11: a cycle",
+        ],
+        "{}",
+        dump(&s)
+    );
+}
+
+#[test]
+fn tasks_view_rows_and_the_selected_task_in_full() {
+    let mut m = with_answers(model([snapshot(1)]));
+    m.update(Action::Show(View::Tasks));
+    let s = screen(&m);
+    assert_eq!(s[3], "7 tasks, sorted by idle");
+    assert!(
+        s[4].starts_with(" WORKER TASK            NAME         KIND     STATE       POLLS  BUSY    WAKE/SELF VERDICT               AWAIT"),
+        "{}",
+        dump(&s)
+    );
+    assert!(
+        s[5].starts_with(">0      5               stuck_read   spawned  idle 37.0s  50     95.0µs  10/2      in_kernel             demo.rs"),
+        "{}",
+        dump(&s)
+    );
+    assert!(s[7].starts_with(" 0      20              -            conn 3   idle 10.0s "));
+    assert!(s[11].starts_with(" 0      22              -            on_start run 2.00ms "));
+    assert_eq!(
+        &s[24..29],
+        [
+            "task 5 \"stuck_read\"  spawned  worker 0  idle 37.0s  polls 50  busy 95.0µs  wakes 10 (self 2)",
+            "spawned at runtime/examples/demo.rs:45:25",
+            "waits at   runtime/examples/demo.rs:92:20  on op fs_read",
+            "in_kernel: its fs_read has been in the kernel for 37.0s with no completion yet",
+            "Enter: its fs_read op",
+        ],
+        "{}",
+        dump(&s)
+    );
+    m.update(Action::Open);
+    let s = screen(&m);
+    assert!(s[29].ends_with("  Esc: back"), "{}", s[29]);
+}
+
+#[test]
+fn connections_view_lists_peers_bytes_flags_and_tasks() {
+    let mut m = with_answers(model([snapshot(1)]));
+    m.update(Action::Show(View::Connections));
+    let s = screen(&m);
+    assert_eq!(
+        &s[3..8],
+        [
+            "3 connections, sorted by age",
+            " WORKER CONN  DIR AGE     IN      OUT     BUFFERED QUEUED  OPS FLAGS          TASK            STATE     PEER",
+            ">0      3     in  60.0s   1.0MiB  2.0MiB  0B       0B      1                  20              idle      10.0.0.7:4242",
+            " 0      4     in  20.0s   3.0MiB  0B      256KiB   0B      2   paused,closing -               -         10.0.0.8:5000",
+            " 1      7     out 5.00s   10B     4.0MiB  0B       64KiB   1                  9               idle      127.0.0.1:9",
+        ],
+        "{}",
+        dump(&s)
+    );
+}
+
+#[test]
+fn an_older_process_says_it_needs_a_newer_ringline() {
+    use crate::model::tasks::Fetched;
+    let mut m = model([snapshot(1)]);
+    m.apply(Event::Tasks(Fetched::Unsupported));
+    m.apply(Event::Connections(Fetched::Unsupported));
+    m.apply(Event::Ops(Fetched::Unsupported));
+    for (view, line) in [(View::Tasks, 3), (View::Connections, 3), (View::Stuck, 8)] {
+        m.update(Action::Show(view));
+        let s = screen(&m);
+        assert!(s[line].contains("needs a newer ringline"), "{}", dump(&s));
+    }
+    let s = screen(&m);
+    assert!(
+        s[6].starts_with(">0      fs_read    fd 23 "),
+        "the stuck op stays: {}",
+        dump(&s)
+    );
+    m.apply(Event::Tasks(Fetched::Pending));
+    m.update(Action::Show(View::Tasks));
+    assert_eq!(screen(&m)[3], "asking the process for its tasks…");
 }

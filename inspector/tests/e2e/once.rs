@@ -167,3 +167,74 @@ fn demo_flag_starts_the_demo_and_reaps_it_on_exit() {
     let dir = std::env::temp_dir().join(format!("ringline-top-demo-{top_pid}"));
     assert!(!dir.exists(), "{} removed", dir.display());
 }
+
+#[test]
+fn once_json_lists_the_demo_tasks_with_their_sites_and_verdicts() {
+    let demo = Demo::start();
+    // The named stuck-read task, waiting ≥ 1 s on its read.
+    let stuck_task = |v: &Value| -> Option<Value> {
+        v["tasks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "stuck_read" && t["state_for_ms"].as_u64() >= Some(1000))
+            .cloned()
+    };
+    let report = wait_until(
+        Duration::from_secs(20),
+        "the stuck_read task ≥ 1 s",
+        || {
+            let out = demo
+                .top()
+                .args(["--pid", &demo.pid.to_string(), "--once", "--json"])
+                .output()
+                .expect("run ringline-top");
+            let v: Value = serde_json::from_str(&stdout_of(&out)).expect("one JSON document");
+            (stuck_task(&v).is_some() && stuck_read(&v).is_some()).then_some(v)
+        },
+    );
+    let notes = report["notes"].as_array().expect("notes");
+    assert!(
+        !notes.iter().any(|n| n.as_str().unwrap().contains("newer")),
+        "{notes:?}"
+    );
+    assert!(report["connections"].is_array(), "{report}");
+    let tasks = report["tasks"].as_array().expect("a tasks array");
+    // Every task the demo spawns itself has its spawn site in the demo.
+    let spawned: Vec<&Value> = tasks.iter().filter(|t| t["kind"] == "spawned").collect();
+    assert!(spawned.len() >= 4, "echo clients and more: {tasks:?}");
+    for t in &spawned {
+        let file = t["spawn_site"]["file"].as_str().unwrap_or("");
+        assert!(file.ends_with("runtime/examples/demo.rs"), "{t}");
+        assert!(t["spawn_site"]["line"].as_u64() > Some(0), "{t}");
+    }
+    let task = stuck_task(&report).expect("found above");
+    assert_eq!(task["state"], "idle", "{task}");
+    assert_eq!(task["waiting_on"]["on"], "op", "{task}");
+    assert_eq!(task["waiting_on"]["op"], "fs_read", "{task}");
+    assert!(
+        task["await_site"]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("runtime/examples/demo.rs")),
+        "{task}"
+    );
+    assert_eq!(task["verdict"]["kind"], "in_kernel", "{task}");
+    assert_eq!(task["stuck"], true, "{task}");
+    // The stuck read names the same task and where it waits.
+    let op = stuck_read(&report).expect("found above");
+    assert_eq!(op["task"], task["id"], "{op}");
+    assert_eq!(op["await_site"], task["await_site"], "{op}");
+    assert_eq!(op["verdict"]["tasks"][0], task["id"], "{op}");
+
+    let text = stdout_of(
+        &demo
+            .top()
+            .args(["--pid", &demo.pid.to_string(), "--once"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"stuck_read\"") && l.contains("in_kernel: ")),
+        "{text}"
+    );
+}

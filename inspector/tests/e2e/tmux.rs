@@ -126,6 +126,17 @@ fn tui_in_tmux_visits_every_view_finds_the_stuck_read_and_quits_cleanly() {
     tmux.wait_for("the Slabs view", &[" SLAB ", "connections", "fs_files"]);
     tmux.keys(&["5"]);
     tmux.wait_for("the Worker view", &["worker 0  runtime 1", "graveyard "]);
+    tmux.keys(&["6"]);
+    tmux.wait_for(
+        "the Tasks view",
+        &[
+            " WAKE/SELF ",
+            "stuck_read",
+            "spawned at runtime/examples/demo.rs:",
+        ],
+    );
+    tmux.keys(&["7"]);
+    tmux.wait_for("the Connections view", &[" PEER", "sorted by age"]);
     tmux.keys(&["Tab"]);
     tmux.wait_for("Tab back to the Overview", &[" WORKER LOOPS/s"]);
     tmux.keys(&["4"]);
@@ -139,6 +150,21 @@ fn tui_in_tmux_visits_every_view_finds_the_stuck_read_and_quits_cleanly() {
         .find(|l| l.contains(" fs_read "))
         .unwrap_or_else(|| panic!("no row for the read:\n{screen}"));
     assert!(row.starts_with(">0 ") && row.contains(" fd "), "{screen}");
+    let screen = tmux.wait_for(
+        "the read's verdict and its task among the stuck tasks",
+        &["in_kernel: in the kernel for", "stuck_read", "Enter: task "],
+    );
+    assert!(
+        screen.contains("waited on at runtime/examples/demo.rs:"),
+        "{screen}"
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "Enter on the read: its task in the Tasks view",
+        &["Esc: back", "task ", "\"stuck_read\"  spawned"],
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Esc: back to the Stuck view", &[" TARGET ", "oldest first"]);
     tmux.keys(&["?"]);
     tmux.wait_for("the help screen", &["q, Ctrl-C  quit", "Esc "]);
     tmux.keys(&["Escape"]);
