@@ -183,10 +183,8 @@ impl RinglineBuilder {
         crate::stats::register(Arc::downgrade(&shared) as std::sync::Weak<dyn RuntimeSource>);
         crate::stats::set_this_runtime(crate::worker::this_runtime);
         start_inspect(shared.config_inspect);
-        // The recorder reads the stats: without them it would record zeros.
-        if cfg!(feature = "stats") {
-            crate::recorder::start(&config.recorder);
-        }
+        #[cfg(feature = "recorder")]
+        crate::recorder::start(&config.recorder);
         driver::set_current_backend(backend);
 
         let config = Arc::new(config);

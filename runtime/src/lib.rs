@@ -100,6 +100,7 @@ mod executor;
 mod op;
 mod peer;
 mod reactor;
+#[cfg(feature = "recorder")]
 mod recorder;
 mod shared;
 mod slab;

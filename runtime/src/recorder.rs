@@ -85,11 +85,15 @@ pub(crate) fn start(config: &RecorderConfig) {
     });
 }
 
-/// One frame as kept in memory.
+/// One frame as kept in memory: the state itself (turned into JSON only
+/// for a dump) and its size as JSON, measured on the coarse frames and
+/// carried over to the fine ones in between (serializing ten frames a
+/// second would be most of the recorder's cost).
 struct Stored {
     unix_ns: u64,
     monotonic_ns: u64,
-    json: Vec<u8>,
+    state: std::sync::Arc<State>,
+    bytes: usize,
 }
 
 /// Frames of one resolution, oldest first.
@@ -109,7 +113,7 @@ impl Series {
     }
 
     fn bytes(&self) -> usize {
-        self.frames.iter().map(|f| f.json.len()).sum()
+        self.frames.iter().map(|f| f.bytes).sum()
     }
 
     /// Drops frames older than the series keeps, as of `now_ns`.
@@ -120,7 +124,7 @@ impl Series {
             if now_ns.saturating_sub(f.monotonic_ns) <= keep {
                 break;
             }
-            freed += f.json.len();
+            freed += f.bytes;
             self.frames.pop_front();
         }
         freed
@@ -130,7 +134,7 @@ impl Series {
     fn lines(&self, out: &mut Vec<Line>) {
         let mut before: Option<Value> = None;
         for f in &self.frames {
-            let Ok(value) = serde_json::from_slice::<Value>(&f.json) else {
+            let Ok(value) = serde_json::to_value(&*f.state) else {
                 continue;
             };
             // An unchanged state is an empty patch.
@@ -162,14 +166,17 @@ struct History {
 
 impl History {
     fn push(&mut self, coarse: bool, frame: Stored, cap: usize) {
-        self.bytes += frame.json.len();
+        self.bytes += frame.bytes;
         let now = frame.monotonic_ns;
         if coarse {
-            self.bytes += frame.json.len();
+            // Shared, but counted in both series: the cap is what a dump
+            // of both would hold.
+            self.bytes += frame.bytes;
             self.coarse.frames.push_back(Stored {
                 unix_ns: frame.unix_ns,
                 monotonic_ns: frame.monotonic_ns,
-                json: frame.json.clone(),
+                state: frame.state.clone(),
+                bytes: frame.bytes,
             });
         }
         self.fine.frames.push_back(frame);
@@ -185,7 +192,7 @@ impl History {
                 break;
             };
             if let Some(f) = series.frames.pop_front() {
-                self.bytes -= f.json.len();
+                self.bytes -= f.bytes;
             }
         }
         debug_assert_eq!(self.bytes, self.coarse.bytes() + self.fine.bytes());
@@ -206,6 +213,9 @@ struct Recorder {
     dumps: [AtomicU64; TriggerKind::ALL.len()],
     /// Set by the dump signal's handler.
     signalled: Arc<AtomicBool>,
+    /// The JSON size of the last measured frame, per series kind (fine
+    /// frames have no tasks or connections): `[fine, coarse]`.
+    measured: Mutex<[usize; 2]>,
 }
 
 impl Recorder {
@@ -221,6 +231,7 @@ impl Recorder {
             frames: AtomicU64::new(0),
             dumps: Default::default(),
             signalled: Arc::new(AtomicBool::new(false)),
+            measured: Mutex::new([0; 2]),
         }
     }
 
@@ -233,7 +244,7 @@ impl Recorder {
         loop {
             let coarse = tick.is_multiple_of(COARSE_EVERY);
             let (state, stall) = capture(coarse, self.config.stall_after, &mut stalled);
-            self.record(coarse, &state);
+            self.record(coarse, state);
             tick = tick.wrapping_add(1);
             if let Some((worker, message)) = stall {
                 self.dump_logged(TriggerKind::Stall, Some(worker), message);
@@ -251,25 +262,36 @@ impl Recorder {
         }
     }
 
-    /// Adds a frame of `state`.
-    fn record(&self, coarse: bool, state: &State) {
-        let Ok(json) = serde_json::to_vec(state) else {
-            return;
+    /// Adds a frame of `state`; a coarse frame is measured (serialized)
+    /// for the cap, a fine one counts as the last measured fine frame.
+    fn record(&self, coarse: bool, state: State) {
+        let bytes = {
+            let mut measured = self.measured.lock().unwrap_or_else(|e| e.into_inner());
+            if coarse || measured[0] == 0 {
+                let (all, snapshot) = json_sizes(&state);
+                *measured = [snapshot, all];
+            }
+            if coarse { measured[1] } else { measured[0] }
         };
         let frame = Stored {
             unix_ns: state.snapshot.taken_at_unix_ns,
             monotonic_ns: state.snapshot.monotonic_ns,
-            json,
+            state: std::sync::Arc::new(state),
+            bytes,
         };
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         history.push(coarse, frame, self.config.max_bytes);
         self.bytes.store(history.bytes as u64, Ordering::Relaxed);
-        self.frames.store(history.frames() as u64, Ordering::Relaxed);
+        self.frames
+            .store(history.frames() as u64, Ordering::Relaxed);
     }
 
     fn dump_logged(&self, kind: TriggerKind, worker: Option<usize>, message: String) {
         if let Err(e) = self.write_dump(kind, worker, message, Duration::MAX) {
-            eprintln!("ringline: recorder: could not write a {} dump: {e}", kind.name());
+            eprintln!(
+                "ringline: recorder: could not write a {} dump: {e}",
+                kind.name()
+            );
         }
     }
 
@@ -337,7 +359,12 @@ impl stats::Recorder for Recorder {
             frames: self.frames.load(Ordering::Relaxed),
             dumps_total: TriggerKind::ALL
                 .iter()
-                .map(|k| (k.name().to_owned(), self.dumps[*k as usize].load(Ordering::Relaxed)))
+                .map(|k| {
+                    (
+                        k.name().to_owned(),
+                        self.dumps[*k as usize].load(Ordering::Relaxed),
+                    )
+                })
                 .collect(),
         }
     }
@@ -439,6 +466,29 @@ fn trim(snapshot: &mut Snapshot) {
             w.in_flight.truncate(OPS_PER_WORKER);
         }
     }
+}
+
+/// A writer that only counts: the size of a value as JSON, unwritten.
+struct Counter(usize);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes of `state` as JSON, and of its snapshot alone.
+fn json_sizes(state: &State) -> (usize, usize) {
+    let mut all = Counter(0);
+    let _ = serde_json::to_writer(&mut all, state);
+    let mut snapshot = Counter(0);
+    let _ = serde_json::to_writer(&mut snapshot, &state.snapshot);
+    (all.0, snapshot.0)
 }
 
 /// `mutex` locked, waiting at most `wait` (polling: std has no timed lock).
@@ -543,9 +593,10 @@ fn install_panic_hook(recorder: &'static Recorder) {
             .and_then(|n| n.parse::<usize>().ok());
         if let Some(worker) = worker {
             let (state, _) = capture(true, Duration::ZERO, &mut Vec::new());
-            recorder.record(true, &state);
+            recorder.record(true, state);
             let message = format!("worker {worker} panicked: {info}");
-            if let Err(e) = recorder.write_dump(TriggerKind::Panic, Some(worker), message, PANIC_LOCK_WAIT)
+            if let Err(e) =
+                recorder.write_dump(TriggerKind::Panic, Some(worker), message, PANIC_LOCK_WAIT)
             {
                 eprintln!("ringline: recorder: could not write the panic dump: {e}");
             }
@@ -575,7 +626,8 @@ mod tests {
         Stored {
             unix_ns: t,
             monotonic_ns: t,
-            json: vec![b' '; bytes],
+            state: std::sync::Arc::new(State::default()),
+            bytes,
         }
     }
 
@@ -604,7 +656,11 @@ mod tests {
         }
         assert!(h.bytes <= 10_000, "{}", h.bytes);
         assert!(!h.fine.frames.is_empty() && !h.coarse.frames.is_empty());
-        assert_eq!(h.fine.frames.back().unwrap().monotonic_ns, 199 * s / 10, "the newest stays");
+        assert_eq!(
+            h.fine.frames.back().unwrap().monotonic_ns,
+            199 * s / 10,
+            "the newest stays"
+        );
     }
 
     #[test]

@@ -432,9 +432,20 @@ mod tests {
         series(100, &[2900, 3000, 3100]);
         let r = Recording::read(text.as_bytes()).unwrap();
         assert_eq!(r.header, header);
-        let times: Vec<u64> = r.frames.iter().map(|f| f.state.snapshot.monotonic_ns).collect();
-        assert_eq!(times, [1000, 2000, 2900, 3000, 3100], "merged, coarse duplicates dropped");
-        assert_eq!(r.at(3_050_000_000).unwrap().state.snapshot.monotonic_ns, 3000);
+        let times: Vec<u64> = r
+            .frames
+            .iter()
+            .map(|f| f.state.snapshot.monotonic_ns)
+            .collect();
+        assert_eq!(
+            times,
+            [1000, 2000, 2900, 3000, 3100],
+            "merged, coarse duplicates dropped"
+        );
+        assert_eq!(
+            r.at(3_050_000_000).unwrap().state.snapshot.monotonic_ns,
+            3000
+        );
         assert_eq!(r.at(0).unwrap().state.snapshot.monotonic_ns, 1000);
         assert!(Recording::read(r#"{"frame":{}}"#.as_bytes()).is_err());
         let newer = text.replacen(r#""version":1"#, r#""version":99"#, 1);

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ringline::fs::{self, FsConfig, OpenFlags};
+use ringline::record::{Recording, TriggerKind};
 use ringline::stats::OpTarget;
 use ringline::{AsyncEventHandler, Config, ConnCtx, RecorderConfig};
-use ringline::record::{Recording, TriggerKind};
 use ringline_tests::{TempDir, backend_test, mkfifo, shutdown_and_join, test_config, wait_for};
 
 type Start = Option<Pin<Box<dyn Future<Output = ()> + 'static>>>;
@@ -264,6 +264,10 @@ backend_test! {
                 .map(|o| o.in_flight)
                 .sum()
         };
+        // Published by the worker at the end of its turn.
+        wait_for("the reads in the stats", Duration::from_secs(30), || {
+            (in_flight(&ringline::stats::snapshot()) >= OPS as u64).then_some(())
+        });
         let started = Instant::now();
         let mut peak = 0;
         while started.elapsed() < Duration::from_secs(5) {

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{FsConfig, RecorderConfig};
 use super::{BackendChoice, Config};
+use super::{FsConfig, RecorderConfig};
 use crate::error::Error;
 
 /// Builds a [`Config`] with chainable setters and validates it in

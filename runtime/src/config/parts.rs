@@ -100,7 +100,8 @@ impl Default for FsConfig {
 /// The flight recorder: the process's last minute, kept in memory and
 /// written to a dump file by itself when a worker stalls or panics, on a
 /// signal, or when asked (`ringline-top --pid P --dump`). One per process:
-/// the first runtime launched sets it up.
+/// the first runtime launched sets it up. Needs the `recorder` feature (on
+/// by default); without it these settings are ignored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecorderConfig {
     /// Record at all (default true). `RINGLINE_RECORDER=0` turns it off

@@ -81,8 +81,7 @@ pub use ringline_schema::stats::{
 #[doc(inline)]
 pub use ringline_schema::stats::{
     ExecutorStats, GraveyardStats, Histogram, InFlightOp, Layout, NetStats, OpStats, OpTarget,
-    RecorderStats, RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot,
-    WorkerSnapshot,
+    RecorderStats, RingStats, RuntimeSnapshot, SCHEMA_VERSION, SlabStats, Snapshot, WorkerSnapshot,
 };
 #[doc(inline)]
 pub use ringline_schema::stats::{catalog, histogram};
@@ -192,6 +191,7 @@ pub fn snapshot() -> Snapshot {
 
 /// The flight recorder, as the layers below it reach it (it sits above
 /// stats and the inspect socket, which ask it for dumps).
+#[cfg_attr(not(feature = "recorder"), allow(dead_code))]
 pub(crate) trait Recorder: Send + Sync {
     /// What it holds and the dumps it wrote.
     fn stats(&self) -> RecorderStats;
@@ -209,12 +209,14 @@ pub(crate) trait Recorder: Send + Sync {
 static RECORDER: OnceLock<&'static dyn Recorder> = OnceLock::new();
 
 /// Installs the process's recorder (the first call wins).
+#[cfg_attr(not(feature = "recorder"), allow(dead_code))]
 pub(crate) fn set_recorder(recorder: &'static dyn Recorder) {
     let _ = RECORDER.set(recorder);
 }
 
 /// Asks the flight recorder for a dump (the inspect `dump` command); an
 /// error when no recorder runs.
+#[cfg_attr(not(feature = "inspect"), allow(dead_code))]
 pub(crate) fn request_dump(message: String) -> std::io::Result<std::path::PathBuf> {
     match RECORDER.get() {
         Some(r) => r.dump(ringline_schema::record::TriggerKind::Request, None, message),

@@ -69,12 +69,16 @@ pub enum Variant {
     Tokio,
     /// `bench/raw-uring-echo`: io_uring without a runtime.
     RawUring,
+    /// The `stats` build plus the flight recorder (`recorder` feature),
+    /// io_uring: its thread's snapshots counted with the rest.
+    RinglineRecorder,
 }
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Ringline,
+        Variant::RinglineRecorder,
         Variant::RinglineNoStats,
         Variant::RinglineMio,
         Variant::RinglineMioNoStats,
@@ -83,8 +87,9 @@ impl Variant {
     ];
 
     /// The rows: everything but mio without stats.
-    pub const DEFAULT: [Variant; 5] = [
+    pub const DEFAULT: [Variant; 6] = [
         Variant::Ringline,
+        Variant::RinglineRecorder,
         Variant::RinglineNoStats,
         Variant::RinglineMio,
         Variant::Tokio,
@@ -100,6 +105,7 @@ impl Variant {
             Variant::RinglineMioNoStats => "ringline-mio-nostats",
             Variant::Tokio => "tokio",
             Variant::RawUring => "raw-uring",
+            Variant::RinglineRecorder => "ringline-recorder",
         }
     }
 
@@ -112,6 +118,7 @@ impl Variant {
             Variant::RinglineMioNoStats => "ringline on mio, stats off",
             Variant::Tokio => "tokio `current_thread`, `read` → `write_all`",
             Variant::RawUring => "a plain io_uring loop (`raw-uring-echo`)",
+            Variant::RinglineRecorder => "ringline, stats on + flight recorder (`recorder`)",
         }
     }
 
@@ -124,6 +131,7 @@ impl Variant {
             "ringline-mio-nostats" | "mio-nostats" => Ok(Variant::RinglineMioNoStats),
             "tokio" | "tokio-ct" => Ok(Variant::Tokio),
             "raw-uring" | "raw" => Ok(Variant::RawUring),
+            "ringline-recorder" | "recorder" => Ok(Variant::RinglineRecorder),
             other => Err(format!(
                 "unknown server {other:?}: expected one of {}",
                 Variant::ALL.map(Variant::as_str).join(", ")
@@ -158,6 +166,7 @@ impl fmt::Display for Variant {
 pub struct Binaries {
     stats_on: Option<PathBuf>,
     stats_off: Option<PathBuf>,
+    recorder: Option<PathBuf>,
     tokio: Option<PathBuf>,
     raw_uring: Option<PathBuf>,
 }
@@ -175,6 +184,13 @@ impl Binaries {
                 "echo_server",
                 &["stats"],
                 &target_root.join("echo-ringline"),
+            )?);
+        }
+        if wants(&[RinglineRecorder]) {
+            bins.recorder = Some(build_example(
+                "echo_server",
+                &["stats", "recorder"],
+                &target_root.join("echo-recorder"),
             )?);
         }
         if wants(&[RinglineNoStats, RinglineMioNoStats]) {
@@ -216,6 +232,7 @@ impl Binaries {
             RinglineNoStats => (&self.stats_off, one_worker, ringline("io_uring")),
             RinglineMio => (&self.stats_on, one_worker, ringline("mio")),
             RinglineMioNoStats => (&self.stats_off, one_worker, ringline("mio")),
+            RinglineRecorder => (&self.recorder, one_worker, ringline("io_uring")),
             Tokio => {
                 let mut args = vec!["--flavor".to_string(), "current-thread".to_string()];
                 args.extend(one_worker);
