@@ -12,7 +12,10 @@
 //! - a connection task idle on a future woken from outside the runtime:
 //!   "idle on nothing ringline knows".
 //!
-//! No location reported for these tasks may point inside ringline.
+//! Each is also read the way an on-call engineer would: `ringline-top
+//! --pid <this process> --once --json`, attached to this test process's
+//! own inspect socket. No location reported for these tasks may point
+//! inside ringline.
 
 // `on_accept` returns a `'static` future, which an `async fn` cannot.
 #![allow(clippy::manual_async_fn)]
@@ -29,6 +32,76 @@ use ringline::{AsyncEventHandler, ConnCtx, ParseResult, mpsc, spawn_named};
 use ringline_tests::{IO_TIMEOUT, backend_test, client, shutdown_and_join, test_config, wait_for};
 
 type Start = Option<Pin<Box<dyn Future<Output = ()> + 'static>>>;
+
+/// The `ringline-top` binary, built (once per test process) into the same
+/// target directory and profile as this test.
+fn top_binary() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/causal-… → target/<profile>
+        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ringline-inspector",
+                "--bin",
+                "ringline-top",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("run cargo to build ringline-top");
+        assert!(status.success(), "building ringline-top failed: {status}");
+        let bin = profile_dir.join("ringline-top");
+        assert!(bin.is_file(), "no ringline-top at {}", bin.display());
+        bin
+    })
+}
+
+/// What `ringline-top --pid <this process> --once --json` says now.
+fn top_json() -> serde_json::Value {
+    let out = std::process::Command::new(top_binary())
+        .args(["--pid", &std::process::id().to_string(), "--once", "--json"])
+        .output()
+        .expect("run ringline-top");
+    assert!(
+        out.status.success(),
+        "ringline-top failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ringline-top --once --json prints JSON")
+}
+
+/// Task `id` of runtime `runtime` in a `--once --json` document.
+fn top_task(doc: &serde_json::Value, runtime: u64, id: u64) -> serde_json::Value {
+    doc["tasks"]
+        .as_array()
+        .expect("a tasks array")
+        .iter()
+        .find(|t| t["runtime"] == runtime && t["id"] == id)
+        .unwrap_or_else(|| panic!("task {id} of runtime {runtime} not in ringline-top's tasks"))
+        .clone()
+}
+
+/// A site of a `--once --json` task, as (file, line).
+fn top_site(task: &serde_json::Value, which: &str) -> (String, u64) {
+    let site = &task[which];
+    (
+        site["file"].as_str().unwrap_or_default().to_owned(),
+        site["line"].as_u64().unwrap_or_default(),
+    )
+}
 
 /// The tasks of runtime `runtime`, as the registry reads them now.
 fn tasks_of(runtime: u64) -> Vec<TaskInfo> {
@@ -102,6 +175,7 @@ backend_test! {
                 Handler
             }
         }
+        top_binary();
         let Some((_addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -142,6 +216,20 @@ backend_test! {
         let remote_ping = remote.iter().find(|t| t.runtime == runtime && t.id == a).expect("ping");
         assert_eq!(remote_ping.verdict.kind, VerdictKind::Deadlock);
         assert_eq!(remote_ping.await_site, ping.await_site);
+        // And as ringline-top reports it.
+        let doc = top_json();
+        for (id, name) in [(a, "ping"), (b, "pong")] {
+            let t = top_task(&doc, runtime, id);
+            assert_eq!(t["name"], name);
+            assert_eq!(t["verdict"]["kind"], "deadlock", "{t}");
+            assert_eq!(top_site(&t, "spawn_site").0, file!());
+            assert_eq!(top_site(&t, "await_site").0, file!());
+            let mut cycle: Vec<u64> = serde_json::from_value(t["verdict"]["tasks"].clone()).unwrap();
+            cycle.sort_unstable();
+            assert_eq!(cycle, want, "{t}");
+        }
+        let t = top_task(&doc, runtime, a);
+        assert_eq!(top_site(&t, "await_site").1, u64::from(RECV_LINE.load(Ordering::SeqCst)));
         shutdown_and_join(&shutdown, workers);
     }
 }
@@ -175,6 +263,7 @@ backend_test! {
                 Handler
             }
         }
+        top_binary();
         let Some((addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -207,6 +296,32 @@ backend_test! {
         assert_eq!(send.await_site, task.await_site, "{send:?}");
         let verdict = send.verdict.as_ref().expect("a verdict");
         assert_eq!(verdict.tasks, [task.id], "{}", verdict.message);
+        // ringline-top: the task, its send's line, and the connection's
+        // queued bytes.
+        let doc = top_json();
+        let t = top_task(&doc, runtime, task.id);
+        assert_eq!(t["verdict"]["kind"], "waiting_on_connection", "{t}");
+        assert_eq!(
+            top_site(&t, "await_site"),
+            (file!().to_owned(), u64::from(SEND_LINE.load(Ordering::SeqCst)))
+        );
+        let conn = doc["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .find(|c| c["runtime"] == runtime && c["index"] == connection)
+            .expect("the connection in ringline-top")
+            .clone();
+        assert!(conn["queued_bytes"].as_u64().unwrap_or(0) > 0, "{conn}");
+        assert_eq!(conn["task"], task.id, "{conn}");
+        let stuck_send = doc["stuck"]
+            .as_array()
+            .expect("stuck")
+            .iter()
+            .find(|op| op["runtime"] == runtime && op["op"] == "send");
+        if let Some(op) = stuck_send {
+            assert_eq!(op["await_site"]["line"], u64::from(SEND_LINE.load(Ordering::SeqCst)));
+        }
         drop(silent);
         shutdown_and_join(&shutdown, workers);
     }
@@ -249,6 +364,7 @@ backend_test! {
                 Handler
             }
         }
+        top_binary();
         let Some((_addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -266,6 +382,12 @@ backend_test! {
         assert!(task.verdict.message.contains("hog"), "{}", task.verdict.message);
         let running = tasks_of(runtime).into_iter().find(|t| t.id == hog).expect("hog");
         assert_eq!(running.verdict.kind, VerdictKind::Running);
+        // ringline-top, still within the hog's 2 s.
+        let doc = top_json();
+        let t = top_task(&doc, runtime, starved);
+        assert_eq!(t["verdict"]["kind"], "woken_not_polled", "{t}");
+        assert_eq!(t["verdict"]["tasks"], serde_json::json!([hog]), "{t}");
+        assert_eq!(top_site(&top_task(&doc, runtime, hog), "spawn_site").0, file!());
         shutdown_and_join(&shutdown, workers);
     }
 }
@@ -302,6 +424,7 @@ backend_test! {
                 Handler
             }
         }
+        top_binary();
         let Some((addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -319,6 +442,12 @@ backend_test! {
         assert_eq!(task.waiting_on, WaitTarget::Nothing);
         assert_eq!(task.await_site, None);
         assert!(task.verdict.message.contains("outside the runtime"), "{}", task.verdict.message);
+        let doc = top_json();
+        let t = top_task(&doc, runtime, task.id);
+        assert_eq!(t["verdict"]["kind"], "idle_on_unknown", "{t}");
+        assert_eq!(t["kind"], "connection", "{t}");
+        assert!(t["await_site"].is_null(), "{t}");
+        assert_eq!(top_site(&t, "spawn_site").0, file!());
         // Woken from outside, it moves on.
         OUTSIDE_DONE.store(true, Ordering::SeqCst);
         if let Some(w) = OUTSIDE.lock().unwrap().take() {
