@@ -183,17 +183,24 @@ mod tests {
             parse_user_system(stat, 100),
             Some((Duration::from_millis(2500), Duration::from_millis(300)))
         );
+        // Burn CPU until our own CPU time has grown by 20 ms: on a loaded
+        // machine that takes longer than 20 ms of wall time, so the wall
+        // clock only bounds the wait.
         let before = process_cpu(std::process::id()).expect("own schedstat");
         let t = std::time::Instant::now();
         let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(30) {
-            x = x.wrapping_mul(31).wrapping_add(1);
+        let mut after = before;
+        while after < before + Duration::from_millis(20) && t.elapsed() < Duration::from_secs(10) {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(31).wrapping_add(1);
+            }
+            after = process_cpu(std::process::id()).expect("own schedstat");
         }
         std::hint::black_box(x);
-        let after = process_cpu(std::process::id()).expect("own schedstat");
         assert!(
             after >= before + Duration::from_millis(20),
-            "{before:?} → {after:?}"
+            "{before:?} → {after:?} after {:?} of burning CPU",
+            t.elapsed()
         );
     }
 }

@@ -378,6 +378,9 @@ pub fn task_samples(
             }
         }
     }
+    // Each name's series together, as `samples` gives them.
+    let rank = |s: &Sample<'_>| METRICS.iter().position(|d| d.name == s.name);
+    out.0.sort_by_cached_key(rank);
     out.0
 }
 
@@ -652,8 +655,11 @@ mod tests {
         ringline_bytes_sent_total";
 
     /// Labels with a bounded set of values (DESIGN.md).
+    // `state`, `verdict` and `trigger` take the values of small enums
+    // (`TaskState`, `VerdictKind`, `TriggerKind`).
     const BOUNDED: &[&str] = &[
-        "runtime", "worker", "op", "slab", "result", "backend", "version",
+        "runtime", "worker", "op", "slab", "result", "backend", "version", "state", "verdict",
+        "trigger",
     ];
 
     /// Labels a test looks a series up by.
@@ -792,10 +798,15 @@ mod tests {
 
     #[test]
     fn samples_match_their_definitions_and_cover_every_name() {
-        let snap = fixture();
-        let samples = samples(&snap, DEFAULT_STUCK_AFTER);
+        let mut snap = fixture();
+        // A process whose recorder runs, and its (empty) task list: every
+        // family has series.
+        snap.recorder.enabled = true;
+        let mut samples = samples(&snap, DEFAULT_STUCK_AFTER);
+        samples.extend(task_samples(&snap, &[], DEFAULT_STUCK_AFTER));
         let rank = |name| METRICS.iter().position(|m| m.name == name).expect("listed");
-        assert!(samples.is_sorted_by_key(|s| rank(s.name)), "catalog order");
+        let unsorted = samples.windows(2).find(|w| rank(w[0].name) > rank(w[1].name));
+        assert!(unsorted.is_none(), "catalog order: {unsorted:?}");
         for s in &samples {
             let d = def(s.name).expect("listed");
             let kind = match s.value {
