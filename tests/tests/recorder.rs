@@ -44,6 +44,7 @@ fn config(backend: ringline::config::BackendChoice, commands: u16) -> Config {
         dump_dir: Some(dumps().to_owned()),
         stall_after: STALL_AFTER,
         max_dumps: 100,
+        dump_signal: Some(libc::SIGUSR2),
         ..RecorderConfig::default()
     };
     config
@@ -286,6 +287,48 @@ backend_test! {
         assert!(s.recorder.frames >= 30, "history of {} frames", s.recorder.frames);
         eprintln!("recorder: {} frames, peak {peak} bytes", s.recorder.frames);
         DONE.store(true, Ordering::SeqCst);
+        shutdown_and_join(&shutdown, workers);
+    }
+}
+
+backend_test! {
+    /// The configured signal makes the process write a dump; so does the
+    /// inspect `dump` request, which answers with the file's path.
+    fn the_dump_signal_and_the_dump_request_write_dumps(backend) {
+        struct Handler;
+        impl AsyncEventHandler for Handler {
+            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+                async {}
+            }
+            fn create_for_worker(_id: usize) -> Self {
+                Handler
+            }
+        }
+        let Some((_addr, shutdown, workers)) = ringline_tests::launch::<Handler>(config(backend, 16))
+        else {
+            return;
+        };
+        let before = |kind: TriggerKind| {
+            ringline::stats::snapshot().recorder.dumps_total[kind.name()]
+        };
+        let signals = before(TriggerKind::Signal);
+        // SAFETY: kill(2) with our own pid and a signal the recorder
+        // registered a handler for (the first launch's config).
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR2) }, 0);
+        wait_for("a signal dump", Duration::from_secs(10), || {
+            (before(TriggerKind::Signal) > signals).then_some(())
+        });
+        assert!(
+            read_dumps().iter().any(|(_, d)| d.header.trigger.kind == TriggerKind::Signal),
+            "a signal dump on disk"
+        );
+        let mut client = ringline::inspect::Client::connect(std::process::id()).expect("inspect");
+        let path = client.dump().expect("dump");
+        let dump = Recording::read(BufReader::new(std::fs::File::open(&path).expect("open")))
+            .expect("a dump");
+        assert_eq!(dump.header.trigger.kind, TriggerKind::Request);
+        assert_eq!(path.parent(), Some(dumps()));
+        assert!(!dump.frames.is_empty());
         shutdown_and_join(&shutdown, workers);
     }
 }

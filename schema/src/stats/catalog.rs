@@ -805,7 +805,9 @@ mod tests {
         let mut samples = samples(&snap, DEFAULT_STUCK_AFTER);
         samples.extend(task_samples(&snap, &[], DEFAULT_STUCK_AFTER));
         let rank = |name| METRICS.iter().position(|m| m.name == name).expect("listed");
-        let unsorted = samples.windows(2).find(|w| rank(w[0].name) > rank(w[1].name));
+        let unsorted = samples
+            .windows(2)
+            .find(|w| rank(w[0].name) > rank(w[1].name));
         assert!(unsorted.is_none(), "catalog order: {unsorted:?}");
         for s in &samples {
             let d = def(s.name).expect("listed");
