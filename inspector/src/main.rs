@@ -138,14 +138,17 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     }
     let stuck_after = Duration::from_millis(cli.threshold);
     if cli.json && !cli.once && cli.diff.is_none() {
-        return Err("--json goes with --once or --diff".into());
+        usage_error("--json goes with --once or --diff");
     }
     if let Some(pair) = &cli.diff {
         return diff(&mut stdout, pair, cli.json, stuck_after);
     }
-    let at = cli.at.as_deref().map(replay::parse_at).transpose()?;
+    let at = match cli.at.as_deref().map(replay::parse_at).transpose() {
+        Ok(at) => at,
+        Err(e) => usage_error(&e),
+    };
     if at.is_some() && !cli.once {
-        return Err("--at goes with --replay FILE --once".into());
+        usage_error("--at goes with --replay FILE --once");
     }
     // The TUI, the demo and --record exit through their own paths on
     // SIGTERM/SIGINT (terminal restored, child reaped, file written); a
@@ -213,6 +216,14 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         eprintln!("ringline-top: stopping the demo (pid {})", d.pid);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exits with status 2 and clap's usage message: a bad command line.
+fn usage_error(message: &str) -> ! {
+    use clap::CommandFactory;
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
 }
 
 /// `--dump`: has the process write a flight-recorder dump; its path.
