@@ -468,6 +468,12 @@ mod tests {
         );
         r.go(1);
         assert_eq!(polls(&model_at(&r)), Some(20));
+        // A tick both series shared reads back as the 100 ms frame alone,
+        // with the lists.
+        let mut shared = recording();
+        shared.frames[4].res_ms = 100;
+        let r = Replay::new("x".into(), shared).unwrap();
+        assert_eq!(polls(&model_at(&r)), Some(50));
         let mut bare = recording();
         for f in &mut bare.frames {
             f.res_ms = 100;
