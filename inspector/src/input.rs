@@ -6,6 +6,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::model::timeline::Seek;
 use crate::model::{Action, Model, View};
 
 /// One row of the key table.
@@ -135,8 +136,38 @@ pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[key('p')],
         label: "p",
-        help: "pause / resume refreshing",
+        help: "pause / resume refreshing (live only)",
         action: Action::TogglePause,
+    },
+    Binding {
+        keys: &[(KeyCode::Left, NONE)],
+        label: "←",
+        help: "replay: the frame before",
+        action: Action::Seek(Seek::Prev),
+    },
+    Binding {
+        keys: &[(KeyCode::Right, NONE)],
+        label: "→",
+        help: "replay: the frame after",
+        action: Action::Seek(Seek::Next),
+    },
+    Binding {
+        keys: &[(KeyCode::Home, NONE)],
+        label: "Home",
+        help: "replay: the first frame",
+        action: Action::Seek(Seek::First),
+    },
+    Binding {
+        keys: &[(KeyCode::End, NONE)],
+        label: "End",
+        help: "replay: the last frame",
+        action: Action::Seek(Seek::Last),
+    },
+    Binding {
+        keys: &[key('d')],
+        label: "d",
+        help: "replay: diff against this frame (mark it as the base; Esc clears)",
+        action: Action::MarkDiffBase,
     },
     Binding {
         keys: &[key('?')],
@@ -147,7 +178,7 @@ pub const KEYS: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
-        help: "close help, clear the filter, go back after Enter, leave the Worker view",
+        help: "close help or the diff, clear the filter, go back after Enter, leave the Worker view",
         action: Action::Back,
     },
 ];

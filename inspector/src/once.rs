@@ -144,6 +144,33 @@ pub struct Report {
     pub connections: Vec<ConnOut>,
     /// Why a section is empty or incomplete: an older process, a failure.
     pub notes: Vec<String>,
+    /// With `--replay`: which recorded frame this is (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayOut>,
+}
+
+/// The recorded frame a `--replay --once` report shows.
+#[derive(Debug, Serialize)]
+pub struct ReplayOut {
+    /// The dump file.
+    pub file: String,
+    /// What made the process write it: `stall`, `panic`, `signal`,
+    /// `request` or `external`.
+    pub trigger: &'static str,
+    /// The trigger's message.
+    pub message: String,
+    /// When the trigger fired, ns since 1970.
+    pub trigger_at_unix_ns: u64,
+    /// The worker the trigger concerns.
+    pub trigger_worker: Option<usize>,
+    /// The frame's time relative to the trigger, seconds.
+    pub at_s: f64,
+    /// The frame's index, from 0.
+    pub frame: usize,
+    /// Frames in the recording.
+    pub frames: usize,
+    /// The frame's series resolution, ms.
+    pub res_ms: u32,
 }
 
 /// The process, from `hello` (without the histogram layout: every
@@ -484,6 +511,59 @@ pub fn report(
             .map(|cs| cs.iter().map(conn_out).collect())
             .unwrap_or_default(),
         notes: extras.notes(),
+        replay: None,
+    }
+}
+
+/// `--replay FILE --once`: the frame at `at_ns` after the trigger (the
+/// last one without), as `--once` prints a live snapshot.
+pub fn replay(
+    replay: &mut crate::replay::Replay,
+    at_ns: Option<i64>,
+    json: bool,
+    stuck_after: Duration,
+) -> Result<String, String> {
+    let last = replay.recording().frames.len() - 1;
+    let i = at_ns.map_or(last, |ns| replay.index_at(ns));
+    replay.go(i);
+    let hello = replay.hello(i);
+    let side = replay.side(i);
+    let extras = Extras {
+        tasks: side.tasks,
+        connections: side.connections,
+        ops: side.ops,
+    };
+    let timeline = replay.timeline();
+    let header = &replay.recording().header;
+    let snapshot = &replay.recording().frames[i].state.snapshot;
+    if json {
+        let mut r = report(&hello, snapshot, &extras, stuck_after);
+        r.replay = Some(ReplayOut {
+            file: timeline.file.clone(),
+            trigger: header.trigger.kind.name(),
+            message: header.trigger.message.clone(),
+            trigger_at_unix_ns: header.trigger.at_unix_ns,
+            trigger_worker: header.trigger.worker,
+            at_s: timeline.at_ns as f64 / 1e9,
+            frame: i,
+            frames: timeline.frames,
+            res_ms: timeline.res_ms,
+        });
+        serde_json::to_string_pretty(&r)
+            .map(|s| s + "\n")
+            .map_err(|e| format!("cannot encode the report: {e}"))
+    } else {
+        let mut out = format!(
+            "replay of {}: frame {}/{} at {} from the {} trigger ({})\n",
+            timeline.file,
+            i + 1,
+            timeline.frames,
+            crate::model::timeline::offset_text(timeline.at_ns),
+            header.trigger.kind.name(),
+            header.trigger.message
+        );
+        out.push_str(&text(&hello, snapshot, &extras, stuck_after));
+        Ok(out)
     }
 }
 

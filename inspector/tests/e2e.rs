@@ -1,9 +1,11 @@
 //! End-to-end tests of the real `ringline-top` binary against a real demo
 //! process (`runtime/examples/demo.rs`, built on first use): `--once
-//! --json`, `--list`, `--demo`, and the TUI driven in tmux.
+//! --json`, `--list`, `--demo`, the TUI driven in tmux, and the flight
+//! recorder's `--dump`, `--record`, `--replay`.
 
 mod e2e {
     pub mod once;
+    pub mod replay;
     pub mod tmux;
     pub mod util;
 }

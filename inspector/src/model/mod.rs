@@ -10,6 +10,7 @@ pub mod rows;
 mod state;
 pub mod table;
 pub mod tasks;
+pub mod timeline;
 pub mod units;
 
 #[cfg(test)]
@@ -17,4 +18,4 @@ mod task_tests;
 #[cfg(test)]
 mod tests;
 
-pub use state::{Action, Connection, Effect, Event, Model, RowKey, StuckRow, View};
+pub use state::{Action, Connection, Effect, Event, HISTORY, Model, RowKey, StuckRow, View};

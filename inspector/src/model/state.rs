@@ -13,6 +13,7 @@ use super::alerts::{self, Alert, Thresholds};
 use super::rows::{self, OpRow, OpScope, SlabRow, Window, WorkerId, WorkerRow};
 use super::table::{self, SortBy};
 use super::tasks::{self, ConnKey, Fetched, Link, Needs, OpKey, TaskKey};
+use super::timeline::{DiffPanel, Seek, Timeline};
 
 /// Snapshots kept: the window of latency quantiles and of the graveyard
 /// trend. Ten at the default 1 s interval smooths one slow second without
@@ -152,9 +153,14 @@ pub enum Action {
     TogglePause,
     /// Show or hide the help screen.
     ToggleHelp,
-    /// Close help, else clear the filter, else go back where the last
-    /// Enter came from, else leave the Worker view.
+    /// Close help, else close the replay's diff, else clear the filter,
+    /// else go back where the last Enter came from, else leave the Worker
+    /// view.
     Back,
+    /// Replay only: move along the recording.
+    Seek(Seek),
+    /// Replay only: the current frame becomes the diff base.
+    MarkDiffBase,
 }
 
 /// What the inspect socket reported (from the feed thread).
@@ -172,6 +178,12 @@ pub enum Event {
     Ops(Fetched<Vec<InFlightOp>>),
     /// The connection is gone or could not be made; retrying.
     Disconnected(String),
+    /// Replay: a new position in the recording. Forgets the kept
+    /// snapshots: the snapshots that follow are the frames up to it.
+    Seeked(Box<Timeline>),
+    /// Replay: the diff of the current frame against the marked base
+    /// (`None`: no base).
+    Diff(Option<Box<DiffPanel>>),
 }
 
 /// What the app loop must do after an update.
@@ -181,6 +193,11 @@ pub enum Effect {
     Continue,
     /// Restore the terminal and exit.
     Quit,
+    /// Replay: move along the recording.
+    Seek(Seek),
+    /// Replay: mark the current frame as the diff base (`true`) or forget
+    /// the base (`false`).
+    DiffBase(bool),
 }
 
 /// The state of the link to the target.
@@ -235,6 +252,10 @@ pub struct Model {
     keys: [Option<RowKey>; View::ALL.len()],
     /// Where Esc goes back to, the latest last.
     back: Vec<Place>,
+    /// Replaying a recording: where in it (`None` when live).
+    pub replay: Option<Timeline>,
+    /// Replay: the diff against the marked base, while one is marked.
+    pub diff: Option<DiffPanel>,
 }
 
 /// A row of the Tasks, Connections or Stuck view, by identity.
@@ -303,6 +324,8 @@ impl Model {
             explained_ops: Fetched::Pending,
             keys: Default::default(),
             back: Vec::new(),
+            replay: None,
+            diff: None,
         }
     }
 
@@ -338,13 +361,18 @@ impl Model {
             Event::Disconnected(reason) => {
                 self.connection = Connection::Disconnected { reason };
             }
+            Event::Seeked(timeline) => {
+                self.history.clear();
+                self.replay = Some(*timeline);
+            }
+            Event::Diff(diff) => self.diff = diff.map(|d| *d),
         }
     }
 
     /// The side requests the shown view needs (none while paused or on
     /// the help screen).
     pub fn needs(&self) -> Needs {
-        if self.paused || self.help {
+        if self.paused || self.help || self.replay.is_some() {
             return Needs::default();
         }
         let threshold = self.thresholds.stuck_after;
@@ -403,11 +431,20 @@ impl Model {
             Action::ThresholdUp | Action::ThresholdDown => {
                 self.step_threshold(action == Action::ThresholdUp);
             }
+            // Nothing to pause in a recording.
+            Action::TogglePause if self.replay.is_some() => {}
             Action::TogglePause => self.paused = !self.paused,
             Action::ToggleHelp => self.help = !self.help,
+            // Keys of the replay do nothing live.
+            Action::Seek(seek) if self.replay.is_some() => return Effect::Seek(seek),
+            Action::MarkDiffBase if self.replay.is_some() => return Effect::DiffBase(true),
+            Action::Seek(_) | Action::MarkDiffBase => {}
             Action::Back => {
                 if self.help {
                     self.help = false;
+                } else if self.diff.is_some() {
+                    self.diff = None;
+                    return Effect::DiffBase(false);
                 } else if !self.filter.is_empty() {
                     self.filter.clear();
                 } else if let Some(place) = self.back.pop() {

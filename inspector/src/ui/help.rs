@@ -44,5 +44,18 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, theme: Theme) {
         "peers (deadlocks, lost wake-ups and a busy worker first). Filter tokens: state:idle, verdict:deadlock",
         theme.dim(),
     ));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "replay (--replay FILE): every view over the recording; the bottom line shows the frame's time from",
+        theme.dim(),
+    ));
+    lines.push(Line::styled(
+        "the trigger and the scrub bar (^ here, T the trigger, B the diff base); rates are between frames",
+        theme.dim(),
+    ));
+    lines.push(Line::styled(
+        "(the 1 s series reaches back a minute, the 100 ms one a few seconds); d marks a base, Esc clears",
+        theme.dim(),
+    ));
     frame.render_widget(Paragraph::new(lines), area);
 }

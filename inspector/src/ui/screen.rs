@@ -1,11 +1,15 @@
 //! The frame around every view: title bar, alerts, tabs, footer, and the
-//! dispatch to the current view (or the help screen).
+//! dispatch to the current view (or the help screen). In a replay, the
+//! title bar names the trigger, a timeline line with the scrub bar sits
+//! above the footer, and a marked diff base opens the diff panel over the
+//! lower half of the view.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
+use crate::model::timeline::DiffPanel;
 use crate::model::{Connection, Model, View, units};
 
 use super::{Theme, conns, help, ops, overview, slabs, stuck, tasks, worker};
@@ -16,11 +20,13 @@ const MAX_ALERT_LINES: usize = 3;
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, model: &Model, theme: Theme) {
     let alerts = alert_lines(model, theme);
-    let [header, alerts_area, tabs, body, footer] = Layout::vertical([
+    let replay_rows = u16::from(model.replay.is_some());
+    let [header, alerts_area, tabs, body, timeline, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(alerts.len() as u16),
         Constraint::Length(1),
         Constraint::Min(0),
+        Constraint::Length(replay_rows),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -46,7 +52,41 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, theme: Theme) {
             View::Connections => conns::draw(frame, body, model, theme),
         }
     }
+    if let Some(t) = &model.replay {
+        let text = t.line(usize::from(timeline.width));
+        frame.render_widget(Paragraph::new(text).style(theme.column()), timeline);
+    }
+    if let Some(diff) = &model.diff
+        && !model.help
+    {
+        draw_diff(frame, body, diff, theme);
+    }
     frame.render_widget(Paragraph::new(footer_line(model, theme)), footer);
+}
+
+/// The replay's diff panel, over the lower part of `body`.
+fn draw_diff(frame: &mut Frame<'_>, body: Rect, diff: &DiffPanel, theme: Theme) {
+    let want = diff.lines.len() as u16 + 2;
+    let height = want
+        .min(body.height.saturating_sub(body.height / 3))
+        .max(3)
+        .min(body.height);
+    let area = Rect {
+        y: body.y + body.height - height,
+        height,
+        ..body
+    };
+    frame.render_widget(Clear, area);
+    let lines: Vec<Line<'static>> = diff.lines.iter().map(|l| Line::raw(l.clone())).collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::TOP)
+                .title(diff.title.clone())
+                .title_style(theme.header()),
+        ),
+        area,
+    );
 }
 
 fn header_line(model: &Model, theme: Theme) -> Line<'static> {
@@ -68,6 +108,12 @@ fn header_line(model: &Model, theme: Theme) -> Line<'static> {
             }
         }
         None => spans.push(Span::raw(format!("  attaching to {}…", model.target))),
+    }
+    if let Some(t) = &model.replay {
+        spans.push(Span::styled(
+            format!("  REPLAY {}: {}", t.trigger.name(), t.message),
+            theme.warning(),
+        ));
     }
     if model.paused {
         spans.push(Span::styled("  PAUSED", theme.warning()));
@@ -144,11 +190,18 @@ fn footer_line(model: &Model, theme: Theme) -> Line<'static> {
         ]);
     }
     let mut text = format!(
-        "? help  q quit  sort: {}  threshold: {}  refresh: {}",
+        "? help  q quit  sort: {}  threshold: {}",
         model.sort_by(model.view).as_str(),
         units::duration_ns(model.thresholds.stuck_after.as_nanos() as u64),
-        units::duration_ns(model.interval.as_nanos() as u64)
     );
+    if model.replay.is_some() {
+        text.push_str("  ←/→ frame  Home/End  d diff base");
+    } else {
+        text.push_str(&format!(
+            "  refresh: {}",
+            units::duration_ns(model.interval.as_nanos() as u64)
+        ));
+    }
     if !model.filter.is_empty() {
         text.push_str(&format!("  filter: {}", model.filter));
     }

@@ -472,3 +472,51 @@ fn an_older_process_says_it_needs_a_newer_ringline() {
     m.update(Action::Show(View::Tasks));
     assert_eq!(screen(&m)[3], "asking the process for its tasks…");
 }
+
+#[test]
+fn a_replay_names_its_trigger_shows_the_timeline_and_the_diff_panel() {
+    use crate::model::timeline::{DiffPanel, Timeline};
+    use ringline_schema::record::TriggerKind;
+    let mut m = model([snapshot(1), snapshot(2)]);
+    let timeline = Timeline {
+        file: "d.jsonl".into(),
+        trigger: TriggerKind::Stall,
+        message: "worker 0 stalled for 2.00s".into(),
+        index: 4,
+        frames: 10,
+        res_ms: 100,
+        at_ns: -500_000_000,
+        first_ns: -1_000_000_000,
+        last_ns: 0,
+        base_ns: None,
+    };
+    m.apply(Event::Seeked(Box::new(timeline)));
+    m.apply(Event::Snapshot(Box::new(snapshot(2))));
+    let lines = render(&m, 120, 30);
+    assert!(
+        lines[0].contains("REPLAY stall: worker 0 stalled for 2.00s"),
+        "{}",
+        dump(&lines)
+    );
+    let bar = &lines[28];
+    assert!(
+        bar.starts_with("replay  -500ms frame 5/10 (100 ms)"),
+        "{}",
+        dump(&lines)
+    );
+    assert!(bar.trim_end().ends_with("T|") && bar.contains('^'), "{bar}");
+    assert!(lines[29].contains("←/→ frame"), "{}", dump(&lines));
+    assert!(!lines[29].contains("refresh"), "{}", dump(&lines));
+
+    m.apply(Event::Diff(Some(Box::new(DiffPanel {
+        title: "diff: -1.00s → -500ms (Esc closes)".into(),
+        lines: vec!["from a to b (500ms):".into(), "  grew".into()],
+    }))));
+    let lines = render(&m, 120, 30);
+    let at = lines
+        .iter()
+        .position(|l| l.contains("diff: -1.00s → -500ms (Esc closes)"))
+        .unwrap_or_else(|| panic!("{}", dump(&lines)));
+    assert_eq!(lines[at + 1].trim_end(), "from a to b (500ms):");
+    assert!(at + 3 < 28, "above the timeline");
+}

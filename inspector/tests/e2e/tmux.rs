@@ -13,12 +13,12 @@ use std::time::Duration;
 use super::util::{Demo, TOP, TempDir, wait_until};
 
 /// A tmux server of our own (`-L`), killed on drop.
-struct Tmux {
+pub struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -27,16 +27,16 @@ impl Tmux {
             .expect("run tmux")
     }
 
-    fn capture(&self) -> String {
+    pub fn capture(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
     }
 
-    fn display(&self, format: &str) -> String {
+    pub fn display(&self, format: &str) -> String {
         let out = self.run(&["display-message", "-p", "-t", "top", format]);
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "top"];
         args.extend_from_slice(keys);
         let out = self.run(&args);
@@ -44,7 +44,7 @@ impl Tmux {
     }
 
     /// Waits until the screen shows every one of `needles`.
-    fn wait_for(&self, what: &str, needles: &[&str]) -> String {
+    pub fn wait_for(&self, what: &str, needles: &[&str]) -> String {
         wait_until(Duration::from_secs(15), what, || {
             let screen = self.capture();
             needles.iter().all(|n| screen.contains(n)).then_some(screen)
@@ -61,7 +61,7 @@ impl Drop for Tmux {
 impl Tmux {
     /// A server of our own running `sh` in a 120×40 window, or `None`
     /// (after printing why) when tmux is not installed.
-    fn start(test: &str) -> Option<Tmux> {
+    pub fn start(test: &str) -> Option<Tmux> {
         if !tmux_available() {
             // Straight to stderr: the test harness captures `eprintln!` of
             // passing tests, and a skip must be seen.
