@@ -118,10 +118,14 @@ impl Reactor {
                 slot.notify = notify;
                 Some((slot, result))
             }
-            Orphaned::Parked(ud) => {
+            Orphaned::Parked(ud, held_bytes) => {
                 if let Some(kind) = ud.kind() {
                     self.stats.op_orphaned(kind, ud);
                 }
+                // Published now, not at the turn's end: a worker that wedges
+                // right after dropping ops still shows their buffers.
+                self.stats
+                    .graveyard_parked(held_bytes as u64, clock::ns_at(self.now()));
                 self.graveyard_changed();
                 self.driver.borrow_mut().cancel(ud);
                 if let Some(slot) = table.get_mut(op) {

@@ -779,3 +779,40 @@ impl Drop for ChildProcess {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// The `ringline-top` binary, built (once per test process) into the same
+/// target directory and profile as the calling test, which then reads
+/// itself through it (`--pid <own pid>`) as an on-call engineer would.
+pub fn ringline_top() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/causal-… → target/<profile>
+        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ringline-inspector",
+                "--bin",
+                "ringline-top",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("run cargo to build ringline-top");
+        assert!(status.success(), "building ringline-top failed: {status}");
+        let bin = profile_dir.join("ringline-top");
+        assert!(bin.is_file(), "no ringline-top at {}", bin.display());
+        bin
+    })
+}

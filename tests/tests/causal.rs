@@ -33,45 +33,9 @@ use ringline_tests::{IO_TIMEOUT, backend_test, client, shutdown_and_join, test_c
 
 type Start = Option<Pin<Box<dyn Future<Output = ()> + 'static>>>;
 
-/// The `ringline-top` binary, built (once per test process) into the same
-/// target directory and profile as this test.
-fn top_binary() -> &'static std::path::Path {
-    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/causal-… → target/<profile>
-        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "ringline-inspector",
-                "--bin",
-                "ringline-top",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        if let Some(target) = profile_dir.parent() {
-            build.env("CARGO_TARGET_DIR", target);
-        }
-        let status = build.status().expect("run cargo to build ringline-top");
-        assert!(status.success(), "building ringline-top failed: {status}");
-        let bin = profile_dir.join("ringline-top");
-        assert!(bin.is_file(), "no ringline-top at {}", bin.display());
-        bin
-    })
-}
-
 /// What `ringline-top --pid <this process> --once --json` says now.
 fn top_json() -> serde_json::Value {
-    let out = std::process::Command::new(top_binary())
+    let out = std::process::Command::new(ringline_tests::ringline_top())
         .args(["--pid", &std::process::id().to_string(), "--once", "--json"])
         .output()
         .expect("run ringline-top");
@@ -175,7 +139,7 @@ backend_test! {
                 Handler
             }
         }
-        top_binary();
+        ringline_tests::ringline_top();
         let Some((_addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -263,7 +227,7 @@ backend_test! {
                 Handler
             }
         }
-        top_binary();
+        ringline_tests::ringline_top();
         let Some((addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -364,7 +328,7 @@ backend_test! {
                 Handler
             }
         }
-        top_binary();
+        ringline_tests::ringline_top();
         let Some((_addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;
@@ -424,7 +388,7 @@ backend_test! {
                 Handler
             }
         }
-        top_binary();
+        ringline_tests::ringline_top();
         let Some((addr, shutdown, workers)) = ringline_tests::launch::<Handler>(test_config(backend))
         else {
             return;

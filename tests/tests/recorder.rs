@@ -332,3 +332,92 @@ backend_test! {
         shutdown_and_join(&shutdown, workers);
     }
 }
+
+backend_test! {
+    /// A task drops 20 reads it started and then hogs its worker, so their
+    /// buffers pile up in the graveyard: `ringline-top --diff A B` between
+    /// a dump before and one during the pile-up puts the graveyard and
+    /// `fs_read` on top.
+    fn a_diff_of_two_dumps_attributes_a_graveyard_leak_to_its_op(backend) {
+        const READS: usize = 20;
+        static FIFO: Mutex<Option<PathBuf>> = Mutex::new(None);
+        static GO: AtomicBool = AtomicBool::new(false);
+        static LEAKING: AtomicBool = AtomicBool::new(false);
+        struct Handler;
+        impl AsyncEventHandler for Handler {
+            fn on_accept(&self, _conn: ConnCtx) -> impl Future<Output = ()> + 'static {
+                async {}
+            }
+            fn on_start(&self) -> Start {
+                Some(Box::pin(async {
+                    let path = FIFO.lock().unwrap().clone().expect("fifo");
+                    let file = fs::open(&path, OpenFlags::READ_WRITE, 0).expect("open").await.expect("open");
+                    while !GO.load(Ordering::SeqCst) {
+                        ringline::sleep(Duration::from_millis(10)).await;
+                    }
+                    let reads: Vec<_> = (0..READS)
+                        .map(|_| fs::read_into(file, 0, BytesMut::with_capacity(4096)).expect("read"))
+                        .collect();
+                    ringline::sleep(Duration::from_millis(50)).await;
+                    // Dropped while the kernel holds their buffers: parked in
+                    // the graveyard until their cancels complete, which the
+                    // worker does not reap while this task hogs it.
+                    drop(reads);
+                    LEAKING.store(true, Ordering::SeqCst);
+                    let until = Instant::now() + Duration::from_millis(1500);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    let _ = fs::close(file);
+                }))
+            }
+            fn create_for_worker(_id: usize) -> Self {
+                Handler
+            }
+        }
+        let (_dir, path) = fifo("recorder-leak");
+        *FIFO.lock().unwrap() = Some(path);
+        let top = ringline_tests::ringline_top();
+        let Some((_addr, shutdown, workers)) = ringline_tests::launch::<Handler>(config(backend, 64))
+        else {
+            return;
+        };
+        let runtime = shutdown.stats().id;
+        std::thread::sleep(Duration::from_millis(300));
+        let mut client = ringline::inspect::Client::connect(std::process::id()).expect("inspect");
+        let before = client.dump().expect("dump A");
+        GO.store(true, Ordering::SeqCst);
+        wait_for("the leak", Duration::from_secs(10), || LEAKING.load(Ordering::SeqCst).then_some(()));
+        // Frames of the pile-up (the recorder takes one every 100 ms).
+        std::thread::sleep(Duration::from_millis(400));
+        let during = client.dump().expect("dump B");
+        let out = std::process::Command::new(top)
+            .arg("--diff")
+            .arg(&before)
+            .arg(&during)
+            .arg("--json")
+            .output()
+            .expect("run ringline-top --diff");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let diff: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let ours: Vec<&serde_json::Value> = diff["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .filter(|c| c["runtime"] == runtime)
+            .collect();
+        let rank = |pred: &dyn Fn(&serde_json::Value) -> bool| ours.iter().position(|c| pred(c));
+        let graveyard = rank(&|c| c["what"].as_str().is_some_and(|w| w.contains("graveyard")));
+        let fs_read = rank(&|c| c["name"] == "fs_read" || c["what"].as_str().is_some_and(|w| w.contains("fs_read")));
+        assert!(
+            graveyard.is_some_and(|g| g < 3) && fs_read.is_some_and(|f| f < 3),
+            "the graveyard and fs_read should top the diff: {ours:#?}"
+        );
+        let depth = ours
+            .iter()
+            .find(|c| c["what"].as_str().is_some_and(|w| w.contains("graveyard")) && c["delta"].as_f64().unwrap_or(0.0) >= READS as f64)
+            .or_else(|| ours.iter().find(|c| c["what"].as_str().is_some_and(|w| w.contains("graveyard"))));
+        assert!(depth.is_some(), "{ours:#?}");
+        shutdown_and_join(&shutdown, workers);
+    }
+}

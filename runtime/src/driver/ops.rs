@@ -223,7 +223,8 @@ impl<H> OpTable<H> {
         self.orphan_bytes += slot.held_bytes;
         self.parked_total += 1;
         self.parked.push_back((now_ns, key));
-        Orphaned::Parked(self.user_data_of(kind, key))
+        let held = slot.held_bytes;
+        Orphaned::Parked(self.user_data_of(kind, key), held)
     }
 
     #[cfg(test)]
@@ -307,7 +308,8 @@ pub(crate) enum Orphaned<S> {
     /// The op had finished; its slot is freed.
     Finished(S, i32),
     /// Parked; send an `ASYNC_CANCEL` for this user data.
-    Parked(UserData),
+    /// Parked: the op's tag (for its cancel) and the bytes it holds.
+    Parked(UserData, usize),
 }
 
 #[cfg(test)]
@@ -387,7 +389,7 @@ mod tests {
         let hold = Tracked(dropped.clone());
         let k = t.insert(OpKind::FsRead, hold, 4096, 1).unwrap();
         let ud = t.user_data(k);
-        let Orphaned::Parked(cancel) = t.orphan(k, 0) else {
+        let Orphaned::Parked(cancel, _) = t.orphan(k, 0) else {
             panic!("a running op must park");
         };
         assert_eq!(cancel, ud);

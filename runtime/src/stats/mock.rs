@@ -126,6 +126,8 @@ impl StatsWriter {
     #[inline]
     pub(crate) fn graveyard(&self, _t: &GraveyardTotals) {}
     #[inline]
+    pub(crate) fn graveyard_parked(&self, _bytes: u64, _now_ns: u64) {}
+    #[inline]
     pub(crate) fn conn_closed(&self, _index: u32) {}
     #[inline]
     pub(crate) fn bytes_received(&self, _n: u64) {}

@@ -630,6 +630,18 @@ impl StatsWriter {
     }
 
     /// The graveyard changed (an op parked or reaped): stored at once.
+    /// An op was parked holding `bytes`, at `now_ns`: the gauges grow at
+    /// once (the turn's end publishes the exact totals again).
+    pub(crate) fn graveyard_parked(&self, bytes: u64, now_ns: u64) {
+        let g = &self.shared.graveyard;
+        set(&g[0], get(&g[0]) + 1);
+        set(&g[1], get(&g[1]) + bytes);
+        set(&g[2], get(&g[2]) + 1);
+        if get(&g[4]) == 0 {
+            set(&g[4], now_ns);
+        }
+    }
+
     pub(crate) fn graveyard(&self, t: &GraveyardTotals) {
         let g = &self.shared.graveyard;
         set(&g[0], t.depth);
