@@ -24,8 +24,18 @@ const REDRAW: Duration = Duration::from_secs(1);
 pub fn run(target: &Target, interval: Duration, stuck_after: Duration) -> Result<(), String> {
     let mut model = Model::new(target.label.clone(), interval, stuck_after);
     let (tx, rx) = mpsc::channel::<Event>();
-    let queries = feed::spawn(target.socket.clone(), interval, tx)
-        .map_err(|e| format!("cannot start the feed thread: {e}"))?;
+    // A refused socket is never connected to: the kernel view stands in.
+    let queries = match &target.refused {
+        Some(reason) => {
+            let _ = tx.send(Event::Disconnected(reason.clone()));
+            None
+        }
+        None => Some(
+            feed::spawn(target.socket.clone(), interval, tx.clone())
+                .map_err(|e| format!("cannot start the feed thread: {e}"))?,
+        ),
+    };
+    let kernel = crate::kernel::feed::spawn_for(target.pid, interval, tx)?;
     let theme = Theme::from_env();
     let mut guard = TerminalGuard::enter().map_err(|e| e.to_string())?;
     crate::terminal::spawn_watchdog();
@@ -47,7 +57,12 @@ pub fn run(target: &Target, interval: Duration, stuck_after: Duration) -> Result
                 }
             }
         }
-        queries.want(model.needs());
+        if let Some(q) = &queries {
+            q.want(model.needs());
+        }
+        if let Some(k) = &kernel {
+            k.want(model.wants_kernel());
+        }
         if dirty || drawn_at.elapsed() >= REDRAW {
             guard
                 .terminal

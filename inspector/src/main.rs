@@ -19,6 +19,7 @@ mod feed;
 #[cfg(test)]
 mod fixtures;
 mod input;
+mod kernel;
 mod model;
 mod once;
 mod target;
@@ -100,6 +101,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         (Some(d), ..) => Target {
             socket: d.socket.clone(),
             label: format!("demo pid {}", d.pid),
+            pid: Some(d.pid),
+            refused: None,
         },
         (None, Some(pid), _) => Target::pid(pid),
         (None, None, Some(path)) => Target::socket(path.clone()),
@@ -111,7 +114,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
     };
     if cli.once {
-        let out = once::run(&target, cli.json, stuck_after)?;
+        let out = kernel::once_or_kernel(&target, cli.json, stuck_after)?;
         stdout
             .write_all(out.as_bytes())
             .map_err(|e| format!("cannot write the output: {e}"))?;

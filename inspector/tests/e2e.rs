@@ -3,7 +3,10 @@
 //! --json`, `--list`, `--demo`, and the TUI driven in tmux.
 
 mod e2e {
+    pub mod attach;
+    pub mod kernel;
     pub mod once;
+    pub mod procs;
     pub mod tmux;
     pub mod util;
 }

@@ -13,6 +13,7 @@ use super::alerts::{self, Alert, Thresholds};
 use super::rows::{self, OpRow, OpScope, SlabRow, Window, WorkerId, WorkerRow};
 use super::table::{self, SortBy};
 use super::tasks::{self, ConnKey, Fetched, Link, Needs, OpKey, TaskKey};
+use crate::kernel::KernelView;
 
 /// Snapshots kept: the window of latency quantiles and of the graveyard
 /// trend. Ten at the default 1 s interval smooths one slow second without
@@ -44,11 +45,13 @@ pub enum View {
     Tasks,
     /// One row per connection.
     Connections,
+    /// The kernel's view from `/proc`: rings, threads, TCP queues.
+    Kernel,
 }
 
 impl View {
-    /// Every view, in tab order (keys `1`–`7`).
-    pub const ALL: [View; 7] = [
+    /// Every view, in tab order (keys `1`–`8`).
+    pub const ALL: [View; 8] = [
         View::Overview,
         View::Ops,
         View::Slabs,
@@ -56,6 +59,7 @@ impl View {
         View::Worker,
         View::Tasks,
         View::Connections,
+        View::Kernel,
     ];
 
     /// Its tab title.
@@ -68,6 +72,7 @@ impl View {
             View::Worker => "Worker",
             View::Tasks => "Tasks",
             View::Connections => "Conns",
+            View::Kernel => "Kernel",
         }
     }
 
@@ -111,6 +116,7 @@ impl View {
                 SortBy::Queued,
                 SortBy::Worker,
             ],
+            View::Kernel => &[SortBy::Name],
         }
     }
 }
@@ -172,6 +178,8 @@ pub enum Event {
     Ops(Fetched<Vec<InFlightOp>>),
     /// The connection is gone or could not be made; retrying.
     Disconnected(String),
+    /// The kernel's view of the process (from the kernel-view thread).
+    Kernel(Result<Box<KernelView>, String>),
 }
 
 /// What the app loop must do after an update.
@@ -235,6 +243,8 @@ pub struct Model {
     keys: [Option<RowKey>; View::ALL.len()],
     /// Where Esc goes back to, the latest last.
     back: Vec<Place>,
+    /// The last kernel view read (or why it could not be).
+    pub kernel: Option<Result<Box<KernelView>, String>>,
 }
 
 /// A row of the Tasks, Connections or Stuck view, by identity.
@@ -303,6 +313,7 @@ impl Model {
             explained_ops: Fetched::Pending,
             keys: Default::default(),
             back: Vec::new(),
+            kernel: None,
         }
     }
 
@@ -338,6 +349,8 @@ impl Model {
             Event::Disconnected(reason) => {
                 self.connection = Connection::Disconnected { reason };
             }
+            Event::Kernel(k) if !self.paused => self.kernel = Some(k),
+            Event::Kernel(_) => {}
         }
     }
 
@@ -364,6 +377,18 @@ impl Model {
             },
             _ => Needs::default(),
         }
+    }
+
+    /// True when no agent answers: nothing received and the link is down.
+    /// The screen then shows the kernel view in place of the others.
+    pub fn agent_missing(&self) -> bool {
+        self.latest().is_none() && matches!(self.connection, Connection::Disconnected { .. })
+    }
+
+    /// Whether the kernel view must be read: shown, or standing in for a
+    /// missing agent (not while paused or on the help screen).
+    pub fn wants_kernel(&self) -> bool {
+        !self.paused && !self.help && (self.view == View::Kernel || self.agent_missing())
     }
 
     /// Performs a user action.
@@ -495,7 +520,7 @@ impl Model {
             },
             View::Tasks => self.task_rows().get(sel).and_then(tasks::task_link),
             View::Connections => self.conn_rows().get(sel).and_then(tasks::conn_link),
-            View::Ops | View::Worker => None,
+            View::Ops | View::Worker | View::Kernel => None,
         }
     }
 
@@ -632,6 +657,7 @@ impl Model {
             View::Tasks => self.task_rows().len(),
             View::Connections => self.conn_rows().len(),
             View::Stuck => self.stuck_view_rows().len(),
+            View::Kernel => 0,
         }
     }
 
