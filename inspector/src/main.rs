@@ -150,6 +150,8 @@ mod tests {
             .collect();
         // Cargo's own flags in the README's `cargo` command lines.
         let cargo = ["release", "bin", "example"];
+        // The sidecar's and kubectl's, in the container section.
+        let others = ["all", "image", "target"];
         let mut rest = README;
         while let Some(i) = rest.find("--") {
             rest = &rest[i + 2..];
@@ -158,7 +160,9 @@ mod tests {
                 .take_while(|c| c.is_ascii_lowercase() || *c == '-')
                 .collect();
             // `---` of table rules, `--` of argument separators.
-            if !flag.starts_with(|c: char| c.is_ascii_lowercase()) || cargo.contains(&flag.as_str())
+            if !flag.starts_with(|c: char| c.is_ascii_lowercase())
+                || cargo.contains(&flag.as_str())
+                || others.contains(&flag.as_str())
             {
                 continue;
             }

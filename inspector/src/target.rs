@@ -44,19 +44,7 @@ impl Target {
             pid: Some(pid),
             refused: None,
         };
-        #[cfg(target_os = "linux")]
-        match inspect::locate(pid) {
-            Ok(found) => {
-                if found.ns_pid != pid {
-                    target.label = format!("pid {pid} (pid {} in its namespace)", found.ns_pid);
-                }
-                target.socket = found.socket;
-            }
-            // Nothing there (yet): try our directory as always.
-            Err(inspect::LocateError::NoProcess(_))
-            | Err(inspect::LocateError::NoSocket { foreign: false, .. }) => {}
-            Err(e) => target.refused = Some(e.to_string()),
-        }
+        locate(&mut target, pid);
         target
     }
 
@@ -70,6 +58,28 @@ impl Target {
         }
     }
 }
+
+/// Points `target` at the socket process `pid` itself put, wherever that
+/// is (another namespace), or refuses it.
+#[cfg(target_os = "linux")]
+fn locate(target: &mut Target, pid: u32) {
+    match inspect::locate(pid) {
+        Ok(found) => {
+            if found.ns_pid != pid {
+                target.label = format!("pid {pid} (pid {} in its namespace)", found.ns_pid);
+            }
+            target.socket = found.socket;
+        }
+        // Nothing there (yet): try our directory as always.
+        Err(inspect::LocateError::NoProcess(_))
+        | Err(inspect::LocateError::NoSocket { foreign: false, .. }) => {}
+        Err(e) => target.refused = Some(e.to_string()),
+    }
+}
+
+/// Only Linux has namespaces to look into: our directory it is.
+#[cfg(not(target_os = "linux"))]
+fn locate(_target: &mut Target, _pid: u32) {}
 
 /// What to do without `--pid` or `--socket`.
 #[derive(Debug)]

@@ -93,18 +93,26 @@ pub struct Endpoint {
 /// we are root (see [`locate`](super::locate)).
 pub fn list() -> Vec<Endpoint> {
     let mut found = list_in(&socket_dir());
-    #[cfg(target_os = "linux")]
-    {
-        let ours: Vec<u32> = found.iter().filter(|e| e.alive).map(|e| e.pid).collect();
-        found.extend(
-            super::namespaces::list_foreign()
-                .into_iter()
-                .filter(|e| !ours.contains(&e.pid)),
-        );
-        found.sort_by_key(|e| e.pid);
-    }
+    add_foreign(&mut found);
     found
 }
+
+/// Adds the processes of other namespaces to `found` (those already
+/// there, by pid, are not added twice).
+#[cfg(target_os = "linux")]
+fn add_foreign(found: &mut Vec<Endpoint>) {
+    let ours: Vec<u32> = found.iter().filter(|e| e.alive).map(|e| e.pid).collect();
+    found.extend(
+        super::namespaces::list_foreign()
+            .into_iter()
+            .filter(|e| !ours.contains(&e.pid)),
+    );
+    found.sort_by_key(|e| e.pid);
+}
+
+/// Only Linux has namespaces to look into.
+#[cfg(not(target_os = "linux"))]
+fn add_foreign(_found: &mut Vec<Endpoint>) {}
 
 /// Every inspect socket in `dir` (`<pid>.sock` names only), by pid; empty
 /// when `dir` cannot be read.
