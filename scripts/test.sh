@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # System packages the end-to-end tests use: a real Prometheus (and promtool)
 # for the exporter and the alert rules, tmux to drive ringline-top, socat for
-# the documented by-hand inspect session.
-packages=(prometheus tmux socat)
+# the documented by-hand inspect session, fio (an io_uring program without an
+# agent) for ringline-top's kernel view, util-linux's unshare for attaching
+# across namespaces.
+packages=(prometheus tmux socat fio util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

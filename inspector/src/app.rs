@@ -30,7 +30,10 @@ enum Source {
     /// The feed threads (`feed.rs`).
     Live {
         events: mpsc::Receiver<Event>,
-        queries: feed::Queries,
+        /// None when the socket was refused (the kernel view stands in).
+        queries: Option<feed::Queries>,
+        /// The kernel view's thread, when the target is a local pid.
+        kernel: Option<crate::kernel::feed::KernelFeed>,
     },
     /// A recording.
     Replay(Box<Replay>),
@@ -40,13 +43,24 @@ enum Source {
 pub fn run(target: &Target, interval: Duration, stuck_after: Duration) -> Result<(), String> {
     let model = Model::new(target.label.clone(), interval, stuck_after);
     let (tx, rx) = mpsc::channel::<Event>();
-    let queries = feed::spawn(target.socket.clone(), interval, tx)
-        .map_err(|e| format!("cannot start the feed thread: {e}"))?;
+    // A refused socket is never connected to: the kernel view stands in.
+    let queries = match &target.refused {
+        Some(reason) => {
+            let _ = tx.send(Event::Disconnected(reason.clone()));
+            None
+        }
+        None => Some(
+            feed::spawn(target.socket.clone(), interval, tx.clone())
+                .map_err(|e| format!("cannot start the feed thread: {e}"))?,
+        ),
+    };
+    let kernel = crate::kernel::feed::spawn_for(target.pid, interval, tx)?;
     run_with(
         model,
         Source::Live {
             events: rx,
             queries,
+            kernel,
         },
     )
 }
@@ -83,7 +97,12 @@ fn run_with(mut model: Model, mut source: Source) -> Result<(), String> {
         if signals::requested() {
             return Ok(());
         }
-        if let Source::Live { events, queries } = &source {
+        if let Source::Live {
+            events,
+            queries,
+            kernel,
+        } = &source
+        {
             loop {
                 match events.try_recv() {
                     Ok(ev) => {
@@ -96,7 +115,12 @@ fn run_with(mut model: Model, mut source: Source) -> Result<(), String> {
                     }
                 }
             }
-            queries.want(model.needs());
+            if let Some(q) = queries {
+                q.want(model.needs());
+            }
+            if let Some(k) = kernel {
+                k.want(model.wants_kernel());
+            }
         }
         if dirty || drawn_at.elapsed() >= REDRAW {
             guard

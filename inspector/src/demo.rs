@@ -104,6 +104,8 @@ pub fn start() -> Result<DemoChild, String> {
         command.pre_exec(move || {
             // Die with us even if we are SIGKILLed; the signal survives
             // cargo's exec into the demo.
+            // (Linux only: elsewhere the demo outlives a SIGKILLed parent.)
+            #[cfg(target_os = "linux")]
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(std::io::Error::last_os_error());
             }

@@ -92,6 +92,12 @@ pub const KEYS: &[Binding] = &[
         action: Action::Show(View::Connections),
     },
     Binding {
+        keys: &[key('8')],
+        label: "8",
+        help: "Kernel: the kernel's view from /proc (rings, threads, TCP queues)",
+        action: Action::Show(View::Kernel),
+    },
+    Binding {
         keys: &[(KeyCode::Up, NONE), key('k')],
         label: "↑, k",
         help: "select the row above (Worker view: previous worker)",

@@ -26,6 +26,7 @@ mod feed;
 #[cfg(test)]
 mod fixtures;
 mod input;
+mod kernel;
 mod model;
 mod once;
 mod recorder;
@@ -175,6 +176,8 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         (Some(d), ..) => Target {
             socket: d.socket.clone(),
             label: format!("demo pid {}", d.pid),
+            pid: Some(d.pid),
+            refused: None,
         },
         (None, Some(pid), _) => Target::pid(pid),
         (None, None, Some(path)) => Target::socket(path.clone()),
@@ -200,7 +203,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     if cli.once {
-        let out = once::run(&target, cli.json, stuck_after)?;
+        let out = kernel::once_or_kernel(&target, cli.json, stuck_after)?;
         stdout
             .write_all(out.as_bytes())
             .map_err(|e| format!("cannot write the output: {e}"))?;
@@ -294,6 +297,8 @@ mod tests {
             .collect();
         // Cargo's own flags in the README's `cargo` command lines.
         let cargo = ["release", "bin", "example"];
+        // The sidecar's and kubectl's, in the container section.
+        let others = ["all", "image", "target"];
         let mut rest = README;
         while let Some(i) = rest.find("--") {
             rest = &rest[i + 2..];
@@ -302,7 +307,9 @@ mod tests {
                 .take_while(|c| c.is_ascii_lowercase() || *c == '-')
                 .collect();
             // `---` of table rules, `--` of argument separators.
-            if !flag.starts_with(|c: char| c.is_ascii_lowercase()) || cargo.contains(&flag.as_str())
+            if !flag.starts_with(|c: char| c.is_ascii_lowercase())
+                || cargo.contains(&flag.as_str())
+                || others.contains(&flag.as_str())
             {
                 continue;
             }

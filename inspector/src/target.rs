@@ -1,6 +1,11 @@
 //! Which process to attach to: `--pid`, `--socket`, or — with neither —
 //! the only live process in the socket directory; and `--list`, the table
 //! of attachable processes with stale sockets marked.
+//!
+//! On Linux `--pid` also finds the socket of a process in another
+//! namespace (a container) through `/proc/PID/root`
+//! ([`ringline_schema::inspect::locate`]), and `--list` shows such
+//! processes with both pids.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -21,15 +26,26 @@ pub struct Target {
     pub socket: PathBuf,
     /// How the screen names it (`pid 4242`, or the socket path).
     pub label: String,
+    /// The process, when known (for the kernel view).
+    pub pid: Option<u32>,
+    /// Why the socket must not be used (it breaks the directory or socket
+    /// rules, or a process in another namespace has none): only the kernel
+    /// view is shown.
+    pub refused: Option<String>,
 }
 
 impl Target {
-    /// Process `pid`'s socket in this user's socket directory.
+    /// Process `pid`'s socket: in this user's socket directory, or on
+    /// Linux where the process itself put it (another namespace).
     pub fn pid(pid: u32) -> Target {
-        Target {
+        let mut target = Target {
             socket: inspect::socket_path(pid),
             label: format!("pid {pid}"),
-        }
+            pid: Some(pid),
+            refused: None,
+        };
+        locate(&mut target, pid);
+        target
     }
 
     /// An explicit socket path.
@@ -37,9 +53,33 @@ impl Target {
         Target {
             label: path.display().to_string(),
             socket: path,
+            pid: None,
+            refused: None,
         }
     }
 }
+
+/// Points `target` at the socket process `pid` itself put, wherever that
+/// is (another namespace), or refuses it.
+#[cfg(target_os = "linux")]
+fn locate(target: &mut Target, pid: u32) {
+    match inspect::locate(pid) {
+        Ok(found) => {
+            if found.ns_pid != pid {
+                target.label = format!("pid {pid} (pid {} in its namespace)", found.ns_pid);
+            }
+            target.socket = found.socket;
+        }
+        // Nothing there (yet): try our directory as always.
+        Err(inspect::LocateError::NoProcess(_))
+        | Err(inspect::LocateError::NoSocket { foreign: false, .. }) => {}
+        Err(e) => target.refused = Some(e.to_string()),
+    }
+}
+
+/// Only Linux has namespaces to look into: our directory it is.
+#[cfg(not(target_os = "linux"))]
+fn locate(_target: &mut Target, _pid: u32) {}
 
 /// What to do without `--pid` or `--socket`.
 #[derive(Debug)]
@@ -53,7 +93,12 @@ pub enum Choice {
 /// Attaches to the only live process, else prints the list.
 pub fn choose(out: &mut impl Write) -> io::Result<Choice> {
     let endpoints = inspect::list();
-    let live: Vec<&Endpoint> = endpoints.iter().filter(|e| e.alive).collect();
+    // Processes of this socket directory only: one in a container is
+    // attached to by --pid.
+    let live: Vec<&Endpoint> = endpoints
+        .iter()
+        .filter(|e| e.alive && e.ns_pid.is_none() && e.path.starts_with(inspect::socket_dir()))
+        .collect();
     if let [only] = live.as_slice() {
         return Ok(Choice::Attach(Target::pid(only.pid)));
     }
@@ -78,8 +123,13 @@ pub fn choose(out: &mut impl Write) -> io::Result<Choice> {
 pub fn print_list(out: &mut impl Write, endpoints: &[Endpoint]) -> io::Result<()> {
     writeln!(
         out,
-        "inspect sockets in {}:",
-        inspect::socket_dir().display()
+        "inspect sockets in {}{}:",
+        inspect::socket_dir().display(),
+        if cfg!(target_os = "linux") {
+            " and of processes in other namespaces"
+        } else {
+            ""
+        }
     )?;
     if endpoints.is_empty() {
         return writeln!(out, "  (none)");
@@ -115,6 +165,10 @@ pub fn print_list(out: &mut impl Write, endpoints: &[Endpoint]) -> io::Result<()
                 "-".into(),
                 "  (process gone; its socket was left behind)".into(),
             )
+        };
+        let note = match e.ns_pid {
+            Some(inner) => format!("  (pid {inner} in its namespace){note}"),
+            None => note,
         };
         writeln!(
             out,

@@ -4,7 +4,10 @@
 //! recorder's `--dump`, `--record`, `--replay`.
 
 mod e2e {
+    pub mod attach;
+    pub mod kernel;
     pub mod once;
+    pub mod procs;
     pub mod replay;
     pub mod tmux;
     pub mod util;

@@ -3,7 +3,7 @@
 //! sockets, on one Prometheus `/metrics` endpoint.
 //!
 //! ```text
-//! ringline-exporter --all                  # every ringline process of this user
+//! ringline-exporter --all                  # every ringline process of this user (containers too)
 //! ringline-exporter --pid 4242 --listen 127.0.0.1:9465
 //! ```
 //!
@@ -33,7 +33,9 @@ use targets::{Scope, Targets};
 /// Attaches over the inspect socket (in $RINGLINE_INSPECT_DIR, else
 /// $XDG_RUNTIME_DIR/ringline, else /tmp/ringline-<uid>) to one process or
 /// to every live one of this user, and serves them all on one /metrics
-/// endpoint with `pid` and `process` labels.
+/// endpoint with `pid` and `process` labels. On Linux, processes in other
+/// namespaces (containers) are found through /proc/PID/root and labelled
+/// with their pid here (of every user, when run as root).
 #[derive(Debug, Parser)]
 #[command(name = "ringline-exporter", version)]
 struct Cli {
@@ -46,8 +48,9 @@ struct Cli {
         conflicts_with = "all"
     )]
     pid: Option<u32>,
-    /// Serve every live ringline process of this user; processes that
-    /// start or exit are picked up and dropped.
+    /// Serve every live ringline process of this user (on Linux also those
+    /// in containers); processes that start or exit are picked up and
+    /// dropped.
     #[arg(long)]
     all: bool,
     /// Address of the /metrics endpoint. Loopback by default; 0.0.0.0:PORT

@@ -36,7 +36,8 @@ const TASKS_LIMIT: usize = 10_000;
 pub(crate) enum Scope {
     /// Only this pid.
     One(u32),
-    /// Every live process with a socket in the inspect directory.
+    /// Every live process with a socket in the inspect directory, and on
+    /// Linux every one in another namespace (`inspect::list`).
     All,
 }
 

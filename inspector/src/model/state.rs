@@ -14,6 +14,7 @@ use super::rows::{self, OpRow, OpScope, SlabRow, Window, WorkerId, WorkerRow};
 use super::table::{self, SortBy};
 use super::tasks::{self, ConnKey, Fetched, Link, Needs, OpKey, TaskKey};
 use super::timeline::{DiffPanel, Seek, Timeline};
+use crate::kernel::KernelView;
 
 /// Snapshots kept: the window of latency quantiles and of the graveyard
 /// trend. Ten at the default 1 s interval smooths one slow second without
@@ -45,11 +46,13 @@ pub enum View {
     Tasks,
     /// One row per connection.
     Connections,
+    /// The kernel's view from `/proc`: rings, threads, TCP queues.
+    Kernel,
 }
 
 impl View {
-    /// Every view, in tab order (keys `1`–`7`).
-    pub const ALL: [View; 7] = [
+    /// Every view, in tab order (keys `1`–`8`).
+    pub const ALL: [View; 8] = [
         View::Overview,
         View::Ops,
         View::Slabs,
@@ -57,6 +60,7 @@ impl View {
         View::Worker,
         View::Tasks,
         View::Connections,
+        View::Kernel,
     ];
 
     /// Its tab title.
@@ -69,6 +73,7 @@ impl View {
             View::Worker => "Worker",
             View::Tasks => "Tasks",
             View::Connections => "Conns",
+            View::Kernel => "Kernel",
         }
     }
 
@@ -112,6 +117,7 @@ impl View {
                 SortBy::Queued,
                 SortBy::Worker,
             ],
+            View::Kernel => &[SortBy::Name],
         }
     }
 }
@@ -184,6 +190,8 @@ pub enum Event {
     /// Replay: the diff of the current frame against the marked base
     /// (`None`: no base).
     Diff(Option<Box<DiffPanel>>),
+    /// The kernel's view of the process (from the kernel-view thread).
+    Kernel(Result<Box<KernelView>, String>),
 }
 
 /// What the app loop must do after an update.
@@ -256,6 +264,8 @@ pub struct Model {
     pub replay: Option<Timeline>,
     /// Replay: the diff against the marked base, while one is marked.
     pub diff: Option<DiffPanel>,
+    /// The last kernel view read (or why it could not be).
+    pub kernel: Option<Result<Box<KernelView>, String>>,
 }
 
 /// A row of the Tasks, Connections or Stuck view, by identity.
@@ -326,6 +336,7 @@ impl Model {
             back: Vec::new(),
             replay: None,
             diff: None,
+            kernel: None,
         }
     }
 
@@ -366,6 +377,8 @@ impl Model {
                 self.replay = Some(*timeline);
             }
             Event::Diff(diff) => self.diff = diff.map(|d| *d),
+            Event::Kernel(k) if !self.paused => self.kernel = Some(k),
+            Event::Kernel(_) => {}
         }
     }
 
@@ -392,6 +405,18 @@ impl Model {
             },
             _ => Needs::default(),
         }
+    }
+
+    /// True when no agent answers: nothing received and the link is down.
+    /// The screen then shows the kernel view in place of the others.
+    pub fn agent_missing(&self) -> bool {
+        self.latest().is_none() && matches!(self.connection, Connection::Disconnected { .. })
+    }
+
+    /// Whether the kernel view must be read: shown, or standing in for a
+    /// missing agent (not while paused or on the help screen).
+    pub fn wants_kernel(&self) -> bool {
+        !self.paused && !self.help && (self.view == View::Kernel || self.agent_missing())
     }
 
     /// Performs a user action.
@@ -532,7 +557,7 @@ impl Model {
             },
             View::Tasks => self.task_rows().get(sel).and_then(tasks::task_link),
             View::Connections => self.conn_rows().get(sel).and_then(tasks::conn_link),
-            View::Ops | View::Worker => None,
+            View::Ops | View::Worker | View::Kernel => None,
         }
     }
 
@@ -669,6 +694,7 @@ impl Model {
             View::Tasks => self.task_rows().len(),
             View::Connections => self.conn_rows().len(),
             View::Stuck => self.stuck_view_rows().len(),
+            View::Kernel => 0,
         }
     }
 

@@ -376,13 +376,14 @@ fn views_switch_by_tab_number_and_wrap() {
         View::Worker,
         View::Tasks,
         View::Connections,
+        View::Kernel,
         View::Overview,
     ] {
         m.update(Action::NextView);
         assert_eq!(m.view, expected);
     }
     m.update(Action::PrevView);
-    assert_eq!(m.view, View::Connections);
+    assert_eq!(m.view, View::Kernel);
     m.update(Action::Show(View::Stuck));
     assert_eq!(m.view, View::Stuck);
     assert_eq!(m.update(Action::Quit), Effect::Quit);

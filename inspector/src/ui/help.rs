@@ -15,7 +15,12 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, theme: Theme) {
         .map(|b| b.label.chars().count())
         .max()
         .unwrap_or(0);
-    let mut lines = vec![Line::styled("keys", theme.column())];
+    // The keys come first and must all show; the heading goes when the
+    // screen is too short for both (the notes below may then be cut).
+    let mut lines = Vec::new();
+    if KEYS.len() < usize::from(area.height) {
+        lines.push(Line::styled("keys", theme.column()));
+    }
     for b in KEYS {
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<width$}", b.label), theme.header()),

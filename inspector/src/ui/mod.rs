@@ -5,6 +5,7 @@
 
 mod conns;
 mod help;
+mod kernel;
 mod ops;
 mod overview;
 mod parts;

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use crate::model::timeline::DiffPanel;
 use crate::model::{Connection, Model, View, units};
 
-use super::{Theme, conns, help, ops, overview, slabs, stuck, tasks, worker};
+use super::{Theme, conns, help, kernel, ops, overview, slabs, stuck, tasks, worker};
 
 /// Alert lines shown at most; the rest are counted.
 const MAX_ALERT_LINES: usize = 3;
@@ -35,6 +35,8 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, theme: Theme) {
     frame.render_widget(Paragraph::new(tab_line(model, theme)), tabs);
     if model.help {
         help::draw(frame, body, theme);
+    } else if model.view == View::Kernel || (model.agent_missing() && model.kernel.is_some()) {
+        kernel::draw(frame, body, model, theme);
     } else if model.latest().is_none() {
         let text = match &model.connection {
             Connection::Disconnected { .. } => "no data yet: waiting for the process",
@@ -50,6 +52,7 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model, theme: Theme) {
             View::Worker => worker::draw(frame, body, model, theme),
             View::Tasks => tasks::draw(frame, body, model, theme),
             View::Connections => conns::draw(frame, body, model, theme),
+            View::Kernel => kernel::draw(frame, body, model, theme),
         }
     }
     if let Some(t) = &model.replay {

@@ -62,7 +62,7 @@ fn overview_shows_one_row_per_worker() {
     );
     assert_eq!(
         s[2],
-        " 1 Overview   2 Ops   3 Slabs   4 Stuck (1)   5 Worker   6 Tasks   7 Conns"
+        " 1 Overview   2 Ops   3 Slabs   4 Stuck (1)   5 Worker   6 Tasks   7 Conns   8 Kernel"
     );
     assert_eq!(
         &s[3..6],
@@ -125,7 +125,7 @@ fn stuck_view_lists_the_read_with_target_and_age_oldest_first() {
     let s = screen(&m);
     assert_eq!(
         s[2],
-        " 1 Overview   2 Ops   3 Slabs   4 Stuck (2)   5 Worker   6 Tasks   7 Conns"
+        " 1 Overview   2 Ops   3 Slabs   4 Stuck (2)   5 Worker   6 Tasks   7 Conns   8 Kernel"
     );
     assert_eq!(
         &s[6..8],

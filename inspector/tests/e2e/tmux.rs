@@ -137,6 +137,16 @@ fn tui_in_tmux_visits_every_view_finds_the_stuck_read_and_quits_cleanly() {
     );
     tmux.keys(&["7"]);
     tmux.wait_for("the Connections view", &[" PEER", "sorted by age"]);
+    tmux.keys(&["8"]);
+    tmux.wait_for(
+        "the Kernel view",
+        &[
+            "KERNEL VIEW (not the process's own account) of demo",
+            "RING FD",
+            "WAIT CHANNEL",
+            "TCP STATE",
+        ],
+    );
     tmux.keys(&["Tab"]);
     tmux.wait_for("Tab back to the Overview", &[" WORKER LOOPS/s"]);
     tmux.keys(&["4"]);
@@ -230,5 +240,36 @@ fn tui_shows_disconnected_and_re_attaches_when_the_socket_is_back() {
     tmux.keys(&["q"]);
     wait_until(Duration::from_secs(10), "ringline-top to exit", || {
         (tmux.display("#{pane_current_command}") == "sh").then_some(())
+    });
+}
+
+#[test]
+fn tui_without_an_agent_shows_the_kernel_view() {
+    let Some(tmux) = Tmux::start("kernel") else {
+        return;
+    };
+    let bin = super::procs::example_binary("echo_server");
+    let (server, addr) = super::procs::start_echo(&bin, 1, &[("RINGLINE_INSPECT", "0")]);
+    let _client = super::procs::client_that_stops_reading(addr);
+    let own = TempDir::new("kernel-tui");
+    let command = format!(
+        "RINGLINE_INSPECT_DIR={} {TOP} --pid {} --interval 200",
+        own.0.display(),
+        server.pid()
+    );
+    tmux.keys(&[&command, "Enter"]);
+    tmux.wait_for(
+        "the kernel view standing in for the agent",
+        &[
+            "KERNEL VIEW — no inspect agent answers — of echo_server",
+            "RING FD",
+            "WAIT CHANNEL",
+            "ESTABLISHED",
+            &addr.to_string(),
+        ],
+    );
+    tmux.keys(&["q"]);
+    wait_until(Duration::from_secs(5), "ringline-top to exit", || {
+        (tmux.display("#{pane_current_command}") != "ringline-top").then_some(())
     });
 }

@@ -12,12 +12,16 @@
 //! ```
 //!
 //! The wire types compile everywhere; the client and the directory
-//! functions, which speak unix sockets, on unix only.
+//! functions, which speak unix sockets, on unix only; [`locate`], which
+//! finds the socket of a process in another namespace (a container)
+//! through `/proc`, on Linux only.
 
 pub mod wire;
 
 #[cfg(unix)]
 mod client;
+#[cfg(target_os = "linux")]
+mod namespaces;
 #[cfg(unix)]
 mod socket_dir;
 
@@ -25,3 +29,6 @@ mod socket_dir;
 pub use client::{Client, DEFAULT_TIMEOUT, Subscription};
 #[cfg(unix)]
 pub use socket_dir::{Endpoint, choose_dir, list, list_in, own_uid, socket_dir, socket_path};
+
+#[cfg(target_os = "linux")]
+pub use namespaces::{LocateError, Located, locate};

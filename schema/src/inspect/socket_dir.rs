@@ -71,11 +71,15 @@ pub fn socket_path(pid: u32) -> PathBuf {
     socket_dir().join(format!("{pid}.sock"))
 }
 
-/// An inspect socket found in [`socket_dir`].
+/// An inspect socket found in [`socket_dir`], or (on Linux) of a process
+/// in another namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The process it belongs to.
+    /// The process it belongs to, by its pid here.
     pub pid: u32,
+    /// Its pid in its own pid namespace, the name of its socket, when that
+    /// differs from `pid` (a process in a container).
+    pub ns_pid: Option<u32>,
     /// The socket.
     pub path: PathBuf,
     /// False when no process with that pid exists any more (a stale socket
@@ -83,10 +87,32 @@ pub struct Endpoint {
     pub alive: bool,
 }
 
-/// Every inspect socket of this user, by pid.
+/// Every inspect socket of this user, by pid: those in [`socket_dir`],
+/// and on Linux those of processes in other namespaces or roots (a
+/// container, a private `/tmp`) found through `/proc` — of any user when
+/// we are root (see [`locate`](super::locate)).
 pub fn list() -> Vec<Endpoint> {
-    list_in(&socket_dir())
+    let mut found = list_in(&socket_dir());
+    add_foreign(&mut found);
+    found
 }
+
+/// Adds the processes of other namespaces to `found` (those already
+/// there, by pid, are not added twice).
+#[cfg(target_os = "linux")]
+fn add_foreign(found: &mut Vec<Endpoint>) {
+    let ours: Vec<u32> = found.iter().filter(|e| e.alive).map(|e| e.pid).collect();
+    found.extend(
+        super::namespaces::list_foreign()
+            .into_iter()
+            .filter(|e| !ours.contains(&e.pid)),
+    );
+    found.sort_by_key(|e| e.pid);
+}
+
+/// Only Linux has namespaces to look into.
+#[cfg(not(target_os = "linux"))]
+fn add_foreign(_found: &mut Vec<Endpoint>) {}
 
 /// Every inspect socket in `dir` (`<pid>.sock` names only), by pid; empty
 /// when `dir` cannot be read.
@@ -101,6 +127,7 @@ pub fn list_in(dir: &Path) -> Vec<Endpoint> {
             let meta = std::fs::symlink_metadata(e.path()).ok()?;
             meta.file_type().is_socket().then(|| Endpoint {
                 pid,
+                ns_pid: None,
                 path: e.path(),
                 alive: pid_alive(pid),
             })
