@@ -144,6 +144,35 @@ fn a_demo_in_its_own_namespaces_is_attached_listed_and_refused_when_unsafe() {
         "{list}"
     );
 
+    // A user of another uid gets no agent data, only what the kernel
+    // shows it (here, little: the process is root's).
+    let as_nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(TOP)
+        .args(["--pid", &demo.pid.to_string(), "--once", "--json"])
+        .env("RINGLINE_INSPECT_DIR", &own.0)
+        .output();
+    match as_nobody {
+        Ok(out) if out.status.success() => {
+            let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert_eq!(
+                v["format"], "ringline-top/kernel",
+                "another uid attached: {v:#}"
+            );
+            assert!(v["hello"].is_null() && v["stuck"].is_null(), "{v:#}");
+            assert!(
+                v["no_agent"].as_str().is_some_and(|w| !w.is_empty()),
+                "{v:#}"
+            );
+        }
+        Ok(out) => {
+            // Refused outright is as good: no agent data either.
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(!text.contains("\"hello\""), "{text}");
+        }
+        Err(e) => eprintln!("SKIPPED the other-uid check: cannot run setpriv: {e}"),
+    }
+
     // Its directory opened to others: the socket is refused (never
     // connected to), and the kernel's view stands in, saying why.
     let dir = demo.dir_here();
