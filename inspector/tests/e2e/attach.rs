@@ -43,9 +43,15 @@ impl NsDemo {
                 return None;
             }
         }
+        // The binary may itself live under /tmp (a checkout there): its
+        // directory is bind-mounted on /mnt (in the new mount namespace
+        // only) before /tmp is covered, and run from there.
+        let bin = demo_binary();
+        let dir = bin.parent().expect("the demo's directory");
         let script = format!(
-            "mount -t tmpfs tmpfs /tmp && exec {}",
-            demo_binary().display()
+            "mount --bind '{}' /mnt && mount -t tmpfs tmpfs /tmp && exec /mnt/{}",
+            dir.display(),
+            bin.file_name().expect("a file name").to_string_lossy()
         );
         let mut unshare = Command::new("unshare")
             .args(["--pid", "--mount", "--fork", "sh", "-c", &script])
