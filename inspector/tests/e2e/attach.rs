@@ -64,9 +64,11 @@ impl NsDemo {
             .spawn()
             .expect("start unshare");
         let mut first = String::new();
-        BufReader::new(unshare.stdout.take().expect("piped"))
-            .read_line(&mut first)
-            .expect("the demo's first line");
+        let mut out = BufReader::new(unshare.stdout.take().expect("piped"));
+        out.read_line(&mut first).expect("the demo's first line");
+        // Keep reading: the demo prints more, and a closed pipe would make
+        // its next println! fail (and the demo exit).
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         assert!(first.starts_with("demo: pid 1 "), "{first}");
         let children = format!("/proc/{0}/task/{0}/children", unshare.id());
         let pid: u32 = std::fs::read_to_string(&children)
@@ -77,8 +79,12 @@ impl NsDemo {
             .expect("unshare forked the demo");
         let demo = NsDemo { unshare, pid };
         let socket = demo.socket_here();
+        // Ready once it has its final mode: a socket is bound, then made
+        // 0600, and until then the attach rules (rightly) refuse it.
         wait_until(Duration::from_secs(10), "the demo's socket", || {
-            socket.exists().then_some(())
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&socket).ok()?.permissions().mode();
+            (mode & 0o777 == 0o600).then_some(())
         });
         Some(demo)
     }
