@@ -734,6 +734,13 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(r.header.trigger.kind, TriggerKind::Request);
+        // A directory that cannot be made (under a regular file): an error,
+        // and nothing written.
+        let file = dir.join("not-a-dir");
+        fs::write(&file, b"x").unwrap();
+        let err = write_lines(&file.join("dumps"), TriggerKind::Request, &[header]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory, "{err}");
+        assert_eq!(fs::read(&file).unwrap(), b"x");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -20,17 +20,57 @@ use super::{
     InFlightOp, OpTarget, TaskInfo, TaskKind, TaskState, Verdict, VerdictKind, WaitTarget,
 };
 
-/// What one worker's registries said at one reading.
+/// What one worker's registries said at one reading, indexed so that
+/// judging every task costs one lookup per name, not a scan (a worker may
+/// hold tens of thousands of tasks and ops).
 pub(crate) struct WorkerView<'a> {
     pub(crate) runtime: u64,
     pub(crate) worker: usize,
     pub(crate) tasks: &'a [RawTask],
     /// The task being polled and when its poll started (ticks).
     pub(crate) running: Option<(u64, u64)>,
-    pub(crate) ops: &'a [InFlightOp],
     /// The peer of a connection slot.
     pub(crate) peer: &'a dyn Fn(u32) -> Option<String>,
     pub(crate) scale: Scale,
+    /// Tasks by id.
+    by_id: HashMap<u64, &'a RawTask>,
+    /// The op in flight each task submitted, by task id.
+    op_of_task: HashMap<u64, &'a InFlightOp>,
+    /// The send in flight on each connection slot.
+    send_on: HashMap<u32, &'a InFlightOp>,
+}
+
+impl<'a> WorkerView<'a> {
+    /// A view of `tasks` and `ops`, indexed.
+    pub(crate) fn new(
+        runtime: u64,
+        worker: usize,
+        tasks: &'a [RawTask],
+        running: Option<(u64, u64)>,
+        ops: &'a [InFlightOp],
+        peer: &'a dyn Fn(u32) -> Option<String>,
+        scale: Scale,
+    ) -> WorkerView<'a> {
+        let send_on = ops
+            .iter()
+            .filter(|op| op.op == "send")
+            .filter_map(|op| match op.target {
+                OpTarget::Connection { index, .. } => Some((index, op)),
+                _ => None,
+            })
+            .collect();
+        WorkerView {
+            runtime,
+            worker,
+            tasks,
+            running,
+            peer,
+            scale,
+            by_id: tasks.iter().map(|t| (t.id, t)).collect(),
+            op_of_task: ops.iter().filter_map(|op| Some((op.task?, op))).collect(),
+            send_on,
+        }
+    }
 }
 
 /// A duration for a human: `850 µs`, `12 ms`, `3.4 s`.
@@ -46,7 +86,7 @@ fn human(ns: u64) -> String {
 
 /// The task a verdict names, for a human: `task 7 (spawned at a.rs:3:9)`.
 fn named(view: &WorkerView<'_>, id: u64) -> String {
-    match view.tasks.iter().find(|t| t.id == id) {
+    match view.by_id.get(&id) {
         Some(t) => {
             let name = t.name.map(|n| format!(" \"{n}\"")).unwrap_or_default();
             match t.spawn_site {
@@ -181,9 +221,7 @@ fn judge(
             Vec::new(),
         ),
         Wait::Send(c) => {
-            let send = view.ops.iter().find(|op| {
-                op.op == "send" && matches!(op.target, OpTarget::Connection { index, .. } if index == c)
-            });
+            let send = view.send_on.get(&c);
             let op = match send {
                 Some(op) => format!("; its send has been in the kernel for {}", human(op.age_ns)),
                 None => String::new(),
@@ -204,7 +242,7 @@ fn judge(
             format!("waiting {} for a datagram on UDP socket {s}", human(for_ns)),
             Vec::new(),
         ),
-        Wait::Op(kind) => match view.ops.iter().find(|op| op.task == Some(t.id)) {
+        Wait::Op(kind) => match view.op_of_task.get(&t.id) {
             Some(op) => verdict(
                 VerdictKind::InKernel,
                 format!(
@@ -298,9 +336,10 @@ fn deadlocks(view: &WorkerView<'_>) -> HashMap<u64, Vec<u64>> {
         if out.contains_key(&start) {
             continue;
         }
-        // Walk at most `next.len()` steps: a cycle through `start` returns
-        // to it; anything else ends or loops elsewhere.
+        // A cycle through `start` returns to it; anything else ends, or
+        // reaches a task already on the path (a loop elsewhere).
         let mut path = vec![start];
+        let mut on_path = std::collections::HashSet::from([start]);
         let mut at = start;
         while let Some(&to) = next.get(&at) {
             if to == start {
@@ -311,7 +350,7 @@ fn deadlocks(view: &WorkerView<'_>) -> HashMap<u64, Vec<u64>> {
                 }
                 break;
             }
-            if path.len() > next.len() || path.contains(&to) {
+            if !on_path.insert(to) {
                 break;
             }
             path.push(to);
@@ -324,18 +363,28 @@ fn deadlocks(view: &WorkerView<'_>) -> HashMap<u64, Vec<u64>> {
 /// Fills in, for every op of the view, the await site and verdict of the
 /// task waiting on it.
 pub(crate) fn explain_ops(view: &WorkerView<'_>, tasks: &[TaskInfo], ops: &mut [InFlightOp]) {
+    // The waiters of this worker: on an op of their own, by task id; on a
+    // send, by connection.
+    let mine = || {
+        tasks
+            .iter()
+            .filter(|t| t.runtime == view.runtime && t.worker == view.worker)
+    };
+    let on_op: HashMap<u64, &TaskInfo> = mine()
+        .filter(|t| matches!(t.waiting_on, WaitTarget::Op { .. }))
+        .map(|t| (t.id, t))
+        .collect();
+    let on_send: HashMap<u32, &TaskInfo> = mine()
+        .filter_map(|t| match t.waiting_on {
+            WaitTarget::Send { connection } => Some((connection, t)),
+            _ => None,
+        })
+        .collect();
     for op in ops.iter_mut() {
-        let waiter = tasks.iter().find(|t| {
-            t.runtime == op.runtime
-                && t.worker == op.worker
-                && match (&t.waiting_on, &op.target) {
-                    (WaitTarget::Op { .. }, _) => op.task == Some(t.id),
-                    (WaitTarget::Send { connection }, OpTarget::Connection { index, .. }) => {
-                        op.op == "send" && connection == index
-                    }
-                    _ => false,
-                }
-        });
+        let waiter = match (&op.target, op.op.as_str()) {
+            (OpTarget::Connection { index, .. }, "send") => on_send.get(index).copied(),
+            _ => op.task.and_then(|id| on_op.get(&id).copied()),
+        };
         let busy = view
             .running
             .map(|(id, start)| (id, view.scale.ns_since(start)))
@@ -396,6 +445,7 @@ pub(crate) fn explain_ops(view: &WorkerView<'_>, tasks: &[TaskInfo], ops: &mut [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::OpKind;
     use crate::stats::task_registry::Parked;
     use std::panic::Location;
 
@@ -420,15 +470,7 @@ mod tests {
 
     fn judge_all(tasks: &[RawTask], running: Option<(u64, u64)>) -> Vec<TaskInfo> {
         let peer = |_| None;
-        let view = WorkerView {
-            runtime: 1,
-            worker: 0,
-            tasks,
-            running,
-            ops: &[],
-            peer: &peer,
-            scale: Scale::now(),
-        };
+        let view = WorkerView::new(1, 0, tasks, running, &[], &peer, Scale::now());
         let mut out = Vec::new();
         super::tasks(&view, &mut out);
         out
@@ -478,6 +520,46 @@ mod tests {
         assert_eq!(out[0].waiting_on, WaitTarget::Nothing);
         let out = judge_all(&[task(4, Some(Wait::Pool))], None);
         assert_eq!(out[0].verdict.kind, VerdictKind::WaitingOnPool);
+    }
+
+    #[test]
+    fn ops_are_explained_by_the_tasks_waiting_on_them() {
+        let op = |name: &str, task: Option<u64>, target: OpTarget| InFlightOp {
+            runtime: 1,
+            worker: 0,
+            op: name.into(),
+            age_ns: 2_000_000_000,
+            task,
+            target,
+            in_graveyard: false,
+            cancel_submitted: false,
+            await_site: None,
+            verdict: None,
+        };
+        let conn = |index| OpTarget::Connection { index, peer: None };
+        let ops = [
+            op("send", None, conn(3)),
+            op("fs_read", Some(5), OpTarget::None),
+            op("send", None, conn(4)),
+        ];
+        let tasks = [
+            task(5, Some(Wait::Op(OpKind::FsRead))),
+            task(6, Some(Wait::Send(3))),
+            task(7, Some(Wait::Recv(4))),
+        ];
+        let peer = |_| None;
+        let view = WorkerView::new(1, 0, &tasks, None, &ops, &peer, Scale::now());
+        let mut infos = Vec::new();
+        super::tasks(&view, &mut infos);
+        assert_eq!(infos[0].verdict.kind, VerdictKind::InKernel, "{:?}", infos[0]);
+        assert!(infos[1].verdict.message.contains("in the kernel for 2.0 s"), "{:?}", infos[1]);
+        let mut explained = ops.to_vec();
+        explain_ops(&view, &infos, &mut explained);
+        let waiter = |op: &InFlightOp| op.verdict.as_ref().map(|v| v.tasks.clone());
+        assert_eq!(waiter(&explained[0]), Some(vec![6]), "the send's waiter");
+        assert_eq!(waiter(&explained[1]), Some(vec![5]), "the read's waiter");
+        assert_eq!(waiter(&explained[2]), Some(vec![]), "a send nobody waits on");
+        assert!(explained[0].await_site.is_some() && explained[2].await_site.is_none());
     }
 
     #[test]

@@ -159,15 +159,15 @@ impl WorkerStats {
         self.registry
             .read_in_flight(runtime, self.worker, scale.now_ns(), &mut in_flight);
         let peer = |index| self.registry.peer(index);
-        let view = super::verdict::WorkerView {
+        let view = super::verdict::WorkerView::new(
             runtime,
-            worker: self.worker,
-            tasks: &raw,
+            self.worker,
+            &raw,
             running,
-            ops: &in_flight,
-            peer: &peer,
+            &in_flight,
+            &peer,
             scale,
-        };
+        );
         let first = out.len();
         super::verdict::tasks(&view, out);
         if let Some(ops) = ops {
